@@ -1,0 +1,111 @@
+"""Decoding and encoding audio: float32 mono samples in [-1, 1] at a requested sample rate.
+
+soundfile (libsndfile) reads FLAC, WAV and OGG quickly and exactly; other formats (mp3, m4a, ...)
+go through pydub/ffmpeg. Resampling uses soxr, which is deterministic for the same input.
+"""
+import io
+import wave
+
+import numpy as np
+import soundfile as sf
+
+from components.common import fs
+from pipeline.errors import AudioClfError
+
+CORRUPT_HINT = ("The file is corrupt, empty or not audio: replace it (re-download the corpus), delete it, "
+                "or set corpus.skip_corrupt=true to skip such files and report them.")
+
+
+def audio_info(path: str):
+    """Returns (frames, sample_rate) from the header, or raises AudioClfError naming the file."""
+    try:
+        with fs.open_file(path, "rb") as f:
+            info = sf.info(f)
+    except FileNotFoundError as err:
+        raise AudioClfError(f"{path}: file not found ({err}).") from err
+    except (RuntimeError, sf.LibsndfileError, TypeError, ValueError) as err:
+        raise AudioClfError(f"{path}: cannot read the audio header ({err}). {CORRUPT_HINT}") from err
+    if info.frames <= 0 or info.samplerate <= 0:
+        raise AudioClfError(f"{path}: holds no audio samples. {CORRUPT_HINT}")
+    return info.frames, info.samplerate
+
+
+def _to_mono(samples: np.ndarray) -> np.ndarray:
+    return samples.mean(axis=1) if samples.ndim == 2 else samples
+
+
+def resample(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
+    if rate == target_rate:
+        return samples.astype(np.float32, copy=False)
+    import soxr  # pylint: disable=import-outside-toplevel
+
+    return soxr.resample(samples, rate, target_rate, quality="HQ").astype(np.float32, copy=False)
+
+
+def _decode_with_soundfile(data: bytes):
+    samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
+    # libsndfile stops quietly at a truncated FLAC body: compare with the header's frame count.
+    expected = sf.info(io.BytesIO(data)).frames
+    if len(samples) < expected:
+        raise RuntimeError(f"decoded {len(samples)} of the {expected} samples the header announces")
+    return samples, rate
+
+
+def _decode_with_pydub(data: bytes):
+    from pydub import AudioSegment  # pylint: disable=import-outside-toplevel
+
+    segment = AudioSegment.from_file(io.BytesIO(data))
+    raw = np.array(segment.get_array_of_samples(), dtype=np.float32)
+    raw = raw.reshape(-1, segment.channels) / float(1 << (8 * segment.sample_width - 1))
+    return raw, segment.frame_rate
+
+
+def decode_audio(path: str, target_rate: int) -> np.ndarray:
+    """Reads any audio file into float32 mono at `target_rate`; AudioClfError names a bad file."""
+    try:
+        data = fs.read_bytes(path)
+    except FileNotFoundError as err:
+        raise AudioClfError(f"{path}: file not found.") from err
+    if not data:
+        raise AudioClfError(f"{path}: the file is empty (0 bytes). {CORRUPT_HINT}")
+    try:
+        samples, rate = _decode_with_soundfile(data)
+    except (RuntimeError, sf.LibsndfileError, TypeError, ValueError) as first_err:
+        try:
+            samples, rate = _decode_with_pydub(data)
+        except Exception as err:  # pydub raises CouldntDecodeError, IndexError, ... on junk
+            raise AudioClfError(
+                f"{path}: cannot decode audio ({first_err}; ffmpeg: {str(err).strip().splitlines()[-1:] or err}). "
+                f"{CORRUPT_HINT}") from err
+    samples = _to_mono(np.asarray(samples, dtype=np.float32))
+    if samples.size == 0:
+        raise AudioClfError(f"{path}: holds no audio samples. {CORRUPT_HINT}")
+    return resample(samples, rate, target_rate)
+
+
+def to_pcm16(samples: np.ndarray) -> np.ndarray:
+    """float32 in [-1, 1] -> int16, rounding to nearest and saturating at full scale."""
+    return np.clip(np.rint(samples * 32767.0), -32768, 32767).astype("<i2")
+
+
+def from_pcm16(pcm: np.ndarray) -> np.ndarray:
+    return pcm.astype(np.float32) / 32767.0
+
+
+def encode_wav(samples: np.ndarray, rate: int) -> bytes:
+    """16-bit mono WAV bytes; byte-identical for identical samples (no timestamps in the header)."""
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(to_pcm16(samples).tobytes())
+    return buf.getvalue()
+
+
+def decode_wav_pcm16(data: bytes):
+    """Our own clip WAVs back to (int16 samples, rate) without a float round trip."""
+    with wave.open(io.BytesIO(data), "rb") as w:
+        if w.getsampwidth() != 2 or w.getnchannels() != 1:
+            raise AudioClfError("clip WAV is not 16-bit mono; clips must come from the audio synthesis component")
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2"), w.getframerate()

@@ -1,0 +1,460 @@
+"""Fetches a LibriSpeech subset from OpenSLR (resource 12), verifies it and unpacks it safely.
+
+The archives are large (0.3 to 30 GB) and the mirrors drop connections, so the download resumes from
+the bytes already on disk instead of starting over. Nothing unverified is ever used: the transfer
+goes to `<subset>.tar.gz.part`, and only a file whose SHA-256 matches the published digest is
+renamed to `<subset>.tar.gz`. Extraction checks every member before writing anything, unpacks into
+a temporary folder inside `dest` and merges the result into `dest/LibriSpeech`, so that several
+subsets share one data root (the folder holding SPEAKERS.TXT, passed as `audioclf run --data-root`).
+
+Only the standard library is used, so that the download works before any heavy dependency installs.
+"""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import os
+import posixpath
+import re
+import shutil
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Callable
+
+from pipeline.errors import AudioClfError
+
+log = logging.getLogger(__name__)
+
+# Published on https://www.openslr.org/12 (the md5 there) and checked against the downloaded files.
+SUBSET_SHA256: dict[str, str] = {
+    "dev-clean": "76f87d090650617fca0cac8f88b9416e0ebf80350acb97b343a85fa903728ab3",
+    "dev-other": "12661c48e8c3fe1de2c1caa4c3e135193bfb1811584f11f569dd12645aa84365",
+    "test-clean": "39fde525e59672dc6d1551919b1478f724438a95aa55f874b576be21967e6c23",
+    "test-other": "d09c181bba5cf717b3dee7d4d592af11a3ee3a09e08ae025c5506f6ebe961c29",
+    "train-clean-100": "d4ddd1d5a6ab303066f14971d768ee43278a5f2a0aa43dc716b0e64ecbbbf6e2",
+    "train-clean-360": "146a56496217e96c14334a160df97fffedd6e0a04e66b9c5af0d40be3c792ecf",
+    "train-other-500": "ddb22f27f96ec163645d53215559df6aa36515f26e01dd70798188350adcb6d2",
+}
+
+DEFAULT_MIRROR = "https://www.openslr.org/resources/12"
+# Tried in order, only when the previous mirror cannot be reached at all. A wrong checksum is never
+# a reason to move on: it is reported, because it means the file or the table is wrong.
+ALTERNATE_MIRRORS: tuple[str, ...] = (
+    "https://us.openslr.org/resources/12",
+    "https://openslr.elda.org/resources/12",
+)
+
+DATA_ROOT_NAME = "LibriSpeech"
+USER_AGENT = "audioclf-download/1 (+python urllib)"
+SOCKET_TIMEOUT_S = 60.0
+# Pause before retry n is n * RETRY_PAUSE_S: a dropped connection often comes back after a moment.
+RETRY_PAUSE_S = 2.0
+LOG_EVERY_FRACTION = 0.05
+LOG_EVERY_S = 10.0
+
+_SUBSET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
+
+
+class _BrokenTransfer(Exception):
+    """The connection ended before the whole body arrived; worth retrying from the bytes on disk."""
+
+
+class _Unreachable(Exception):
+    """This mirror could not be reached (no connection, DNS failure, 5xx); the next one may work."""
+
+
+# Errors raised while reading a body that mean "the connection broke", not "the request is wrong".
+_RETRYABLE = (_BrokenTransfer, http.client.IncompleteRead, ConnectionError, TimeoutError)
+
+
+def download_subset(
+    subset: str,
+    dest: str | Path,
+    mirror: str | None = None,
+    expected_sha256: str | None = None,
+    chunk_bytes: int = 1 << 20,
+    progress: Callable[[int, int | None], None] | None = None,
+    retries: int = 3,
+) -> Path:
+    """Downloads, verifies and extracts one LibriSpeech subset into `dest`; returns the data root,
+    `dest/LibriSpeech`.
+
+    Each step is skipped when its result is already there: an extracted subset (marker file), a
+    verified archive (re-hashed, not re-downloaded), a partial download (resumed).
+
+    `mirror` pins one mirror (no fallback); by default DEFAULT_MIRROR and then ALTERNATE_MIRRORS
+    are tried. `expected_sha256` overrides SUBSET_SHA256 and is required for subsets not in it.
+    `progress(done_bytes, total_bytes_or_None)` is called after every chunk written.
+    """
+    digest = _expected_digest(subset, expected_sha256)
+    if chunk_bytes <= 0:
+        raise AudioClfError(f"chunk_bytes must be positive, got {chunk_bytes}.")
+    if retries < 0:
+        raise AudioClfError(f"retries must be 0 or more, got {retries}.")
+
+    dest = Path(dest).expanduser().resolve()
+    dest.mkdir(parents=True, exist_ok=True)
+    root = dest / DATA_ROOT_NAME
+    marker = _marker_path(root, subset)
+    if marker.exists():
+        log.info("%s is already extracted in %s (found %s).", subset, root, marker.name)
+        return root
+
+    archive = dest / f"{subset}.tar.gz"
+    if archive.exists():
+        log.info("Found %s; re-checking its SHA-256 instead of downloading again.", archive)
+        _verify_existing_archive(archive, digest, chunk_bytes)
+    else:
+        part = archive.with_name(archive.name + ".part")
+        _download_with_fallback(_mirror_urls(subset, mirror), part, chunk_bytes, progress, retries)
+        _verify_part(part, digest, chunk_bytes)
+        os.replace(part, archive)
+        log.info("Verified %s (sha256 %s).", archive, digest)
+
+    _extract(archive, dest, subset)
+    return root
+
+
+# ----------------------------------------------------------------------------------------------
+# Arguments
+
+
+def _expected_digest(subset: str, expected_sha256: str | None) -> str:
+    """Picks the digest to check; a download with no known digest is refused, never trusted."""
+    known = ", ".join(SUBSET_SHA256)
+    if not isinstance(subset, str) or not _SUBSET_NAME.fullmatch(subset):
+        raise AudioClfError(f"Unknown LibriSpeech subset {subset!r}. Known subsets: {known}.")
+    if expected_sha256 is None:
+        if subset not in SUBSET_SHA256:
+            raise AudioClfError(
+                f"Unknown LibriSpeech subset {subset!r}. Known subsets: {known}. "
+                "For another file, give its SHA-256 as expected_sha256."
+            )
+        return SUBSET_SHA256[subset]
+    digest = expected_sha256.strip().lower()
+    if not _SHA256_HEX.fullmatch(digest):
+        raise AudioClfError(
+            f"expected_sha256 for {subset} must be 64 hexadecimal digits, got {expected_sha256!r}."
+        )
+    return digest
+
+
+def _mirror_urls(subset: str, mirror: str | None) -> list[str]:
+    """The archive's URL on each mirror to try, in order; a mirror the user names is used alone."""
+    mirrors = [mirror] if mirror else [DEFAULT_MIRROR, *ALTERNATE_MIRRORS]
+    return [f"{m.rstrip('/')}/{subset}.tar.gz" for m in mirrors]
+
+
+def _marker_path(root: Path, subset: str) -> Path:
+    return root / f".{subset}.complete"
+
+
+# ----------------------------------------------------------------------------------------------
+# Download
+
+
+def _download_with_fallback(
+    urls: list[str],
+    part: Path,
+    chunk_bytes: int,
+    progress: Callable[[int, int | None], None] | None,
+    retries: int,
+) -> None:
+    """Tries each URL in turn, moving on only when a mirror cannot be reached at all."""
+    unreachable = []
+    for url in urls:
+        try:
+            _download_resuming(url, part, chunk_bytes, progress, retries)
+            return
+        except _Unreachable as exc:
+            unreachable.append(f"{url} ({exc})")
+            if url != urls[-1]:
+                log.warning("Cannot reach %s (%s); trying the next mirror.", url, exc)
+    raise AudioClfError(
+        "Could not reach any mirror: " + "; ".join(unreachable) + ". Check the network connection "
+        "(and proxy settings), then run again, or pick another mirror with --mirror."
+    )
+
+
+def _download_resuming(
+    url: str,
+    part: Path,
+    chunk_bytes: int,
+    progress: Callable[[int, int | None], None] | None,
+    retries: int,
+) -> None:
+    """Fetches `url` into `part`, retrying a broken transfer from the bytes already on disk."""
+    for attempt in range(retries + 1):
+        try:
+            _transfer_once(url, part, chunk_bytes, progress)
+            return
+        except _RETRYABLE as exc:
+            have = _size(part)
+            if attempt == retries:
+                raise AudioClfError(
+                    f"The download of {url} kept breaking off ({_describe(exc)}) after "
+                    f"{retries + 1} tries; {have} bytes are kept in {part}. Run the same command "
+                    "again to resume, or pick another mirror with --mirror."
+                ) from exc
+            log.warning(
+                "Transfer of %s broke off after %d bytes (%s); retry %d of %d resumes from there.",
+                url, have, _describe(exc), attempt + 1, retries,
+            )
+            time.sleep(RETRY_PAUSE_S * (attempt + 1))
+
+
+def _transfer_once(
+    url: str,
+    part: Path,
+    chunk_bytes: int,
+    progress: Callable[[int, int | None], None] | None,
+) -> None:
+    """One HTTP request: appends the missing bytes to `part`, or rewrites it if Range is ignored."""
+    have = _size(part)
+    headers = {"User-Agent": USER_AGENT}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    try:
+        response = urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers), timeout=SOCKET_TIMEOUT_S
+        )
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        if exc.code == 416 and have:
+            log.info("%s is already complete on disk (%d bytes; server answered 416).", part, have)
+            return
+        if exc.code >= 500:
+            raise _Unreachable(f"HTTP {exc.code} {exc.reason}") from exc
+        raise AudioClfError(
+            f"Could not download {url}: HTTP {exc.code} {exc.reason}. Check the subset name and "
+            "the mirror URL, or pick another mirror with --mirror."
+        ) from exc
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
+            # The mirror answered and then hung up (RemoteDisconnected is a ConnectionResetError):
+            # a flaky connection worth retrying, not an unreachable host.
+            raise _BrokenTransfer(_describe(exc.reason)) from exc
+        raise _Unreachable(_describe(exc.reason)) from exc
+    except (TimeoutError, ConnectionError) as exc:
+        raise _Unreachable(_describe(exc)) from exc
+
+    with response:
+        offset, total = _where_body_starts(response, have, url, part)
+        mode = "ab" if offset else "wb"
+        body_length = _int_or_none(response.headers.get("Content-Length"))
+        reporter = _ProgressReporter(part.name, total, progress)
+        received = 0
+        with part.open(mode) as out:
+            while True:
+                chunk = response.read(chunk_bytes)
+                if not chunk:
+                    break
+                out.write(chunk)
+                received += len(chunk)
+                reporter.update(offset + received)
+        # http.client returns b"" instead of raising when a Content-Length body is cut short.
+        if body_length is not None and received < body_length:
+            raise _BrokenTransfer(f"got {received} of {body_length} bytes")
+        reporter.finish(offset + received)
+
+
+def _where_body_starts(response, have: int, url: str, part: Path) -> tuple[int, int | None]:
+    """Returns (offset in the file where this body starts, whole file size if known)."""
+    if response.status == 206:
+        match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
+        if match is None:
+            return have, None
+        start, total = int(match.group(1)), match.group(3)
+        if start != have:
+            # Cannot splice a range that does not start where our file ends; start over cleanly.
+            part.unlink(missing_ok=True)
+            raise _BrokenTransfer(f"server sent bytes from {start}, expected {have}")
+        return have, None if total == "*" else int(total)
+    if have:
+        log.info("%s ignored the Range header; downloading %s again from zero.", url, part.name)
+    return 0, _int_or_none(response.headers.get("Content-Length"))
+
+
+class _ProgressReporter:
+    """Logs at most every ~5 % or 10 s, so big downloads neither flood the log nor look hung."""
+
+    def __init__(self, label: str, total: int | None, callback):
+        self.label = label
+        self.total = total
+        self.callback = callback
+        self.last_time = time.monotonic()
+        self.last_fraction = 0.0
+
+    def update(self, done: int) -> None:
+        if self.callback is not None:
+            self.callback(done, self.total)
+        now = time.monotonic()
+        fraction = done / self.total if self.total else 0.0
+        due = fraction - self.last_fraction >= LOG_EVERY_FRACTION
+        if due or now - self.last_time >= LOG_EVERY_S:
+            self._log(done)
+            self.last_time, self.last_fraction = now, fraction
+
+    def finish(self, done: int) -> None:
+        self._log(done)
+
+    def _log(self, done: int) -> None:
+        if self.total:
+            log.info("%s: %.1f of %.1f MB (%.0f %%)", self.label, done / 1e6, self.total / 1e6,
+                     100.0 * done / self.total)
+        else:
+            log.info("%s: %.1f MB", self.label, done / 1e6)
+
+
+# ----------------------------------------------------------------------------------------------
+# Verification
+
+
+def _sha256(path: Path, chunk_bytes: int) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(chunk_bytes):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verify_part(part: Path, expected: str, chunk_bytes: int) -> None:
+    """Deletes a download whose digest is wrong, so that a bad file is never resumed or used."""
+    actual = _sha256(part, chunk_bytes)
+    if actual != expected:
+        part.unlink(missing_ok=True)
+        raise AudioClfError(
+            f"The downloaded file {part} has SHA-256 {actual}, but {expected} was expected; it "
+            "has been deleted. Run the same command again to download it afresh, or pick another "
+            "mirror with --mirror."
+        )
+
+
+def _verify_existing_archive(archive: Path, expected: str, chunk_bytes: int) -> None:
+    """Refuses an archive already in `dest` that is not the expected file (left for the user)."""
+    actual = _sha256(archive, chunk_bytes)
+    if actual != expected:
+        raise AudioClfError(
+            f"The existing file {archive} has SHA-256 {actual}, but {expected} was expected. "
+            "Delete it and run the same command again to download it afresh."
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# Extraction
+
+
+def _extract(archive: Path, dest: Path, subset: str) -> None:
+    """Unpacks into a temporary folder inside `dest`, then merges it into place and marks it done.
+
+    Every member is checked before anything is written, and the temporary folder is removed whatever
+    happens, so a refused or broken archive leaves no half-extracted tree behind.
+    """
+    _remove_stale_temp_dirs(dest, subset)
+    log.info("Extracting %s into %s ...", archive.name, dest)
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            members = tar.getmembers()
+            for member in members:
+                _check_member(member)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{subset}.extract-", dir=dest))
+            try:
+                extra = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+                tar.extractall(tmp, members=members, **extra)
+                if not (tmp / DATA_ROOT_NAME).is_dir():
+                    raise AudioClfError(
+                        f"{archive} holds no top-level {DATA_ROOT_NAME}/ folder, so it is not a "
+                        "LibriSpeech archive. Delete it and check the subset name and --mirror."
+                    )
+                _merge_tree(tmp, dest)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        if isinstance(exc, tarfile.FilterError):
+            raise AudioClfError(f"{archive}: refused to extract member {exc.tarinfo.name!r}: "
+                                f"{exc}. Do not use this archive.") from exc
+        raise AudioClfError(
+            f"Could not extract {archive}: {_describe(exc)}. Check the free disk space in {dest}, "
+            "or delete the archive and run again."
+        ) from exc
+    marker = _marker_path(dest / DATA_ROOT_NAME, subset)
+    marker.write_text(f"{archive.name}\n")
+    log.info("Extracted %s; data root is %s", subset, dest / DATA_ROOT_NAME)
+
+
+def _check_member(member: tarfile.TarInfo) -> None:
+    """Refuses a member that could write outside the extraction folder or create a device."""
+
+    def refuse(why: str) -> None:
+        raise AudioClfError(f"Refusing to extract archive member {member.name!r}: {why}. "
+                            "The archive is not a genuine LibriSpeech file; do not use it.")
+
+    name = member.name
+    if name.startswith(("/", "\\")) or posixpath.isabs(name) or re.match(r"[A-Za-z]:", name):
+        refuse("it has an absolute path")
+    if ".." in re.split(r"[/\\]", name):
+        refuse("its path contains '..'")
+    if member.ischr() or member.isblk() or member.isfifo() or member.isdev():
+        refuse("it is a device file or FIFO")
+    if member.issym():
+        link = member.linkname
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(name), link))
+        if posixpath.isabs(link) or target == ".." or target.startswith("../"):
+            refuse(f"it is a symbolic link pointing outside the archive ({link!r})")
+    if member.islnk():
+        target = posixpath.normpath(member.linkname)
+        if posixpath.isabs(target) or target == ".." or target.startswith("../"):
+            refuse(f"it is a hard link pointing outside the archive ({member.linkname!r})")
+    if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
+        refuse("it is not a regular file, folder or link")
+
+
+def _merge_tree(src: Path, dst: Path) -> None:
+    """Moves `src`'s contents into `dst`, merging folders that exist in both (several subsets share
+    `LibriSpeech/`) and replacing files (SPEAKERS.TXT etc. are identical across subsets)."""
+    for entry in src.iterdir():
+        target = dst / entry.name
+        target_is_dir = target.is_dir() and not target.is_symlink()
+        if entry.is_dir() and not entry.is_symlink() and target_is_dir:
+            _merge_tree(entry, target)
+        elif target_is_dir:
+            raise AudioClfError(f"Cannot extract {entry.name}: {target} is a folder. Move it away.")
+        else:
+            os.replace(entry, target)
+
+
+def _remove_stale_temp_dirs(dest: Path, subset: str) -> None:
+    """Removes temporary folders left by an extraction that was killed before it could clean up."""
+    for stale in dest.glob(f".{subset}.extract-*"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Small helpers
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _int_or_none(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _describe(exc: object) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,42 @@
+"""Runs the pipeline on this machine with LocalDagRunner (sqlite metadata under the output folder)."""
+import logging
+import os
+from typing import Optional
+
+from tfx import v1 as tfx
+
+from pipeline import pipeline as pipeline_def
+from pipeline import summary as run_summary
+from pipeline.config import PipelineConfig
+from pipeline.errors import AudioClfError, find_user_message
+
+METADATA_FILE = "metadata.sqlite"
+PIPELINE_ROOT = "pipeline_root"
+
+
+def run(config: PipelineConfig, data_root: str, output_dir: str, enable_cache: bool = True) -> dict:
+    """Runs the pipeline and writes <output_dir>/summary.json; returns the summary.
+
+    On failure the summary is still written (status "failed", with the error), then the error is
+    re-raised for the caller.
+    """
+    output_dir = os.path.abspath(output_dir)
+    data_root = data_root if "://" in data_root else os.path.abspath(data_root)
+    if "://" not in data_root and not os.path.isdir(data_root):
+        raise AudioClfError(f"data root {data_root} does not exist; pass a LibriSpeech-layout folder "
+                            f"(SPEAKERS.TXT + <subset>/<speaker>/<chapter>/*.flac) or run `audioclf download`.")
+    os.makedirs(output_dir, exist_ok=True)
+    metadata_path = os.path.join(output_dir, METADATA_FILE)
+    pipeline = pipeline_def.create_pipeline(
+        config, data_root=data_root, pipeline_root=os.path.join(output_dir, PIPELINE_ROOT),
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path),
+        enable_cache=enable_cache)
+    logging.info("running pipeline %s on %s into %s (beam: %s)", config.name, data_root, output_dir,
+                 " ".join(config.beam.pipeline_args()))
+    try:
+        tfx.orchestration.LocalDagRunner().run(pipeline)
+    except Exception as err:
+        message = find_user_message(err) or f"{type(err).__name__}: {err}"
+        run_summary.write_summary(output_dir, metadata_path, config.name, error=message)
+        raise
+    return run_summary.write_summary(output_dir, metadata_path, config.name)

@@ -1,0 +1,105 @@
+"""`summary.json`: what a run did, read back from ML Metadata and the artifacts it published.
+
+Per component: status (complete, cached, failed, not run) and output artifact URIs. Per split: clips,
+speaker ids and label counts. Written for successful and failed runs alike.
+"""
+import collections
+import json
+import os
+from typing import Dict, List, Optional
+
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from components.audio_synthesis.executor import read_manifest
+from components.speaker_index.executor import read_index
+from pipeline import pipeline as pipeline_def
+from pipeline.config import LABEL_NAMES, SPLITS
+
+_STATES = {metadata_store_pb2.Execution.COMPLETE: "complete", metadata_store_pb2.Execution.CACHED: "cached",
+           metadata_store_pb2.Execution.FAILED: "failed", metadata_store_pb2.Execution.RUNNING: "running",
+           metadata_store_pb2.Execution.NEW: "new", metadata_store_pb2.Execution.CANCELED: "canceled"}
+SUMMARY_FILE = "summary.json"
+
+
+def open_store(metadata_path: str) -> metadata_store.MetadataStore:
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = metadata_path
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(config)
+
+
+def component_outputs(store) -> Dict[str, dict]:
+    """Component id -> status and output URIs, for the latest run in the store (one pipeline per store)."""
+    runs = store.get_contexts_by_type("pipeline_run")
+    if not runs:
+        return {}
+    latest = max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
+    result: Dict[str, dict] = {}
+    executions = store.get_executions_by_context(latest.id)
+    events = store.get_events_by_execution_ids([e.id for e in executions]) if executions else []
+    artifacts = {a.id: a for a in store.get_artifacts_by_id(list({ev.artifact_id for ev in events}))} if events else {}
+    for execution in sorted(executions, key=lambda e: e.id):
+        nodes = [c for c in store.get_contexts_by_execution(execution.id) if c.type == "node"]
+        component = nodes[0].name.split(".", 1)[1] if nodes else execution.type
+        outputs: Dict[str, List[str]] = collections.defaultdict(list)
+        for ev in events:
+            if ev.execution_id == execution.id and ev.type in (metadata_store_pb2.Event.OUTPUT,
+                                                                metadata_store_pb2.Event.DECLARED_OUTPUT):
+                key = ev.path.steps[0].key if ev.path.steps else "output"
+                artifact = artifacts.get(ev.artifact_id)
+                if artifact is not None and artifact.state == metadata_store_pb2.Artifact.LIVE:
+                    outputs[key].append(artifact.uri)
+        result[component] = {"status": _STATES.get(execution.last_known_state, "unknown"),
+                             "execution_id": execution.id, "outputs": dict(outputs)}
+    result["_run_id"] = latest.name
+    return result
+
+
+def split_summary(index_uri: Optional[str], clips_uri: Optional[str]) -> Dict[str, dict]:
+    splits: Dict[str, dict] = {s: {} for s in SPLITS}
+    if index_uri:
+        index = read_index(index_uri)
+        for split in SPLITS:
+            splits[split]["speakers_in_split"] = {g: ids for g, ids in index["splits"][split].items()}
+    if clips_uri:
+        rows = read_manifest(clips_uri)
+        for split in SPLITS:
+            split_rows = [r for r in rows if r["split"] == split]
+            used = sorted({s for r in split_rows for s in r["speakers"]}, key=lambda s: (len(s), s))
+            labels = collections.Counter(LABEL_NAMES[r["label"]] for r in split_rows)
+            modes = collections.Counter(r["mode"] for r in split_rows)
+            splits[split].update({"clips": len(split_rows), "speaker_ids": used, "label_counts": dict(labels),
+                                  "mode_counts": dict(modes)})
+    return splits
+
+
+def write_summary(output_dir: str, metadata_path: str, pipeline_name: str, error: Optional[str] = None) -> dict:
+    components: Dict[str, dict] = {}
+    run_id = None
+    if os.path.exists(metadata_path):
+        found = component_outputs(open_store(metadata_path))
+        run_id = found.pop("_run_id", None)
+        components = found
+    for component in pipeline_def.COMPONENT_ORDER:
+        components.setdefault(component, {"status": "not run", "outputs": {}})
+
+    def first_uri(component: str, key: str) -> Optional[str]:
+        uris = components.get(component, {}).get("outputs", {}).get(key) or []
+        return uris[0] if uris else None
+
+    summary = {
+        "pipeline": pipeline_name,
+        "run_id": run_id,
+        "status": "failed" if error else "complete",
+        "error": error,
+        "components": {c: components[c] for c in pipeline_def.COMPONENT_ORDER} | {
+            c: v for c, v in components.items() if c not in pipeline_def.COMPONENT_ORDER},
+        "splits": split_summary(first_uri(pipeline_def.SPEAKER_INDEX, "speaker_index"),
+                                first_uri(pipeline_def.AUDIO_SYNTHESIS, "clips")),
+    }
+    path = os.path.join(output_dir, SUMMARY_FILE)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=2, sort_keys=False)
+    os.replace(path + ".tmp", path)
+    return summary
