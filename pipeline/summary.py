@@ -56,6 +56,16 @@ def component_outputs(store) -> Dict[str, dict]:
     return result
 
 
+def corpus_summary(index_uri: Optional[str]) -> Optional[dict]:
+    if not index_uri:
+        return None
+    index = read_index(index_uri)
+    return {"data_root": index["data_root"], "speakers": len(index["speakers"]),
+            "files": sum(len(s["files"]) for s in index["speakers"].values()),
+            "skipped_files": index["skipped_files"], "listed_not_on_disk": len(index["listed_not_on_disk"]),
+            "on_disk_without_metadata": index["on_disk_without_metadata"]}
+
+
 def split_summary(index_uri: Optional[str], clips_uri: Optional[str]) -> Dict[str, dict]:
     splits: Dict[str, dict] = {s: {} for s in SPLITS}
     if index_uri:
@@ -95,6 +105,7 @@ def write_summary(output_dir: str, metadata_path: str, pipeline_name: str, error
         "error": error,
         "components": {c: components[c] for c in pipeline_def.COMPONENT_ORDER} | {
             c: v for c, v in components.items() if c not in pipeline_def.COMPONENT_ORDER},
+        "corpus": corpus_summary(first_uri(pipeline_def.SPEAKER_INDEX, "speaker_index")),
         "splits": split_summary(first_uri(pipeline_def.SPEAKER_INDEX, "speaker_index"),
                                 first_uri(pipeline_def.AUDIO_SYNTHESIS, "clips")),
     }

@@ -42,12 +42,19 @@ def resample(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
     return soxr.resample(samples, rate, target_rate, quality="HQ").astype(np.float32, copy=False)
 
 
-def _decode_with_soundfile(data: bytes):
+def _soundfile_header(data: bytes):
+    """libsndfile's view of the header, or None if it does not know the format (mp3, m4a, ...)."""
+    try:
+        return sf.info(io.BytesIO(data))
+    except (RuntimeError, sf.LibsndfileError, TypeError, ValueError):
+        return None
+
+
+def _decode_with_soundfile(data: bytes, header):
     samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
     # libsndfile stops quietly at a truncated FLAC body: compare with the header's frame count.
-    expected = sf.info(io.BytesIO(data)).frames
-    if len(samples) < expected:
-        raise RuntimeError(f"decoded {len(samples)} of the {expected} samples the header announces")
+    if len(samples) < header.frames:
+        raise RuntimeError(f"decoded {len(samples)} of the {header.frames} samples the header announces")
     return samples, rate
 
 
@@ -68,15 +75,14 @@ def decode_audio(path: str, target_rate: int) -> np.ndarray:
         raise AudioClfError(f"{path}: file not found.") from err
     if not data:
         raise AudioClfError(f"{path}: the file is empty (0 bytes). {CORRUPT_HINT}")
+    header = _soundfile_header(data)
     try:
-        samples, rate = _decode_with_soundfile(data)
-    except (RuntimeError, sf.LibsndfileError, TypeError, ValueError) as first_err:
-        try:
-            samples, rate = _decode_with_pydub(data)
-        except Exception as err:  # pydub raises CouldntDecodeError, IndexError, ... on junk
-            raise AudioClfError(
-                f"{path}: cannot decode audio ({first_err}; ffmpeg: {str(err).strip().splitlines()[-1:] or err}). "
-                f"{CORRUPT_HINT}") from err
+        # A format libsndfile knows is decoded by it alone: a broken body is corruption, and ffmpeg
+        # would hide it by decoding whatever part it can.
+        samples, rate = _decode_with_soundfile(data, header) if header else _decode_with_pydub(data)
+    except Exception as err:  # libsndfile: RuntimeError; pydub: CouldntDecodeError, IndexError, ...
+        detail = (str(err).strip().splitlines() or [type(err).__name__])[-1]
+        raise AudioClfError(f"{path}: cannot decode audio ({detail}). {CORRUPT_HINT}") from err
     samples = _to_mono(np.asarray(samples, dtype=np.float32))
     if samples.size == 0:
         raise AudioClfError(f"{path}: holds no audio samples. {CORRUPT_HINT}")

@@ -1,0 +1,97 @@
+"""Clip synthesis: length, labels, speaker pools, determinism, modes, corrupt files."""
+import numpy as np
+import pytest
+
+from components.audio_synthesis import synthesis
+from components.speaker_index import corpus
+from pipeline.config import CorpusConfig, SynthesisConfig
+from pipeline.errors import AudioClfError
+
+
+@pytest.fixture
+def index(small_corpus):
+    return corpus.build_index(str(small_corpus), CorpusConfig())
+
+
+def _config(**kw):
+    base = dict(sample_rate=8000, clip_seconds=6.0, speakers_per_clip=[1, 2])
+    base.update(kw)
+    return SynthesisConfig(**base)
+
+
+def _cache(index, config, skip=False):
+    return synthesis.UtteranceCache(index["data_root"], config.sample_rate, 1 << 28, skip)
+
+
+def test_clip_length_label_and_speakers_from_own_split_and_gender(index):
+    config = _config()
+    for split in ("train", "eval", "test"):
+        pools = synthesis.split_pools(index, split)
+        cache = _cache(index, config)
+        for i in range(12):
+            samples, meta = synthesis.synthesize_clip(split, i, pools, config, cache.get)
+            assert samples.dtype == np.float32 and len(samples) == 6 * 8000
+            assert np.max(np.abs(samples)) <= synthesis.PEAK + 1e-6 and np.any(samples)
+            gender = "M" if meta["label"] == 0 else "F"
+            assert meta["label"] == i % 2
+            assert set(meta["speakers"]) <= set(index["splits"][split][gender])
+            for u in meta["utterances"]:
+                assert index["speakers"][u["speaker"]]["split"] == split
+                assert 0.9 <= u["speed"] <= 1.1 and -6 <= u["gain_db"] <= 6
+                assert u["at_s"] + u["seconds"] <= 6.0 + 1e-3
+
+
+def test_same_seed_same_bytes_other_seed_other_clip(index):
+    config = _config()
+    pools = synthesis.split_pools(index, "train")
+    a, meta_a = synthesis.synthesize_clip("train", 3, pools, config, _cache(index, config).get)
+    # A cache that has seen other clips first must not change the result.
+    warm = _cache(index, config)
+    for i in range(6):
+        synthesis.synthesize_clip("train", i, pools, config, warm.get)
+    b, meta_b = synthesis.synthesize_clip("train", 3, pools, config, warm.get)
+    assert a.tobytes() == b.tobytes() and meta_a == meta_b
+    c, _ = synthesis.synthesize_clip("train", 3, pools, _config(seed=8), _cache(index, config).get)
+    assert a.tobytes() != c.tobytes()
+
+
+def test_sequential_mode_has_pauses_within_range_and_no_overlap(index):
+    config = _config(simultaneous_probability=0.0, clip_seconds=30.0, pause_seconds=[1.0, 2.0], speakers_per_clip=[2, 2])
+    pools = synthesis.split_pools(index, "train")
+    _, meta = synthesis.synthesize_clip("train", 0, pools, config, _cache(index, config).get)
+    assert meta["mode"] == "sequential" and len(meta["utterances"]) >= 2
+    for prev, nxt in zip(meta["utterances"], meta["utterances"][1:]):
+        gap = nxt["at_s"] - (prev["at_s"] + prev["seconds"])
+        assert 1.0 - 1e-3 <= gap <= 2.0 + 1e-3
+
+
+def test_simultaneous_mode_overlays_every_chosen_speaker(index):
+    config = _config(simultaneous_probability=1.0, speakers_per_clip=[2, 2])
+    pools = synthesis.split_pools(index, "train")
+    _, meta = synthesis.synthesize_clip("train", 1, pools, config, _cache(index, config).get)
+    assert meta["mode"] == "simultaneous" and meta["num_speakers"] == 2 and len(meta["utterances"]) == 2
+
+
+def test_mixed_class_has_both_genders(index):
+    config = _config(mixed_class=True, speakers_per_clip=[2, 3])
+    pools = synthesis.split_pools(index, "train")
+    _, meta = synthesis.synthesize_clip("train", 2, pools, config, _cache(index, config).get)
+    assert meta["label"] == 2 and {u["gender"] for u in meta["utterances"]} == {"F", "M"}
+
+
+def test_stretch_changes_duration_by_the_speed_factor():
+    x = np.sin(np.arange(16000, dtype=np.float32) / 10)
+    fast = synthesis.stretch(x, 2.0, 0.5, 0, synthesis.stretched_length(len(x), 2.0))
+    assert len(fast) == 8000 and np.allclose(fast[:100], 0.5 * x[0:200:2], atol=1e-6)
+
+
+def test_truncated_flac_body_is_an_error_or_skipped(index, small_corpus):
+    config = _config()
+    victim = sorted((small_corpus / "dev-mini").rglob("*.flac"))[0]
+    data = victim.read_bytes()
+    victim.write_bytes(data[: len(data) // 3])  # header intact, body cut
+    rel = str(victim.relative_to(small_corpus))
+    with pytest.raises(AudioClfError, match=rf"{victim.name}: cannot decode audio"):
+        _cache(index, config).get(rel)
+    skipping = _cache(index, config, skip=True)
+    assert skipping.get(rel) is None and rel in skipping.bad

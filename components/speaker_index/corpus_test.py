@@ -1,0 +1,113 @@
+"""Parsing SPEAKERS.TXT, scanning the tree and splitting speakers."""
+import json
+
+import pytest
+
+from components.speaker_index import corpus
+from pipeline.config import CorpusConfig
+from pipeline.errors import AudioClfError
+
+SPEAKERS_TXT = """\
+; LibriSpeech-style header
+;ID  |SEX| SUBSET           |MINUTES| NAME
+19   | F | train-clean-100  | 25.19 | Kara Shallenberg
+60   | M | train-clean-100  | 20.18 | |CBW|Simon
+  103|F|train-clean-100|23.72|Karen Savage
+
+7    | M | test-other       |       | Name | with | pipes
+"""
+
+
+def test_parse_handles_comments_ragged_spacing_and_pipes_in_names():
+    speakers = corpus.parse_speakers_txt(SPEAKERS_TXT)
+    assert sorted(speakers) == ["103", "19", "60", "7"]
+    assert speakers["60"].name == "|CBW|Simon"
+    assert speakers["7"].name == "Name | with | pipes"
+    assert speakers["7"].minutes is None
+    assert speakers["103"].gender == "F" and speakers["103"].subset == "train-clean-100"
+
+
+def test_unknown_gender_code_names_line_and_speaker():
+    with pytest.raises(AudioClfError, match=r"SPEAKERS.TXT:2: speaker 42 has gender code 'X'"):
+        corpus.parse_speakers_txt("; c\n42 | X | dev | 1.0 | Someone\n")
+
+
+def test_duplicate_speaker_is_refused():
+    with pytest.raises(AudioClfError, match="listed twice"):
+        corpus.parse_speakers_txt("1 | F | a | 1 | A\n1 | F | a | 1 | A\n")
+
+
+def test_missing_speakers_file_says_what_to_do(tmp_path):
+    (tmp_path / "dev").mkdir()
+    with pytest.raises(AudioClfError, match=r"SPEAKERS.TXT not found.*--data-root"):
+        corpus.build_index(str(tmp_path), CorpusConfig())
+
+
+def test_missing_data_root(tmp_path):
+    with pytest.raises(AudioClfError, match="does not exist"):
+        corpus.scan_audio_files(str(tmp_path / "nowhere"), [], [".flac"])
+
+
+def test_split_is_deterministic_disjoint_and_per_gender():
+    ids = {"F": [str(i) for i in range(100, 140)], "M": [str(i) for i in range(200, 230)]}
+    fractions = {"train": 0.8, "eval": 0.1, "test": 0.1}
+    first = corpus.split_speakers(ids, fractions, seed=1)
+    assert first == corpus.split_speakers({g: list(reversed(v)) for g, v in ids.items()}, fractions, seed=1)
+    assert first != corpus.split_speakers(ids, fractions, seed=2)
+    assert len(first) == 70  # every speaker in exactly one split
+    for gender, members in ids.items():
+        counts = {s: sum(first[m] == s for m in members) for s in ("train", "eval", "test")}
+        n = len(members)
+        assert counts["eval"] == round(n * 0.1) and counts["test"] == round(n * 0.1)
+        assert counts["train"] == n - counts["eval"] - counts["test"]
+
+
+def test_too_few_speakers_of_a_gender():
+    with pytest.raises(AudioClfError, match=r"only 2 male speaker\(s\).*need at least 3"):
+        corpus.split_speakers({"F": ["1", "2", "3"], "M": ["4", "5"]}, {"train": .8, "eval": .1, "test": .1}, 0)
+
+
+def test_index_keeps_speakers_on_disk_and_reports_the_rest(small_corpus):
+    (small_corpus / "SPEAKERS.TXT").write_text((small_corpus / "SPEAKERS.TXT").read_text()
+                                               + "99999| F | train-clean-100 | 1.0 | Not On Disk\n")
+    orphan = small_corpus / "dev-mini" / "88888" / "1"
+    orphan.mkdir(parents=True)
+    first_flac = next((small_corpus / "dev-mini").rglob("*.flac"))
+    (orphan / "88888-1-0000.flac").write_bytes(first_flac.read_bytes())
+    index = corpus.build_index(str(small_corpus), CorpusConfig())
+    assert index["listed_not_on_disk"] == ["99999"]
+    assert index["on_disk_without_metadata"] == ["88888"]
+    assert "88888" not in index["speakers"] and "99999" not in index["speakers"]
+    assert len(index["speakers"]) == 8
+    for split in ("train", "eval", "test"):
+        assert index["splits"][split]["F"] and index["splits"][split]["M"]
+    entry = next(iter(index["speakers"].values()))
+    assert entry["files"][0]["seconds"] > 1.0 and entry["files"][0]["sample_rate"] == 16000
+    json.dumps(index)  # JSON, never pickle
+
+
+def test_subset_filter(small_corpus):
+    with pytest.raises(AudioClfError, match=r"subset folder\(s\) train-clean-100 not found.*found: dev-mini"):
+        corpus.build_index(str(small_corpus), CorpusConfig(subsets=["train-clean-100"]))
+    assert corpus.build_index(str(small_corpus), CorpusConfig(subsets=["dev-mini"]))["speakers"]
+
+
+@pytest.mark.parametrize("content", [b"", b"this is not audio at all" * 10])
+def test_corrupt_file_names_the_file_or_is_skipped(small_corpus, content):
+    victim = sorted((small_corpus / "dev-mini").rglob("*.flac"))[0]
+    victim.write_bytes(content)
+    with pytest.raises(AudioClfError, match=rf"{victim.name}.*skip_corrupt"):
+        corpus.build_index(str(small_corpus), CorpusConfig())
+    index = corpus.build_index(str(small_corpus), CorpusConfig(skip_corrupt=True))
+    assert [s["path"] for s in index["skipped_files"]] == [str(victim.relative_to(small_corpus))]
+
+
+def test_wav_files_are_read_too(small_corpus):
+    import soundfile as sf
+    flac = sorted((small_corpus / "dev-mini").rglob("*.flac"))[0]
+    data, rate = sf.read(flac)
+    sf.write(flac.with_suffix(".wav"), data, rate)
+    flac.unlink()
+    index = corpus.build_index(str(small_corpus), CorpusConfig())
+    paths = [f["path"] for s in index["speakers"].values() for f in s["files"]]
+    assert any(p.endswith(".wav") for p in paths)

@@ -1,0 +1,46 @@
+"""Config loading, overrides and the refusals of settings that cannot work."""
+import pytest
+
+from pipeline.config import load_config, section_from_json, SynthesisConfig
+from pipeline.errors import AudioClfError
+
+
+def test_defaults_are_valid_and_documented_choices():
+    config = load_config()
+    assert config.synthesis.sample_rate == 16000
+    assert config.examples.audio_encoding == "pcm16"
+    assert config.beam.pipeline_args() == ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+
+
+def test_file_then_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("synthesis:\n  clip_seconds: 30\n  clips: {train: 5, eval: 2, test: 2}\n")
+    config = load_config(str(path), ["synthesis.clip_seconds=12.5", "synthesis.gain_db=[-3, 3]"])
+    assert config.synthesis.clip_seconds == 12.5
+    assert config.synthesis.clips == {"train": 5, "eval": 2, "test": 2}
+    assert config.synthesis.gain_db == [-3, 3]
+    assert section_from_json(SynthesisConfig, config.section_json("synthesis")) == config.synthesis
+
+
+def test_runner_passthrough_replaces_direct_runner_args():
+    config = load_config(overrides=["beam.extra_args=['--runner=FlinkRunner']"])
+    assert config.beam.pipeline_args() == ["--runner=FlinkRunner"]
+
+
+@pytest.mark.parametrize("override, message", [
+    ("corpus.split_fractions={train: 0.7, eval: 0.1, test: 0.1}", r"add up to 0.9, not 1"),
+    ("synthesis.clip_seconds=0.5", r"clip_seconds=0.5 is shorter than the shortest allowed utterance piece"),
+    ("synthesis.clips={train: 0, eval: 1, test: 1}", r"synthesis.clips.train=0: zero clips requested"),
+    ("synthesis.speed=[1.2, 0.8]", r"synthesis.speed must be \[low, high\]"),
+    ("synthesis.nonsense=1", r"unknown setting\(s\) synthesis.nonsense"),
+    ("examples.audio_encoding=mp3", r"use 'pcm16' or 'float'"),
+    ("nokey", r"expected section.key=value"),
+])
+def test_bad_settings_are_refused_with_the_setting_named(override, message):
+    with pytest.raises(AudioClfError, match=message):
+        load_config(overrides=[override])
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(AudioClfError, match="not found"):
+        load_config(str(tmp_path / "absent.yaml"))

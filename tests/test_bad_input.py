@@ -1,0 +1,97 @@
+"""Bad input ends `audioclf run` with one message naming the file or setting, exit code 2, and no
+published artifact of the failed component."""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import build_corpus
+from pipeline import cli
+from pipeline.errors import EXIT_USER_ERROR
+
+FAST = ["--set", "synthesis.clip_seconds=2", "--set", "synthesis.sample_rate=8000",
+        "--set", "synthesis.clips={train: 4, eval: 2, test: 2}",
+        "--set", "beam.direct_running_mode=in_memory", "--set", "beam.direct_num_workers=1"]
+
+
+def _run(capsys, data_root, output, *extra):
+    code = cli.main(["run", "--data-root", str(data_root), "--output", str(output), *FAST, *extra])
+    return code, capsys.readouterr().err
+
+
+def _error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.startswith("audioclf: error: ")]
+    assert len(lines) == 1, err[-3000:]
+    return lines[0]
+
+
+def _failed_component(output: Path, component: str) -> dict:
+    summary = json.loads((output / "summary.json").read_text())
+    assert summary["status"] == "failed"
+    entry = summary["components"][component]
+    assert entry["status"] == "failed" and entry["outputs"] == {}  # nothing published
+    artifact_dirs = list((output / "pipeline_root" / component).glob("*/*"))
+    assert all(not any(d.iterdir()) for d in artifact_dirs if d.parent.name != ".system")  # nothing half-written
+    return summary
+
+
+def test_missing_data_root(tmp_path, capsys):
+    code, err = _run(capsys, tmp_path / "nope", tmp_path / "out")
+    assert code == EXIT_USER_ERROR and "nope does not exist" in _error_line(err)
+
+
+def test_missing_speakers_txt(tmp_path, capsys):
+    corpus = build_corpus(tmp_path / "c")
+    (corpus / "SPEAKERS.TXT").unlink()
+    code, err = _run(capsys, corpus, tmp_path / "out")
+    assert code == EXIT_USER_ERROR and "SPEAKERS.TXT not found" in _error_line(err)
+    _failed_component(tmp_path / "out", "SpeakerIndexGen")
+
+
+def test_unknown_gender_code(tmp_path, capsys):
+    corpus = build_corpus(tmp_path / "c", extra_lines="4242 | X | dev-mini | 1.0 | Unknown Reader\n")
+    code, err = _run(capsys, corpus, tmp_path / "out")
+    line = _error_line(err)
+    assert code == EXIT_USER_ERROR and "SPEAKERS.TXT:" in line and "speaker 4242 has gender code 'X'" in line
+    summary = _failed_component(tmp_path / "out", "SpeakerIndexGen")
+    assert summary["components"]["AudioSynthesis"]["status"] == "not run"
+
+
+def test_too_few_speakers_for_three_splits(tmp_path, capsys):
+    corpus = build_corpus(tmp_path / "c", per_gender=2)
+    code, err = _run(capsys, corpus, tmp_path / "out")
+    assert code == EXIT_USER_ERROR and "need at least 3, one per split" in _error_line(err)
+
+
+def test_corrupt_flac_stops_the_run_or_is_skipped_and_reported(tmp_path, capsys):
+    corpus = build_corpus(tmp_path / "c", per_gender=4)
+    victim = sorted((corpus / "dev-mini").rglob("*.flac"))[0]
+    victim.write_bytes(b"RIFF0000 definitely not a flac file")
+    code, err = _run(capsys, corpus, tmp_path / "out")
+    assert code == EXIT_USER_ERROR and f"{victim}: cannot read the audio header" in _error_line(err)
+    _failed_component(tmp_path / "out", "SpeakerIndexGen")
+    code, err = _run(capsys, corpus, tmp_path / "out2", "--set", "corpus.skip_corrupt=true")
+    assert code == 0, err[-3000:]
+    summary = json.loads((tmp_path / "out2" / "summary.json").read_text())
+    assert [f["path"] for f in summary["corpus"]["skipped_files"]] == [str(victim.relative_to(corpus))]
+
+
+def test_truncated_flac_body_fails_in_synthesis(tmp_path, capsys):
+    corpus = build_corpus(tmp_path / "c", per_gender=3)  # 3 per gender: every speaker is used
+    for path in (corpus / "dev-mini").rglob("*.flac"):
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # headers intact, bodies cut
+    code, err = _run(capsys, corpus, tmp_path / "out")
+    assert code == EXIT_USER_ERROR and ".flac: cannot decode audio" in _error_line(err)
+    _failed_component(tmp_path / "out", "AudioSynthesis")
+
+
+@pytest.mark.parametrize("override, message", [
+    ("corpus.split_fractions={train: 0.5, eval: 0.1, test: 0.1}", "add up to 0.7, not 1"),
+    ("synthesis.clip_seconds=0.5", "shorter than the shortest allowed utterance piece"),
+    ("synthesis.clips={train: 4, eval: 0, test: 2}", "zero clips requested"),
+])
+def test_settings_that_cannot_work(tmp_path, capsys, override, message):
+    code, err = _run(capsys, build_corpus(tmp_path / "c"), tmp_path / "out", "--set", override)
+    assert code == EXIT_USER_ERROR and message in _error_line(err)
+    assert not (tmp_path / "out" / "pipeline_root").exists()
