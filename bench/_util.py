@@ -1,0 +1,136 @@
+"""Small helpers shared by the benchmark scripts: machine description, statistics, Markdown."""
+import datetime
+import os
+import platform
+import sys
+import time
+from typing import List, Sequence
+
+import numpy as np
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_lines(extra: Sequence[str] = ()) -> List[str]:
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    lines = [
+        f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M:%S UTC')}",
+        f"- platform: {platform.platform()}",
+        f"- CPU: {cpu_model()}",
+        f"- os.cpu_count(): {os.cpu_count()} (usable by this process: {usable})",
+        f"- python: {sys.version.split()[0]} ({sys.executable})",
+    ]
+    return lines + [f"- {e}" for e in extra]
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for row in rows:
+        out.append("| " + " | ".join(str(c) for c in row) + " |")
+    return "\n".join(out)
+
+
+def ms(seconds: Sequence[float]) -> np.ndarray:
+    return np.asarray(seconds, dtype=np.float64) * 1e3
+
+
+def mean_p90(values_ms: np.ndarray) -> str:
+    return f"{np.mean(values_ms):.1f}", f"{np.percentile(values_ms, 90):.1f}"
+
+
+def pin_to_one_core():
+    """Restricts this process (and children started from now on) to one CPU; returns the old set."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    old = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(old)})
+    return old
+
+
+def unpin(old) -> None:
+    if old is not None:
+        os.sched_setaffinity(0, old)
+
+
+def write_report(path: str, text: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    print(text)
+    print(f"\n(written to {path})")
+
+
+class CpuMeter:
+    """Machine-wide CPU use (from /proc/stat) next to this process tree's (os.times) over a span.
+
+    `other_cores` is what the rest of the machine used meanwhile (other users, the hypervisor's steal):
+    a busy neighbour makes every timing here slower. Children count once they have been waited for.
+    """
+
+    def __init__(self):
+        self._hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self.wall = self.busy_cores = self.own_cores = self.self_cores = self.child_cores = self.steal_cores = float("nan")
+
+    @staticmethod
+    def _stat():
+        try:
+            with open("/proc/stat", encoding="utf-8") as f:
+                fields = [int(v) for v in f.readline().split()[1:]]
+        except OSError:
+            return None
+        fields += [0] * (8 - len(fields))
+        idle = fields[3] + fields[4]
+        return sum(fields[:8]) - idle, fields[7]  # busy (incl. steal), steal
+
+    def __enter__(self):
+        self._t, self._s, self._o = time.perf_counter(), self._stat(), os.times()
+        return self
+
+    def __exit__(self, *exc):
+        wall = time.perf_counter() - self._t
+        stat, times = self._stat(), os.times()
+        self.wall = wall
+        self.self_cores = (times.user + times.system - self._o.user - self._o.system) / wall
+        self.child_cores = (times.children_user + times.children_system
+                            - self._o.children_user - self._o.children_system) / wall
+        self.own_cores = self.self_cores + self.child_cores
+        if stat and self._s:
+            self.busy_cores = (stat[0] - self._s[0]) / self._hz / wall
+            self.steal_cores = (stat[1] - self._s[1]) / self._hz / wall
+        return False
+
+    @property
+    def other_cores(self) -> float:
+        return max(0.0, self.busy_cores - self.own_cores)
+
+    def summary(self) -> str:
+        return f"{self.own_cores:.2f} / {self.other_cores:.2f}"
+
+
+def wait_for_idle(threshold: float = 0.15, sample_s: float = 2.0, max_wait_s: float = 180.0) -> float:
+    """Waits (up to max_wait_s) until the rest of the machine uses < threshold cores over sample_s.
+
+    This is a shared machine: a test suite started by someone else halves what a benchmark sees.
+    Returns the seconds waited; the CpuMeter of each measurement still reports what happened during it.
+    """
+    start = time.perf_counter()
+    while True:
+        with CpuMeter() as meter:
+            time.sleep(sample_s)
+        if meter.other_cores < threshold or time.perf_counter() - start > max_wait_s:
+            waited = time.perf_counter() - start
+            if waited > sample_s * 1.5:
+                print(f"(waited {waited:.0f} s for other processes to quieten: now {meter.other_cores:.2f} cores)",
+                      flush=True)
+            return waited
