@@ -47,7 +47,6 @@ class SynthesizeClip(beam.DoFn):
         split, clip_index = element
         samples, meta = synthesis.synthesize_clip(split, clip_index, self._pools[split], self._config, self._cache.get)
         meta["path"] = clip_path(split, clip_index)
-        meta["skipped_files"] = sorted(self._cache.bad)
         fs.write_bytes(fs.join(self._output_uri, meta["path"]), audio.encode_wav(samples, self._config.sample_rate))
         _COUNTER.inc()
         total = self._totals[split]

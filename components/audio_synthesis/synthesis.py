@@ -105,12 +105,15 @@ def _choose_speakers(rng: np.random.Generator, pools: Pools, label: int, low: in
     return [(gender, ids[i]) for i in sorted(rng.permutation(len(ids))[:count])]
 
 
-def _draw_utterance(rng, pools: Pools, gender: str, speaker: str, load: Callable) -> Tuple[Optional[str], Optional[np.ndarray]]:
+def _draw_utterance(rng, pools: Pools, gender: str, speaker: str, load: Callable,
+                    skipped: List[str]) -> Tuple[Optional[str], Optional[np.ndarray]]:
+    """A random decodable file of the speaker; files the loader rejects are appended to `skipped`."""
     files = pools[gender][speaker]
     for i in rng.permutation(len(files)):
         samples = load(files[int(i)])
         if samples is not None:
             return files[int(i)], samples
+        skipped.append(files[int(i)])
     return None, None
 
 
@@ -126,6 +129,7 @@ def synthesize_clip(split: str, clip_index: int, pools: Pools, config: Synthesis
     chosen = _choose_speakers(rng, pools, label, *config.speakers_per_clip)
     mix = np.zeros(length, dtype=np.float32)
     placed: List[dict] = []
+    skipped: List[str] = []
 
     def place(gender: str, speaker: str, at: int, room: int, anywhere: bool) -> int:
         """Puts one random utterance of `speaker` in mix[at:at + room]; returns the samples used.
@@ -133,7 +137,7 @@ def synthesize_clip(split: str, clip_index: int, pools: Pools, config: Synthesis
         anywhere=True (simultaneous): a short utterance lands at a random offset in the room and a
         long one contributes a random window; False (sequence): it starts at `at`, cut at the end.
         """
-        path, samples = _draw_utterance(rng, pools, gender, speaker, load)
+        path, samples = _draw_utterance(rng, pools, gender, speaker, load, skipped)
         speed = float(rng.uniform(*config.speed))
         gain_db = float(rng.uniform(*config.gain_db))
         if samples is None:
@@ -162,6 +166,12 @@ def synthesize_clip(split: str, clip_index: int, pools: Pools, config: Synthesis
             used = place(gender, speaker, at, length - at, anywhere=False)
             if used:
                 at += used + int(round(rng.uniform(*config.pause_seconds) * rate))
+    if not placed:  # every chosen speaker's files were skipped as corrupt: draw others of the same class
+        genders = {g for g, _ in chosen}
+        others = [(g, spk) for g in sorted(genders) for spk in sorted(pools[g]) if (g, spk) not in chosen]
+        for i in rng.permutation(len(others)):
+            if place(*others[int(i)], 0, length, anywhere=(mode == SIMULTANEOUS)):
+                break
     if not placed:
         raise AudioClfError(f"clip {split}-{clip_index}: no decodable utterance for speakers "
                             f"{', '.join(s for _, s in chosen)}; check the skipped files in the speaker index.")
@@ -171,5 +181,6 @@ def synthesize_clip(split: str, clip_index: int, pools: Pools, config: Synthesis
     speakers = sorted({p["speaker"] for p in placed}, key=lambda s: (len(s), s))
     meta = {"clip_id": f"{split}-{clip_index:06d}", "split": split, "index": clip_index, "label": label,
             "label_name": LABEL_NAMES[label], "mode": mode, "speakers": speakers, "num_speakers": len(speakers),
-            "utterances": placed, "duration_s": config.clip_seconds, "sample_rate": rate}
+            "utterances": placed, "duration_s": config.clip_seconds, "sample_rate": rate,
+            "skipped_files": sorted(set(skipped))}
     return mix, meta

@@ -95,3 +95,20 @@ def test_truncated_flac_body_is_an_error_or_skipped(index, small_corpus):
         _cache(index, config).get(rel)
     skipping = _cache(index, config, skip=True)
     assert skipping.get(rel) is None and rel in skipping.bad
+
+
+def test_skipped_files_are_listed_per_clip_not_per_worker(index, small_corpus):
+    """With skip_corrupt, a clip's manifest line must not depend on what its worker saw before."""
+    config = _config()
+    speaker = index["splits"]["train"]["M"][0]
+    for path in (small_corpus / "dev-mini" / speaker).rglob("*.flac"):
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+    pools = synthesis.split_pools(index, "train")
+    fresh = {i: synthesis.synthesize_clip("train", i, pools, config, _cache(index, config, skip=True).get)[1]
+             for i in range(0, 12, 2)}
+    shared = _cache(index, config, skip=True)
+    for i in sorted(fresh, reverse=True):
+        _, meta = synthesis.synthesize_clip("train", i, pools, config, shared.get)
+        assert meta == fresh[i]
+    assert any(m["skipped_files"] for m in fresh.values())
+    assert all(speaker not in m["speakers"] for m in fresh.values())

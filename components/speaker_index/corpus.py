@@ -130,7 +130,7 @@ def split_speakers(ids_by_gender: Dict[str, List[str]], fractions: Dict[str, flo
 
 
 def build_index(data_root: str, config: CorpusConfig) -> dict:
-    """The speaker index as a JSON-able dict (see components/speaker_index/README in component.py)."""
+    """The speaker index as a JSON-able dict (its fields are described in component.py)."""
     data_root = str(data_root).rstrip("/")
     listed = read_speakers_file(data_root)
     on_disk = scan_audio_files(data_root, config.subsets, config.audio_extensions)
