@@ -37,6 +37,8 @@ def parse_args():
     p.add_argument("--tmp-dir", default=None)
     p.add_argument("--no-wait-idle", action="store_true",
                    help="do not wait for other processes to quieten before the timed reads")
+    p.add_argument("--retries", type=int, default=2,
+                   help="time the reads again (keeping the least disturbed) when other processes were busy meanwhile")
     p.add_argument("--out", default=None, help="Markdown file (default bench/results/encoding.md)")
     args = p.parse_args()
     if args.quick:
@@ -149,20 +151,21 @@ def main():
             else:
                 datasets.append(dataset(tf, written[encoding][0], encoding, spec, num_samples))
                 check_first(datasets[-1], reference)
-        times = {(v, m): [] for v in range(len(variants)) for m, _ in modes}
-        if not args.no_wait_idle:
-            _util.wait_for_idle()
-        meter = _util.CpuMeter().__enter__()
         for ds in datasets:  # untimed warm-up pass
             one_pass(ds)
         graph_fns = [graph_counter(tf, ds) for ds in datasets]
-        for _ in range(args.passes):  # variants and modes interleaved, so a slow moment hits them all alike
-            for v, ds in enumerate(datasets):
-                for mode, run in modes:
-                    took, count = run(ds if mode == "eager" else graph_fns[v])
-                    assert count == len(clips), (count, len(clips))
-                    times[(v, mode)].append(took)
-        meter.__exit__(None, None, None)
+
+        def timed_passes():
+            out = {(v, m): [] for v in range(len(variants)) for m, _ in modes}
+            for _ in range(args.passes):  # variants and modes interleaved, so a slow moment hits them all alike
+                for v, ds in enumerate(datasets):
+                    for mode, run in modes:
+                        took, count = run(ds if mode == "eager" else graph_fns[v])
+                        assert count == len(clips), (count, len(clips))
+                        out[(v, mode)].append(took)
+            return out
+
+        times, meter = _util.measure(timed_passes, "reads", wait_idle=not args.no_wait_idle, retries=args.retries)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -220,7 +223,7 @@ def main():
               _util.table(["encoding", "parse", "eager ms best (median)", "eager examples/s", "eager audio MB/s",
                            "graph ms best (median)", "graph examples/s", "graph audio MB/s", "graph disk MB/s"], read_rows), ""]
     lines += [head, ""]
-    if meter.other_cores > 0.15:
+    if meter.other_cores > _util.OTHER_LOAD_WARN:
         lines += [f"**Warning: other processes used {meter.other_cores:.2f} cores during the timed reads; "
                   f"re-run on an idle machine.**", ""]
     _util.write_report(args.out, "\n".join(lines))

@@ -24,14 +24,13 @@ import numpy as np  # noqa: E402
 
 from bench import _util  # noqa: E402
 from components.audio_synthesis import synthesis  # noqa: E402
-from components.common import audio  # noqa: E402
+from components.common import audio, fs  # noqa: E402
 from components.speaker_index import corpus  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
 
 SPLIT = "train"
 # glibc returns big freed blocks (numpy temporaries of a 60 s clip are MBs) to the kernel at once, so every
 # clip page-faults fresh zeroed pages; these settings make it keep and reuse them (a2 measures the effect).
-OTHER_LOAD_WARN = 0.15  # cores used by other processes during a measurement above which it is flagged
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 32), "MALLOC_TRIM_THRESHOLD_": str(1 << 32),
               "MALLOC_TOP_PAD_": str(256 << 20)}
 
@@ -49,6 +48,8 @@ def parse_args():
     p.add_argument("--skip-beam", action="store_true")
     p.add_argument("--no-wait-idle", action="store_true",
                    help="do not wait for other processes to quieten before each measurement")
+    p.add_argument("--retries", type=int, default=2,
+                   help="measure a part again (keeping the least disturbed) when other processes were busy meanwhile")
     p.add_argument("--no-malloc-variant", action="store_true",
                    help="skip (a2): (a) again in a child process with glibc's malloc told to keep freed memory")
     p.add_argument("--warm-only", action="store_true", help=argparse.SUPPRESS)  # (a2)'s child: JSON on stdout
@@ -71,7 +72,7 @@ def run_ours(indices, pools, config, cache_factory, out_dir):
     """Per-clip (synth, encode, write) seconds and the clip metadata; cache_factory() per clip or shared."""
     rate = config.sample_rate
     times, metas = [], []
-    path = os.path.join(out_dir, "ours.wav")
+    out_dir = tempfile.mkdtemp(dir=out_dir)
     for i in indices:
         cache = cache_factory()
         t0 = time.perf_counter()
@@ -79,18 +80,18 @@ def run_ours(indices, pools, config, cache_factory, out_dir):
         t1 = time.perf_counter()
         data = audio.encode_wav(samples, rate)
         t2 = time.perf_counter()
-        with open(path, "wb") as f:
-            f.write(data)
+        fs.write_bytes(os.path.join(out_dir, f"clip-{i:06d}.wav"), data)  # a new file per clip, as the DoFn
         t3 = time.perf_counter()
         times.append((t1 - t0, t2 - t1, t3 - t2))
         metas.append(meta)
+    shutil.rmtree(out_dir)
     return np.asarray(times), metas
 
 
 def run_decode_write(metas, data_root, rate, length, out_dir):
     """Per clip: decode each distinct utterance it uses, then encode + write a clip-length WAV."""
     times = []
-    path = os.path.join(out_dir, "decode_write.wav")
+    out_dir = tempfile.mkdtemp(dir=out_dir)
     silence = np.zeros(length, dtype=np.float32)
     for meta in metas:
         paths = sorted({u["path"] for u in meta["utterances"]})
@@ -99,10 +100,10 @@ def run_decode_write(metas, data_root, rate, length, out_dir):
             audio.decode_audio(os.path.join(data_root, rel), rate)
         t1 = time.perf_counter()
         data = audio.encode_wav(silence, rate)
-        with open(path, "wb") as f:
-            f.write(data)
+        fs.write_bytes(os.path.join(out_dir, f"{meta['clip_id']}.wav"), data)
         t2 = time.perf_counter()
         times.append((t1 - t0, t2 - t1, len(paths)))
+    shutil.rmtree(out_dir)
     return np.asarray(times)
 
 
@@ -125,11 +126,12 @@ def pydub_clip(meta, data_root, rate, clip_ms, path):
 
 def run_pydub(metas, data_root, rate, clip_seconds, out_dir):
     times = []
-    path = os.path.join(out_dir, "pydub.wav")
+    out_dir = tempfile.mkdtemp(dir=out_dir)
     for meta in metas:
         t0 = time.perf_counter()
-        pydub_clip(meta, data_root, rate, int(round(clip_seconds * 1000)), path)
+        pydub_clip(meta, data_root, rate, int(round(clip_seconds * 1000)), os.path.join(out_dir, f"{meta['clip_id']}.wav"))
         times.append(time.perf_counter() - t0)
+    shutil.rmtree(out_dir)
     return np.asarray(times)
 
 
@@ -221,9 +223,8 @@ def main():
         return
     load_before = os.getloadavg()
 
-    def idle():
-        if not args.no_wait_idle:
-            _util.wait_for_idle()
+    def measured(fn, label):
+        return _util.measure(fn, label, wait_idle=not args.no_wait_idle, retries=args.retries)
 
     meters = {}
     old_affinity = _util.pin_to_one_core()
@@ -231,9 +232,7 @@ def main():
         # (a) warm: one shared cache, filled by an untimed pass over the same clips.
         shared = synthesis.UtteranceCache(data_root, rate, syn.cache_mb << 20)
         run_ours(indices, pools, syn, lambda: shared, tmp)
-        idle()
-        with _util.CpuMeter() as meters["a"]:
-            warm, metas = run_ours(indices, pools, syn, lambda: shared, tmp)
+        (warm, metas), meters["a"] = measured(lambda: run_ours(indices, pools, syn, lambda: shared, tmp), "(a)")
         print("(a) warm done", flush=True)
         warm_malloc = None
         if not args.no_malloc_variant:
@@ -242,29 +241,22 @@ def main():
                    "--sample-rate", str(rate), "--clip-seconds", f"{args.clip_seconds:g}", "--clips", str(args.clips)]
             if args.tmp_dir:
                 cmd += ["--tmp-dir", args.tmp_dir]
-            idle()
-            with _util.CpuMeter() as meters["a2"]:
-                done = subprocess.run(cmd, env={**os.environ, **MALLOC_ENV}, check=True, capture_output=True, text=True)
+            done, meters["a2"] = measured(lambda: subprocess.run(cmd, env={**os.environ, **MALLOC_ENV}, check=True,
+                                                                 capture_output=True, text=True), "(a2)")
             line = [l for l in done.stdout.splitlines() if l.startswith("WARM_JSON ")][-1]
             warm_malloc = np.asarray(json.loads(line[len("WARM_JSON "):]))
             print("(a2) warm, malloc tuned done", flush=True)
         # (b) cold: a fresh cache per clip.
-        idle()
-        with _util.CpuMeter() as meters["b"]:
-            cold, _ = run_ours(indices, pools, syn,
-                               lambda: synthesis.UtteranceCache(data_root, rate, syn.cache_mb << 20), tmp)
+        (cold, _), meters["b"] = measured(lambda: run_ours(
+            indices, pools, syn, lambda: synthesis.UtteranceCache(data_root, rate, syn.cache_mb << 20), tmp), "(b)")
         print("(b) cold done", flush=True)
         # (c) decode + write only.
-        idle()
-        with _util.CpuMeter() as meters["c"]:
-            decode_write = run_decode_write(metas, data_root, rate, length, tmp)
+        decode_write, meters["c"] = measured(lambda: run_decode_write(metas, data_root, rate, length, tmp), "(c)")
         print("(c) decode+write done", flush=True)
         # (d) pydub on the first clips' plans (one untimed clip first, so ffmpeg/pydub are loaded).
         pydub_metas = metas[:args.pydub_clips]
         run_pydub(pydub_metas[:1], data_root, rate, syn.clip_seconds, tmp)
-        idle()
-        with _util.CpuMeter() as meters["d"]:
-            pydub = run_pydub(pydub_metas, data_root, rate, syn.clip_seconds, tmp)
+        pydub, meters["d"] = measured(lambda: run_pydub(pydub_metas, data_root, rate, syn.clip_seconds, tmp), "(d)")
         print("(d) pydub done", flush=True)
     finally:
         _util.unpin(old_affinity)
@@ -276,8 +268,8 @@ def main():
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in [_util.REPO_ROOT, os.environ.get("PYTHONPATH")] if p)
         for repeat in range(args.beam_repeats):
             for workers in [int(w) for w in args.workers.split(",")]:
-                idle()
-                result = run_beam(index, syn, args.beam_clips, workers, args.tmp_dir)
+                result, _ = measured(lambda: run_beam(index, syn, args.beam_clips, workers, args.tmp_dir),
+                                     f"(e) {workers} worker(s)")
                 row = beam_summary(workers, args.beam_clips, *result)
                 row["repeat"] = repeat + 1
                 beam_rows.append(row)
@@ -304,7 +296,8 @@ def main():
         f"corpus: {data_root} ({SPLIT} split: {n_speakers} speakers, {n_files} files); speaker index built in {index_s:.2f} s",
         f"clips: {SPLIT} 0..{args.clips - 1}: {n_sim} simultaneous / {len(metas) - n_sim} sequential, "
         f"{n_utt.mean():.1f} utterances per clip on average (min {n_utt.min()}, max {n_utt.max()})",
-        "(a)-(d) run pinned to one CPU (os.sched_setaffinity), clips written to a temp dir and overwritten",
+        "(a)-(d) run pinned to one CPU (os.sched_setaffinity); every clip is written to a new file in a temp dir "
+        "(fs.write_bytes, temp name + rename, as the DoFn does; pydub: export()), deleted after each part",
     ]) + [""]
 
     rows = [
@@ -371,7 +364,7 @@ def main():
                   "rest of machine = everything else busy meanwhile (/proc/stat). The clips are deleted after each run.", ""]
     busy = [(f"({name})", m.other_cores) for name, m in meters.items()]
     busy += [(f"(e) run {b['repeat']} with {b['workers']} worker(s)", b["meter"].other_cores) for b in beam_rows]
-    busy = [(name, c) for name, c in busy if c > OTHER_LOAD_WARN]
+    busy = [(name, c) for name, c in busy if c > _util.OTHER_LOAD_WARN]
     if busy:
         lines += [f"**Warning: other processes were using the machine during " +
                   ", ".join(f"{name} ({c:.2f} cores)" for name, c in busy) +
