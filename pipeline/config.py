@@ -70,6 +70,25 @@ class ExamplesConfig:
 
 
 @dataclass
+class TrainerConfig:
+    """The model on raw audio (trainer/model.py) and its training. Used from the model-half issue on."""
+    n_fft: int = 512            # 32 ms windows at 16 kHz
+    hop_length: int = 256       # 16 ms between spectrogram frames
+    n_mels: int = 64
+    delta_win_length: int = 5   # frames used by the delta (must be odd)
+    frame_length: int = 64      # spectrogram frames per segment (~1 s at the defaults)
+    frame_hop: int = 32         # half-overlapping segments
+    conv_filters: List[int] = field(default_factory=lambda: [16, 32, 64, 64])  # four Conv3D blocks
+    kernel_size: List[int] = field(default_factory=lambda: [3, 3, 3])
+    dropout: float = 0.2
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    batch_size_per_replica: int = 16
+    epochs: int = 10
+    patience: int = 3
+
+
+@dataclass
 class BeamConfig:
     """Beam runs with the DirectRunner on local processes unless `extra_args` name another runner."""
     direct_num_workers: int = 2
@@ -90,6 +109,7 @@ class PipelineConfig:
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
     examples: ExamplesConfig = field(default_factory=ExamplesConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
     beam: BeamConfig = field(default_factory=BeamConfig)
 
     def to_dict(self) -> Dict[str, Any]:
@@ -101,7 +121,8 @@ class PipelineConfig:
         return json.dumps(dataclasses.asdict(getattr(self, section)), sort_keys=True)
 
 
-SECTIONS = {"corpus": CorpusConfig, "synthesis": SynthesisConfig, "examples": ExamplesConfig, "beam": BeamConfig}
+SECTIONS = {"corpus": CorpusConfig, "synthesis": SynthesisConfig, "examples": ExamplesConfig,
+            "trainer": TrainerConfig, "beam": BeamConfig}
 
 
 def section_from_json(cls, text: str):
@@ -212,6 +233,15 @@ def validate(config: PipelineConfig) -> None:
         raise AudioClfError(f"config: examples.audio_encoding={config.examples.audio_encoding!r}; use 'pcm16' or 'float'.")
     if config.examples.num_shards < 1:
         raise AudioClfError("config: examples.num_shards must be >= 1.")
+    tr = config.trainer
+    if len(tr.conv_filters) != 4 or len(tr.kernel_size) != 3:
+        raise AudioClfError("config: trainer.conv_filters needs 4 values (one per block) and trainer.kernel_size 3.")
+    if tr.delta_win_length < 3 or tr.delta_win_length % 2 == 0:
+        raise AudioClfError("config: trainer.delta_win_length must be an odd number >= 3.")
+    clip_frames = int(syn.clip_seconds * syn.sample_rate) // tr.hop_length
+    if tr.frame_length > clip_frames:
+        raise AudioClfError(f"config: trainer.frame_length={tr.frame_length} spectrogram frames is longer than a clip "
+                            f"({clip_frames} frames of trainer.hop_length={tr.hop_length}); lower it or lengthen clips.")
     if config.beam.direct_num_workers < 1:
         raise AudioClfError("config: beam.direct_num_workers must be >= 1.")
 

@@ -89,9 +89,17 @@ def decode_audio(path: str, target_rate: int) -> np.ndarray:
     return resample(samples, rate, target_rate)
 
 
-def to_pcm16(samples: np.ndarray) -> np.ndarray:
-    """float32 in [-1, 1] -> int16, rounding to nearest and saturating at full scale."""
-    return np.clip(np.rint(samples * 32767.0), -32768, 32767).astype("<i2")
+def to_pcm16(samples: np.ndarray, chunk: int = 16384) -> np.ndarray:
+    """float32 in [-1, 1] -> int16, rounding to nearest and saturating at full scale.
+
+    In chunks, so that no whole-clip float temporary is allocated (see synthesis.CHUNK for why)."""
+    pcm = np.empty(len(samples), dtype="<i2")
+    for begin in range(0, len(samples), chunk):
+        part = samples[begin:begin + chunk] * np.float32(32767.0)
+        np.rint(part, out=part)
+        np.clip(part, -32768, 32767, out=part)
+        pcm[begin:begin + chunk] = part
+    return pcm
 
 
 def from_pcm16(pcm: np.ndarray) -> np.ndarray:
