@@ -238,10 +238,6 @@ def validate(config: PipelineConfig) -> None:
         raise AudioClfError("config: trainer.conv_filters needs 4 values (one per block) and trainer.kernel_size 3.")
     if tr.delta_win_length < 3 or tr.delta_win_length % 2 == 0:
         raise AudioClfError("config: trainer.delta_win_length must be an odd number >= 3.")
-    clip_frames = int(syn.clip_seconds * syn.sample_rate) // tr.hop_length
-    if tr.frame_length > clip_frames:
-        raise AudioClfError(f"config: trainer.frame_length={tr.frame_length} spectrogram frames is longer than a clip "
-                            f"({clip_frames} frames of trainer.hop_length={tr.hop_length}); lower it or lengthen clips.")
     if config.beam.direct_num_workers < 1:
         raise AudioClfError("config: beam.direct_num_workers must be >= 1.")
 
