@@ -7,24 +7,15 @@ import tensorflow as tf
 from tfx.types import standard_artifacts
 
 from components.audio_example_gen import executor as example_gen_executor
-from components.audio_synthesis import executor as synthesis_executor
-from components.common.testing import IN_MEMORY, AudioClips, artifact, run_beam_executor, speaker_index_artifact
-from components.speaker_index import corpus
-from pipeline.config import CorpusConfig, SynthesisConfig
+from components.common.testing import IN_MEMORY, artifact, run_beam_executor, synthesize_clips
 from pipeline.errors import AudioClfError
 from trainer import input as input_lib
 
 
 @pytest.fixture(scope="module", params=["pcm16", "float"])
 def examples(request, tmp_path_factory):
-    from conftest import build_corpus
     root = tmp_path_factory.mktemp("input")
-    index = corpus.build_index(str(build_corpus(root / "corpus")), CorpusConfig())
-    clips = artifact(AudioClips, root / "clips")
-    run_beam_executor(synthesis_executor.Executor, IN_MEMORY,
-                      {"speaker_index": [speaker_index_artifact(index, root / "index")]}, {"clips": [clips]},
-                      {"synthesis_config": json.dumps(SynthesisConfig(sample_rate=8000, clip_seconds=1.0).__dict__),
-                       "skip_corrupt": 0, "train_clips": 6, "eval_clips": 3, "test_clips": 3})
+    clips = synthesize_clips(root, 8000, 1.0, {"train": 6, "eval": 3, "test": 3})
     output = artifact(standard_artifacts.Examples, root / f"examples-{request.param}")
     run_beam_executor(example_gen_executor.Executor, IN_MEMORY, {"clips": [clips]}, {"examples": [output]},
                       {"examples_config": json.dumps({"audio_encoding": request.param, "num_shards": 2})})

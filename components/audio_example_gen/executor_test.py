@@ -10,23 +10,13 @@ from tfx.types import standard_artifacts
 from components.audio_example_gen import executor
 from components.audio_synthesis import executor as synthesis_executor
 from components.common import audio, example_format
-from components.common.testing import IN_MEMORY, AudioClips, artifact, run_beam_executor, speaker_index_artifact
-from components.speaker_index import corpus
-from pipeline.config import CorpusConfig, SynthesisConfig
+from components.common.testing import IN_MEMORY, AudioClips, artifact, run_beam_executor, synthesize_clips
 from pipeline.errors import AudioClfError
 
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
-    from conftest import build_corpus
-    root = tmp_path_factory.mktemp("eg")
-    index = corpus.build_index(str(build_corpus(root / "corpus")), CorpusConfig())
-    output = artifact(AudioClips, root / "clips")
-    run_beam_executor(synthesis_executor.Executor, IN_MEMORY,
-                      {"speaker_index": [speaker_index_artifact(index, root / "index")]}, {"clips": [output]},
-                      {"synthesis_config": json.dumps(SynthesisConfig(sample_rate=8000, clip_seconds=2.0).__dict__),
-                       "skip_corrupt": 0, "train_clips": 5, "eval_clips": 2, "test_clips": 3})
-    return output
+    return synthesize_clips(tmp_path_factory.mktemp("eg"), 8000, 2.0, {"train": 5, "eval": 2, "test": 3})
 
 
 def _records(examples_uri, split):

@@ -29,4 +29,21 @@ def run_beam_executor(executor_cls, beam_args, inputs, outputs, exec_properties)
     executor_cls(context).Do(inputs, outputs, exec_properties)
 
 
-__all__ = ["AudioClips", "artifact", "speaker_index_artifact", "run_beam_executor", "IN_MEMORY", "TWO_PROCESSES"]
+
+
+def synthesize_clips(root: Path, sample_rate: int, clip_seconds: float, counts: dict) -> AudioClips:
+    """A real AudioClips artifact under root: a small corpus from the bundled speech, its speaker
+    index and clips made by the synthesis executor (counts: {"train": n, "eval": n, "test": n})."""
+    from components.audio_synthesis import executor as synthesis_executor  # pylint: disable=import-outside-toplevel
+    from components.speaker_index import corpus  # pylint: disable=import-outside-toplevel
+    from conftest import build_corpus  # pylint: disable=import-outside-toplevel
+    from pipeline.config import CorpusConfig, SynthesisConfig  # pylint: disable=import-outside-toplevel
+
+    index = corpus.build_index(str(build_corpus(root / "corpus")), CorpusConfig())
+    clips = artifact(AudioClips, root / "clips")
+    config = SynthesisConfig(sample_rate=sample_rate, clip_seconds=clip_seconds)
+    run_beam_executor(synthesis_executor.Executor, IN_MEMORY,
+                      {"speaker_index": [speaker_index_artifact(index, root / "index")]}, {"clips": [clips]},
+                      {"synthesis_config": json.dumps(config.__dict__), "skip_corrupt": 0,
+                       **{f"{split}_clips": n for split, n in counts.items()}})
+    return clips
