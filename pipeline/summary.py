@@ -56,20 +56,18 @@ def component_outputs(store) -> Dict[str, dict]:
     return result
 
 
-def corpus_summary(index_uri: Optional[str]) -> Optional[dict]:
-    if not index_uri:
+def corpus_summary(index: Optional[dict]) -> Optional[dict]:
+    if index is None:
         return None
-    index = read_index(index_uri)
     return {"data_root": index["data_root"], "speakers": len(index["speakers"]),
             "files": sum(len(s["files"]) for s in index["speakers"].values()),
             "skipped_files": index["skipped_files"], "listed_not_on_disk": len(index["listed_not_on_disk"]),
             "on_disk_without_metadata": index["on_disk_without_metadata"]}
 
 
-def split_summary(index_uri: Optional[str], clips_uri: Optional[str]) -> Dict[str, dict]:
+def split_summary(index: Optional[dict], clips_uri: Optional[str]) -> Dict[str, dict]:
     splits: Dict[str, dict] = {s: {} for s in SPLITS}
-    if index_uri:
-        index = read_index(index_uri)
+    if index is not None:
         for split in SPLITS:
             splits[split]["speakers_in_split"] = {g: ids for g, ids in index["splits"][split].items()}
     if clips_uri:
@@ -98,6 +96,8 @@ def write_summary(output_dir: str, metadata_path: str, pipeline_name: str, error
         uris = components.get(component, {}).get("outputs", {}).get(key) or []
         return uris[0] if uris else None
 
+    index_uri = first_uri(pipeline_def.SPEAKER_INDEX, "speaker_index")
+    index = read_index(index_uri) if index_uri else None
     summary = {
         "pipeline": pipeline_name,
         "run_id": run_id,
@@ -105,9 +105,8 @@ def write_summary(output_dir: str, metadata_path: str, pipeline_name: str, error
         "error": error,
         "components": {c: components[c] for c in pipeline_def.COMPONENT_ORDER} | {
             c: v for c, v in components.items() if c not in pipeline_def.COMPONENT_ORDER},
-        "corpus": corpus_summary(first_uri(pipeline_def.SPEAKER_INDEX, "speaker_index")),
-        "splits": split_summary(first_uri(pipeline_def.SPEAKER_INDEX, "speaker_index"),
-                                first_uri(pipeline_def.AUDIO_SYNTHESIS, "clips")),
+        "corpus": corpus_summary(index),
+        "splits": split_summary(index, first_uri(pipeline_def.AUDIO_SYNTHESIS, "clips")),
     }
     path = os.path.join(output_dir, SUMMARY_FILE)
     with open(path + ".tmp", "w", encoding="utf-8") as f:

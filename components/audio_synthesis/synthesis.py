@@ -65,13 +65,6 @@ def stretch_into(out: np.ndarray, samples: np.ndarray, speed: float, gain: float
         out[begin:end] += ((x0 + (x1 - x0) * frac) * gain).astype(np.float32)
 
 
-def stretch(samples: np.ndarray, speed: float, gain: float, out_start: int, out_len: int) -> np.ndarray:
-    """The stretched piece as a new array (see stretch_into)."""
-    out = np.zeros(out_len, dtype=np.float32)
-    stretch_into(out, samples, speed, gain, out_start)
-    return out
-
-
 def stretched_length(num_samples: int, speed: float) -> int:
     return int(num_samples / speed)
 

@@ -29,8 +29,6 @@ def run_beam_executor(executor_cls, beam_args, inputs, outputs, exec_properties)
     executor_cls(context).Do(inputs, outputs, exec_properties)
 
 
-
-
 def synthesize_clips(root: Path, sample_rate: int, clip_seconds: float, counts: dict) -> AudioClips:
     """A real AudioClips artifact under root: a small corpus from the bundled speech, its speaker
     index and clips made by the synthesis executor (counts: {"train": n, "eval": n, "test": n})."""
