@@ -16,7 +16,7 @@ setup(
                                     "trainer", "trainer.*"]),
     install_requires=[  # versions pinned in requirements/lock.txt
         "tfx", "tensorflow", "tf_keras", "kapre", "apache-beam", "pydub", "librosa", "soundfile", "soxr",
-        "tensorflow-data-validation", "tensorflow-model-analysis", "kfp", "numpy", "PyYAML",
+        "tensorflow-data-validation", "tensorflow-model-analysis", "kfp", "numpy", "PyYAML", "matplotlib", "scikit-learn",
     ],
     entry_points={"console_scripts": ["audioclf=pipeline.cli:main"]},
 )

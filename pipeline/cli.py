@@ -1,4 +1,4 @@
-"""The `audioclf` command: run the pipeline, download LibriSpeech."""
+"""The `audioclf` command: run the pipeline, classify recordings with its model, download LibriSpeech."""
 import argparse
 import json
 import os
@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before anything imports TensorFlow)
 from pipeline import logs
-from pipeline.errors import EXIT_USER_ERROR, find_user_message
+from pipeline.errors import EXIT_NOT_BLESSED, EXIT_USER_ERROR, find_user_message
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_CORPUS = REPO_ROOT / "data" / "librispeech-mini"
@@ -23,9 +23,20 @@ def _cmd_run(args) -> int:
     config = load_config(args.config, overrides)
     config.beam.extra_args += list(args.beam_arg or [])
     summary = local_runner.run(config, args.data_root, args.output, enable_cache=not args.no_cache)
+    model = summary["model"]
+    test = model["test"] or {}
     print(json.dumps({"status": summary["status"], "summary": os.path.join(os.path.abspath(args.output), "summary.json"),
                       "clips": {s: v.get("clips") for s, v in summary["splits"].items()},
-                      "components": {c: v["status"] for c, v in summary["components"].items()}}, indent=1))
+                      "components": {c: v["status"] for c, v in summary["components"].items()},
+                      "test_accuracy": (test.get("metrics") or {}).get("overall", {}).get("sparse_categorical_accuracy"),
+                      "blessed": model["blessed"], "pushed_model": model["pushed_model"]}, indent=1))
+    if not model["blessed"]:
+        reasons = "; ".join((test.get("validation") or {}).get("failures") or ["no blessing was recorded"])
+        print(f"audioclf: the model was trained but NOT blessed, so nothing was pushed: {reasons}. "
+              f"Details: {test.get('evaluation')}", file=sys.stderr)
+        return EXIT_NOT_BLESSED
+    print(f"audioclf: model blessed and pushed to {model['pushed_model']}; classify recordings with: "
+          f"audioclf predict --model {model['pushed_model']} FILE...", file=sys.stderr)
     return 0
 
 
@@ -34,6 +45,17 @@ def _cmd_download(args) -> int:
 
     root = download.download_subset(args.subset, args.dest, mirror=args.mirror, expected_sha256=args.sha256)
     print(f"LibriSpeech {args.subset} is ready under {root}; run: audioclf run --data-root {root} --output OUTPUT")
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    from pipeline import predict  # pylint: disable=import-outside-toplevel
+
+    failed = predict.predict(args.model, args.files)
+    if failed:
+        print(f"audioclf: error: {failed} of {len(args.files)} file(s) could not be classified (see their "
+              f"\"error\" lines)", file=sys.stderr)
+        return EXIT_USER_ERROR
     return 0
 
 
@@ -53,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="extra Beam pipeline argument, e.g. --beam-arg=--runner=DataflowRunner (repeatable)")
     run.add_argument("--no-cache", action="store_true", help="re-run every component even if its inputs are unchanged")
     run.set_defaults(func=_cmd_run)
+
+    pr = sub.add_parser("predict", help="classify audio files with a pushed model; one JSON line per file")
+    pr.add_argument("--model", required=True,
+                    help="a pushed model (OUTPUT/serving/<version>) or the serving folder (its newest version is used)")
+    pr.add_argument("files", nargs="+", metavar="FILE", help="audio files: WAV, FLAC, or anything ffmpeg reads")
+    pr.set_defaults(func=_cmd_predict)
 
     dl = sub.add_parser("download", help="download and extract a LibriSpeech subset (OpenSLR resource 12)")
     dl.add_argument("--subset", required=True, help="e.g. train-clean-100, dev-clean, test-clean")

@@ -6,6 +6,8 @@ no traceback, and exits with `EXIT_USER_ERROR`. Anything else is a bug and keeps
 """
 
 EXIT_USER_ERROR = 2
+# The pipeline ran, but the Evaluator did not bless the new model, so nothing was pushed.
+EXIT_NOT_BLESSED = 3
 
 # Beam workers and TFX launchers re-raise a worker's exception as text inside another exception; the
 # marker lets the command line find the user-facing message in that text.

@@ -12,6 +12,7 @@ from pipeline.errors import AudioClfError, find_user_message
 
 METADATA_FILE = "metadata.sqlite"
 PIPELINE_ROOT = "pipeline_root"
+SERVING_DIR = "serving"
 
 
 def run(config: PipelineConfig, data_root: str, output_dir: str, enable_cache: bool = True) -> dict:
@@ -29,6 +30,7 @@ def run(config: PipelineConfig, data_root: str, output_dir: str, enable_cache: b
     metadata_path = os.path.join(output_dir, METADATA_FILE)
     pipeline = pipeline_def.create_pipeline(
         config, data_root=data_root, pipeline_root=os.path.join(output_dir, PIPELINE_ROOT),
+        serving_dir=config.pusher.serving_dir or os.path.join(output_dir, SERVING_DIR),
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path),
         enable_cache=enable_cache)
     logging.info("running pipeline %s on %s into %s (beam: %s)", config.name, data_root, output_dir,

@@ -8,10 +8,14 @@ from typing import Dict, List, Optional, Union
 from tfx import v1 as tfx
 from tfx.orchestration import data_types
 
+from components.anomaly_gate.component import AnomalyGate
 from components.audio_example_gen.component import AudioExampleGen
 from components.audio_synthesis.component import AudioSynthesis
+from components.schema_curation.component import SchemaCurator
 from components.speaker_index.component import SpeakerIndexGen
-from pipeline.config import SPLITS, PipelineConfig
+from pipeline import evaluation
+from pipeline.config import SPLITS, PipelineConfig, clip_samples, label_names
+from trainer.task import TrainingSettings
 
 # Component ids, as they appear in metadata, summary.json and the pipeline_root folders.
 SPEAKER_INDEX = "SpeakerIndexGen"
@@ -19,15 +23,24 @@ AUDIO_SYNTHESIS = "AudioSynthesis"
 EXAMPLE_GEN = "AudioExampleGen"
 STATISTICS_GEN = "StatisticsGen"
 SCHEMA_GEN = "SchemaGen"
+SCHEMA_CURATOR = "SchemaCurator"
 EXAMPLE_VALIDATOR = "ExampleValidator"
-COMPONENT_ORDER = [SPEAKER_INDEX, AUDIO_SYNTHESIS, EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_GEN, EXAMPLE_VALIDATOR]
+ANOMALY_GATE = "AnomalyGate"
+TRAINER = "Trainer"
+BASELINE_RESOLVER = "LatestBlessedModelResolver"
+EVALUATOR = "Evaluator"
+PUSHER = "Pusher"
+COMPONENT_ORDER = [SPEAKER_INDEX, AUDIO_SYNTHESIS, EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_GEN, SCHEMA_CURATOR,
+                   EXAMPLE_VALIDATOR, ANOMALY_GATE, TRAINER, BASELINE_RESOLVER, EVALUATOR, PUSHER]
+RUN_FN = "trainer.task.run_fn"  # the installed package's module: no module file to upload or copy
 
 Param = Union[str, int, float, data_types.RuntimeParameter]
 
 
-def create_components(config: PipelineConfig, data_root: Param,
+def create_components(config: PipelineConfig, data_root: Param, serving_dir: str,
                       clip_counts: Optional[Dict[str, Param]] = None) -> List:
-    """The components in run order. `data_root` and `clip_counts` may be Kubeflow run-time parameters."""
+    """The components in run order. `data_root` and `clip_counts` may be Kubeflow run-time parameters;
+    blessed models are pushed to `serving_dir/<version>`."""
     counts = clip_counts or dict(config.synthesis.clips)
     index = SpeakerIndexGen(data_root=data_root, corpus_config=config.section_json("corpus"))
     clips = AudioSynthesis(speaker_index=index.outputs["speaker_index"],
@@ -37,18 +50,41 @@ def create_components(config: PipelineConfig, data_root: Param,
     example_gen = AudioExampleGen(clips=clips.outputs["clips"], examples_config=config.section_json("examples"))
     statistics = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema = tfx.components.SchemaGen(statistics=statistics.outputs["statistics"], infer_feature_shape=True)
+    curated = SchemaCurator(schema=schema.outputs["schema"], synthesis_config=config.section_json("synthesis"))
     validator = tfx.components.ExampleValidator(statistics=statistics.outputs["statistics"],
-                                                schema=schema.outputs["schema"])
-    return [index, clips, example_gen, statistics, schema, validator]
+                                                schema=curated.outputs["curated_schema"])
+    gate = AnomalyGate(anomalies=validator.outputs["anomalies"])
+    settings = TrainingSettings(trainer=config.trainer, sample_rate=config.synthesis.sample_rate,
+                                clip_samples=clip_samples(config.synthesis), label_names=label_names(config),
+                                audio_encoding=config.examples.audio_encoding)
+    # Epochs and steps per epoch come from the config (custom_config); TrainArgs/EvalArgs are unused.
+    trainer = tfx.components.Trainer(run_fn=RUN_FN, examples=example_gen.outputs["examples"],
+                                     schema=curated.outputs["curated_schema"],
+                                     custom_config=settings.to_custom_config())
+    trainer.add_upstream_node(gate)
+    baseline = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing)).with_id(BASELINE_RESOLVER)
+    evaluator = tfx.components.Evaluator(examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
+                                         baseline_model=baseline.outputs["model"],
+                                         eval_config=evaluation.eval_config(config),
+                                         example_splits=[evaluation.EVAL_SPLIT])
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)))
+    return [index, clips, example_gen, statistics, schema, curated, validator, gate, trainer, baseline, evaluator,
+            pusher]
 
 
-def create_pipeline(config: PipelineConfig, data_root: Param, pipeline_root: str,
+def create_pipeline(config: PipelineConfig, data_root: Param, pipeline_root: str, serving_dir: str,
                     metadata_connection_config=None, enable_cache: bool = True,
                     clip_counts: Optional[Dict[str, Param]] = None) -> tfx.dsl.Pipeline:
     return tfx.dsl.Pipeline(
         pipeline_name=config.name,
         pipeline_root=pipeline_root,
-        components=create_components(config, data_root, clip_counts),
+        components=create_components(config, data_root, serving_dir, clip_counts),
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=config.beam.pipeline_args(),

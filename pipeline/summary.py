@@ -1,7 +1,8 @@
 """`summary.json`: what a run did, read back from ML Metadata and the artifacts it published.
 
 Per component: status (complete, cached, failed, not run) and output artifact URIs. Per split: clips,
-speaker ids and label counts. Written for successful and failed runs alike.
+speaker ids and label counts. The model: training, test metrics, blessing and the pushed model
+(pipeline/model_report.py). Written for successful and failed runs alike.
 """
 import collections
 import json
@@ -13,6 +14,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from components.audio_synthesis.executor import read_manifest
 from components.speaker_index.executor import read_index
+from pipeline import model_report
 from pipeline import pipeline as pipeline_def
 from pipeline.config import LABEL_NAMES, SPLITS
 
@@ -43,17 +45,28 @@ def component_outputs(store) -> Dict[str, dict]:
         nodes = [c for c in store.get_contexts_by_execution(execution.id) if c.type == "node"]
         component = nodes[0].name.split(".", 1)[1] if nodes else execution.type
         outputs: Dict[str, List[str]] = collections.defaultdict(list)
+        inputs: Dict[str, List[str]] = collections.defaultdict(list)
+        properties: Dict[str, dict] = {}
         for ev in events:
+            if ev.execution_id == execution.id and ev.type == metadata_store_pb2.Event.INPUT and ev.artifact_id in artifacts:
+                inputs[ev.path.steps[0].key if ev.path.steps else "input"].append(artifacts[ev.artifact_id].uri)
             if ev.execution_id == execution.id and ev.type in (metadata_store_pb2.Event.OUTPUT,
                                                                 metadata_store_pb2.Event.DECLARED_OUTPUT):
                 key = ev.path.steps[0].key if ev.path.steps else "output"
                 artifact = artifacts.get(ev.artifact_id)
                 if artifact is not None and artifact.state == metadata_store_pb2.Artifact.LIVE:
                     outputs[key].append(artifact.uri)
+                    properties[key] = {name: _value(v) for name, v in artifact.custom_properties.items()}
         result[component] = {"status": _STATES.get(execution.last_known_state, "unknown"),
-                             "execution_id": execution.id, "outputs": dict(outputs)}
+                             "execution_id": execution.id, "inputs": dict(inputs), "outputs": dict(outputs),
+                             "_properties": properties}
     result["_run_id"] = latest.name
     return result
+
+
+def _value(value: metadata_store_pb2.Value):
+    kind = value.WhichOneof("value")
+    return getattr(value, kind) if kind in ("int_value", "double_value", "string_value") else None
 
 
 def corpus_summary(index: Optional[dict]) -> Optional[dict]:
@@ -107,7 +120,10 @@ def write_summary(output_dir: str, metadata_path: str, pipeline_name: str, error
             c: v for c, v in components.items() if c not in pipeline_def.COMPONENT_ORDER},
         "corpus": corpus_summary(index),
         "splits": split_summary(index, first_uri(pipeline_def.AUDIO_SYNTHESIS, "clips")),
+        "model": model_report.model_summary(components),
     }
+    for entry in summary["components"].values():
+        entry.pop("_properties", None)
     path = os.path.join(output_dir, SUMMARY_FILE)
     with open(path + ".tmp", "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=2, sort_keys=False)

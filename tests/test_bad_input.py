@@ -10,7 +10,8 @@ from conftest import build_corpus
 from pipeline import cli
 from pipeline.errors import EXIT_USER_ERROR
 
-FAST = ["--set", "synthesis.clip_seconds=2", "--set", "synthesis.sample_rate=8000",
+TINY_CONFIG = str(Path(__file__).with_name("tiny.yaml"))
+FAST = ["--config", TINY_CONFIG, "--set", "synthesis.clip_seconds=2", "--set", "synthesis.sample_rate=8000",
         "--set", "synthesis.clips={train: 4, eval: 2, test: 2}",
         "--set", "beam.direct_running_mode=in_memory", "--set", "beam.direct_num_workers=1"]
 
@@ -75,6 +76,31 @@ def test_corrupt_flac_stops_the_run_or_is_skipped_and_reported(tmp_path, capsys)
     assert code == 0, err[-3000:]
     summary = json.loads((tmp_path / "out2" / "summary.json").read_text())
     assert [f["path"] for f in summary["corpus"]["skipped_files"]] == [str(victim.relative_to(corpus))]
+    assert summary["model"]["pushed"] is True  # the run went on to the end
+
+
+def test_anomaly_in_the_examples_stops_the_run_before_training(tmp_path, capsys, monkeypatch):
+    """One test clip claims another sample rate: ExampleValidator flags it against the curated schema,
+    the gate fails the run naming split and feature, and no model is trained or pushed."""
+    from components.audio_example_gen import executor as example_gen_executor  # pylint: disable=import-outside-toplevel
+
+    real = example_gen_executor.example_format.make_example
+
+    def one_bad_clip(pcm, sample_rate, meta, encoding):
+        bad = meta["split"] == "test" and meta["index"] == 0
+        return real(pcm, 22050 if bad else sample_rate, meta, encoding)
+
+    # In-memory Beam (FAST) runs the ExampleGen's DoFn in this process, so the patch reaches it.
+    monkeypatch.setattr(example_gen_executor.example_format, "make_example", one_bad_clip)
+    code, err = _run(capsys, build_corpus(tmp_path / "c"), tmp_path / "out")
+    line = _error_line(err)
+    assert code == EXIT_USER_ERROR and "ExampleValidator found anomalies" in line
+    assert "split test: sample_rate:" in line and "split train" not in line
+    summary = _failed_component(tmp_path / "out", "AnomalyGate")
+    assert summary["components"]["ExampleValidator"]["status"] == "complete"
+    for component in ("Trainer", "Evaluator", "Pusher"):
+        assert summary["components"][component]["status"] == "not run"
+    assert summary["model"]["pushed"] is None and not (tmp_path / "out" / "serving").exists()
 
 
 def test_truncated_flac_body_fails_in_synthesis(tmp_path, capsys):

@@ -1,8 +1,11 @@
-"""The data half under LocalDagRunner on real speech, checked on what it wrote.
+"""The whole pipeline under LocalDagRunner on real speech (tiny settings: tests/tiny.yaml), checked
+on what it wrote.
 
 Two runs with the same seed and config (one on 2 Beam worker processes, one in memory) must write
 identical clips; the splits must be speaker-disjoint and label-balanced; TFRecords, statistics,
-schema and anomalies must be there; summary.json must say so.
+schema and anomalies must be there; the model must be trained, evaluated, blessed and pushed; a run
+with an impossible accuracy floor must not be blessed and must push nothing; `audioclf predict` must
+classify recordings with the pushed model; summary.json must say all of it.
 """
 import hashlib
 import json
@@ -15,9 +18,12 @@ from google.protobuf import text_format
 
 from conftest import build_corpus
 from pipeline import cli
+from pipeline.errors import EXIT_NOT_BLESSED, EXIT_USER_ERROR
 
-TINY = ["--set", "synthesis.clip_seconds=2", "--set", "synthesis.sample_rate=8000",
-        "--set", "synthesis.clips={train: 8, eval: 4, test: 4}", "--set", "examples.num_shards=2"]
+ALL_COMPONENTS = ("SpeakerIndexGen", "AudioSynthesis", "AudioExampleGen", "StatisticsGen", "SchemaGen", "SchemaCurator",
+                  "ExampleValidator", "AnomalyGate", "Trainer", "LatestBlessedModelResolver", "Evaluator", "Pusher")
+
+TINY = ["--config", str(Path(__file__).with_name("tiny.yaml")), "--set", "synthesis.clips={train: 8, eval: 4, test: 4}"]
 IN_MEMORY = ["--set", "beam.direct_running_mode=in_memory", "--set", "beam.direct_num_workers=1"]
 
 
@@ -45,9 +51,7 @@ def _uri(summary: dict, component: str, key: str) -> Path:
 def test_every_component_ran_and_summary_lists_outputs(runs):
     summary = _summary(runs / "run-a")
     assert summary["status"] == "complete" and summary["error"] is None
-    assert {c: v["status"] for c, v in summary["components"].items()} == {
-        c: "complete" for c in ("SpeakerIndexGen", "AudioSynthesis", "AudioExampleGen", "StatisticsGen",
-                                "SchemaGen", "ExampleValidator")}
+    assert {c: v["status"] for c, v in summary["components"].items()} == {c: "complete" for c in ALL_COMPONENTS}
     for component in summary["components"].values():
         for uris in component["outputs"].values():
             assert all(Path(u).is_dir() for u in uris)
@@ -80,6 +84,11 @@ def test_tfrecords_schema_and_anomalies(runs):
     types = {f.name: schema_pb2.FeatureType.Name(f.type) for f in schema.feature}
     assert types == {"audio": "BYTES", "label": "INT", "mode": "BYTES", "num_samples": "INT",
                      "num_speakers": "INT", "sample_rate": "INT"}
+    curated = text_format.Parse((_uri(summary, "SchemaCurator", "curated_schema") / "schema.pbtxt").read_text(),
+                                schema_pb2.Schema())
+    domains = {f.name: (f.int_domain.min, f.int_domain.max) for f in curated.feature if f.HasField("int_domain")}
+    assert domains["sample_rate"] == (8000, 8000) and domains["num_samples"] == (16000, 16000)
+    assert domains["label"] == (0, 1)
 
 
 def test_same_seed_gives_identical_clips_whatever_the_workers(runs):
@@ -95,4 +104,67 @@ def test_second_run_in_the_same_output_is_cached(runs):
     corpus = runs / "corpus"
     assert _run(corpus, runs / "run-b", *IN_MEMORY) == 0
     statuses = {c: v["status"] for c, v in _summary(runs / "run-b")["components"].items()}
-    assert set(statuses.values()) == {"cached"}
+    # Nothing is synthesised or trained again. (The Evaluator runs again: its baseline input is now the
+    # model blessed by the first run.)
+    for component in ALL_COMPONENTS[:ALL_COMPONENTS.index("Trainer") + 1]:
+        assert statuses[component] == "cached", statuses
+
+
+def test_model_trained_evaluated_blessed_and_pushed(runs):
+    summary = _summary(runs / "run-a")
+    model = summary["model"]
+    assert model["training"]["train_clips"] == 8 and model["training"]["eval_clips"] == 4
+    assert 1 <= model["training"]["best_epoch"] <= model["training"]["epochs_run"] <= 2
+    overall = model["test"]["metrics"]["overall"]
+    assert overall["example_count"] == 4 and 0.0 <= overall["sparse_categorical_accuracy"] <= 1.0
+    assert {"auc/male", "auc/female", "precision/male", "recall/female"} <= set(overall)
+    assert {"mode=sequential", "num_speakers=1"} & set(model["test"]["metrics"])  # sliced
+    assert sum(map(sum, model["test"]["confusion_matrix"])) == 4
+    assert model["test"]["validation"] == {"ok": True, "compared_with_baseline": False, "failures": []}
+    assert model["blessed"] is True and model["pushed"] is True
+    pushed = Path(model["pushed_model"])
+    assert pushed.parent == runs / "run-a" / "serving" and pushed.name.isdigit()
+    assert (pushed / "saved_model.pb").exists() and (pushed / "assets.extra" / "audioclf.json").exists()
+
+
+def test_impossible_floor_is_not_blessed_and_pushes_nothing(runs, capsys):
+    """Same output: the data and the Trainer are cached, the Evaluator compares against the blessed model
+    of the first run (the Resolver's baseline) and fails the floor."""
+    before = sorted(p.name for p in (runs / "run-a" / "serving").iterdir())
+    code = _run(runs / "corpus", runs / "run-a", "--set", "evaluator.accuracy_floor=1.01")
+    err = capsys.readouterr().err
+    assert code == EXIT_NOT_BLESSED, err[-3000:]
+    assert "trained but NOT blessed" in err and "sparse_categorical_accuracy" in err
+    summary = _summary(runs / "run-a")
+    statuses = {c: v["status"] for c, v in summary["components"].items()}
+    assert statuses["Trainer"] == "cached" and statuses["Evaluator"] == "complete"
+    model = summary["model"]
+    assert model["blessed"] is False and model["pushed"] is False and model["pushed_model"] is None
+    assert model["baseline_model"] is not None and model["test"]["validation"]["compared_with_baseline"] is True
+    assert sorted(p.name for p in (runs / "run-a" / "serving").iterdir()) == before
+
+
+def test_predict_classifies_files_and_reports_a_corrupt_one(runs, tmp_path, capsys):
+    import soundfile  # pylint: disable=import-outside-toplevel
+
+    model = _summary(runs / "run-a")["model"]["pushed_model"]
+    vctk = sorted(Path(__file__).resolve().parents[1].glob("data/vctk-mini/dev-mini/*/*/*.flac"))[:2]
+    samples, rate = soundfile.read(vctk[0], dtype="float32")
+    short = tmp_path / "short.wav"  # a 1.5 s utterance at 44.1 kHz (resampled to the model's 8 kHz)
+    import librosa  # pylint: disable=import-outside-toplevel
+    soundfile.write(short, librosa.resample(samples[: int(1.5 * rate)], orig_sr=rate, target_sr=44100), 44100)
+    corrupt = tmp_path / "corrupt.flac"
+    corrupt.write_bytes(b"fLaC not really")
+    files = [str(vctk[0]), str(corrupt), str(short), str(vctk[1])]
+    code = cli.main(["predict", "--model", str(runs / "run-a" / "serving"), *files])
+    out, err = capsys.readouterr()
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == EXIT_USER_ERROR and "1 of 4 file(s) could not be classified" in err
+    assert [line["file"] for line in lines] == files
+    assert "corrupt.flac: cannot decode audio" in lines[1]["error"]
+    for line in lines[:1] + lines[2:]:
+        assert line["label"] in ("male", "female") and 0.5 <= line["probability"] <= 1.0
+        assert sum(line["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
+        assert len(line["windows"]) == -(-line["duration_s"] // 2.0)  # 2 s windows, the last one padded
+    assert lines[2]["duration_s"] == pytest.approx(1.5, abs=0.01) and len(lines[2]["windows"]) == 1
+    assert Path(model).parent == runs / "run-a" / "serving"

@@ -17,13 +17,27 @@ from pipeline.config import TrainerConfig
 AUDIO_INPUT = "audio"
 
 
+class MeanNormalization(tf.keras.layers.Layer):
+    """Subtracts each mel band's mean over the clip's time axis from the dB spectrogram.
+
+    In dB, a fixed microphone/room response is an additive offset per band; LibriSpeech records each
+    speaker in one setting, so without this a model can tell speakers apart by their recordings.
+    """
+
+    def call(self, inputs):  # (batch, time, mels, channels)
+        return inputs - tf.reduce_mean(inputs, axis=1, keepdims=True)
+
+
 def build_model(config: TrainerConfig, sample_rate: int, clip_samples: int, num_classes: int) -> tf.keras.Model:
     audio = tf.keras.Input(shape=(clip_samples,), name=AUDIO_INPUT, dtype=tf.float32)
     x = tf.keras.layers.Reshape((clip_samples, 1), name="channel")(audio)
     mel = get_melspectrogram_layer(input_shape=(clip_samples, 1), n_fft=config.n_fft, hop_length=config.hop_length,
                                    sample_rate=sample_rate, n_mels=config.n_mels, return_decibel=True,
+                                   mel_f_max=config.mel_f_max or None,
                                    input_data_format="channels_last", output_data_format="channels_last",
                                    name="mel_spectrogram")(x)  # (batch, time, mels, 1)
+    if config.mean_normalization:
+        mel = MeanNormalization(name="mean_normalization")(mel)
     delta = Delta(win_length=config.delta_win_length, data_format="channels_last", name="delta")(mel)
     x = tf.keras.layers.Concatenate(axis=-1, name="mel_and_delta")([mel, delta])  # (batch, time, mels, 2)
     x = Frame(frame_length=config.frame_length, hop_length=config.frame_hop, pad_end=True,
@@ -32,7 +46,7 @@ def build_model(config: TrainerConfig, sample_rate: int, clip_samples: int, num_
     for block, filters in enumerate(config.conv_filters):
         x = tf.keras.layers.Conv3D(filters, tuple(config.kernel_size), padding="same", activation="relu",
                                    name=f"conv{block}")(x)
-        x = tf.keras.layers.BatchNormalization(name=f"bn{block}")(x)
+        x = tf.keras.layers.BatchNormalization(momentum=config.batch_norm_momentum, name=f"bn{block}")(x)
         x = tf.keras.layers.Dropout(config.dropout, name=f"dropout{block}")(x)
         if block < last:
             x = tf.keras.layers.MaxPool3D(pool_size=(2, 2, 2), padding="same", name=f"pool{block}")(x)

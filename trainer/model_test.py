@@ -43,3 +43,16 @@ def test_learns_low_versus_high_pitch():
     model = model_lib.compile_model(model_lib.build_model(TINY, RATE, SAMPLES, num_classes=2), TINY)
     history = model.fit(np.stack(x), np.array(y), epochs=8, batch_size=16, verbose=0)
     assert history.history["sparse_categorical_accuracy"][-1] >= 0.9
+
+
+def test_mean_normalization_removes_a_fixed_band_offset():
+    """A recording-channel response (a fixed dB offset per mel band) does not reach the convolutions."""
+    layer = model_lib.MeanNormalization()
+    spectrogram = np.random.default_rng(2).normal(size=(2, 30, 16, 1)).astype(np.float32)
+    offset = np.linspace(-20, 20, 16, dtype=np.float32)[None, None, :, None]
+    out, shifted = layer(spectrogram).numpy(), layer(spectrogram + offset).numpy()
+    np.testing.assert_allclose(out.mean(axis=1), 0.0, atol=1e-5)
+    np.testing.assert_allclose(out, shifted, atol=1e-4)
+    model = model_lib.build_model(TrainerConfig(**{**TINY.__dict__, "mean_normalization": True}), RATE, SAMPLES, 2)
+    names = [layer.name for layer in model.layers]
+    assert names.index("mel_spectrogram") < names.index("mean_normalization") < names.index("delta")

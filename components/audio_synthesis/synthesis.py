@@ -15,7 +15,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from components.common import audio, fs
-from pipeline.config import LABEL_NAMES, LABELS, SPLITS, SynthesisConfig
+from pipeline.config import LABEL_NAMES, LABELS, SPLITS, SynthesisConfig, clip_samples
 from pipeline.errors import AudioClfError
 
 SIMULTANEOUS = "simultaneous"
@@ -134,7 +134,7 @@ def synthesize_clip(split: str, clip_index: int, pools: Pools, config: Synthesis
     """Returns (float32 samples of exactly clip_seconds, metadata) for clip `clip_index` of `split`."""
     rng = clip_rng(config, split, clip_index)
     rate = config.sample_rate
-    length = int(round(config.clip_seconds * rate))
+    length = clip_samples(config)
     min_piece = int(round(config.min_piece_seconds * rate))
     label = clip_label(config, clip_index)
     mode = SIMULTANEOUS if rng.random() < config.simultaneous_probability else SEQUENTIAL

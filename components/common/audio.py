@@ -67,14 +67,15 @@ def _decode_with_pydub(data: bytes):
     return raw, segment.frame_rate
 
 
-def decode_audio(path: str, target_rate: int) -> np.ndarray:
-    """Reads any audio file into float32 mono at `target_rate`; AudioClfError names a bad file."""
+def decode_audio(path: str, target_rate: int, hint: str = CORRUPT_HINT) -> np.ndarray:
+    """Reads any audio file into float32 mono at `target_rate`; AudioClfError names a bad file and ends
+    with `hint` (what to do about it)."""
     try:
         data = fs.read_bytes(path)
     except FileNotFoundError as err:
         raise AudioClfError(f"{path}: file not found.") from err
     if not data:
-        raise AudioClfError(f"{path}: the file is empty (0 bytes). {CORRUPT_HINT}")
+        raise AudioClfError(f"{path}: the file is empty (0 bytes). {hint}")
     header = _soundfile_header(data)
     try:
         # A format libsndfile knows is decoded by it alone: a broken body is corruption, and ffmpeg
@@ -82,10 +83,10 @@ def decode_audio(path: str, target_rate: int) -> np.ndarray:
         samples, rate = _decode_with_soundfile(data, header) if header else _decode_with_pydub(data)
     except Exception as err:  # libsndfile: RuntimeError; pydub: CouldntDecodeError, IndexError, ...
         detail = (str(err).strip().splitlines() or [type(err).__name__])[-1]
-        raise AudioClfError(f"{path}: cannot decode audio ({detail}). {CORRUPT_HINT}") from err
+        raise AudioClfError(f"{path}: cannot decode audio ({detail}). {hint}") from err
     samples = _to_mono(np.asarray(samples, dtype=np.float32))
     if samples.size == 0:
-        raise AudioClfError(f"{path}: holds no audio samples. {CORRUPT_HINT}")
+        raise AudioClfError(f"{path}: holds no audio samples. {hint}")
     return resample(samples, rate, target_rate)
 
 

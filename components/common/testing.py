@@ -45,3 +45,16 @@ def synthesize_clips(root: Path, sample_rate: int, clip_seconds: float, counts: 
                       {"synthesis_config": json.dumps(config.__dict__), "skip_corrupt": 0,
                        **{f"{split}_clips": n for split, n in counts.items()}})
     return clips
+
+
+def write_examples(root: Path, sample_rate: int, clip_seconds: float, counts: dict, encoding: str = "pcm16"):
+    """A real Examples artifact under root: clips from `synthesize_clips` written by the Audio ExampleGen."""
+    from tfx.types import standard_artifacts  # pylint: disable=import-outside-toplevel
+
+    from components.audio_example_gen import executor as example_gen_executor  # pylint: disable=import-outside-toplevel
+
+    clips = synthesize_clips(root, sample_rate, clip_seconds, counts)
+    output = artifact(standard_artifacts.Examples, root / f"examples-{encoding}")
+    run_beam_executor(example_gen_executor.Executor, IN_MEMORY, {"clips": [clips]}, {"examples": [output]},
+                      {"examples_config": json.dumps({"audio_encoding": encoding, "num_shards": 2})})
+    return output

@@ -1,0 +1,142 @@
+"""The model part of summary.json: training, test-split metrics (TFMA), blessing and the push.
+
+Read from the artifacts the Trainer, Evaluator and Pusher published in the latest run; each part is
+None when its component did not run (e.g. the anomaly gate stopped the run).
+"""
+from typing import Dict, List, Optional
+
+import tensorflow as tf
+
+from pipeline import pipeline as pipeline_def
+from pipeline.config import LABEL_NAMES
+from pipeline.evaluation import EVAL_SPLIT
+from trainer import task
+
+_TRAINING_KEYS = ("strategy", "replicas", "global_batch", "train_clips", "eval_clips", "steps_per_epoch",
+                  "epochs_run", "best_epoch", "stopped_early", "best_eval_accuracy")
+
+
+def _first(components: Dict[str, dict], component: str, key: str) -> Optional[str]:
+    uris = components.get(component, {}).get("outputs", {}).get(key) or []
+    return uris[0] if uris else None
+
+
+def _properties(components: Dict[str, dict], component: str, key: str) -> dict:
+    return components.get(component, {}).get("_properties", {}).get(key, {})
+
+
+def _metric_name(key) -> str:
+    if key.HasField("sub_key") and key.sub_key.HasField("class_id"):
+        class_id = key.sub_key.class_id.value
+        return f"{key.name}/{LABEL_NAMES[class_id] if class_id < len(LABEL_NAMES) else class_id}"
+    return key.name
+
+
+def _slice_name(slice_key) -> str:
+    parts = []
+    for single in slice_key.single_slice_keys:
+        value = getattr(single, single.WhichOneof("kind"))
+        parts.append(f"{single.column}={value.decode() if isinstance(value, bytes) else value}")
+    return ",".join(parts) or "overall"
+
+
+def _is_baseline(key) -> bool:
+    return key.model_name == "baseline" or getattr(key, "is_diff", False)
+
+
+def evaluation_metrics(evaluation_uri: str) -> Dict[str, dict]:
+    """Slice ("overall", "mode=sequential", ...) -> metric name -> value, for the candidate model."""
+    import tensorflow_model_analysis as tfma  # pylint: disable=import-outside-toplevel
+
+    slices: Dict[str, dict] = {}
+    for metrics in tfma.load_metrics(evaluation_uri):
+        values = {}
+        for entry in metrics.metric_keys_and_values:
+            if _is_baseline(entry.key) or not entry.value.HasField("double_value"):
+                continue
+            value = entry.value.double_value.value
+            values[_metric_name(entry.key)] = None if value != value else round(value, 6)  # NaN -> None
+        slices[_slice_name(metrics.slice_key)] = dict(sorted(values.items()))
+    return dict(sorted(slices.items(), key=lambda item: (item[0] != "overall", item[0])))
+
+
+def confusion_matrix(evaluation_uri: str) -> Optional[List[List[int]]]:
+    """The overall test-split confusion matrix (rows: true class, columns: predicted)."""
+    import tensorflow_model_analysis as tfma  # pylint: disable=import-outside-toplevel
+
+    for plots in tfma.load_plots(evaluation_uri):
+        if plots.slice_key.single_slice_keys:
+            continue
+        for entry in plots.plot_keys_and_values:
+            if _is_baseline(entry.key) or not entry.value.HasField("multi_class_confusion_matrix_at_thresholds"):
+                continue
+            matrices = entry.value.multi_class_confusion_matrix_at_thresholds.matrices
+            if not matrices:
+                continue
+            cells = matrices[0].entries
+            size = 1 + max([max(c.actual_class_id, c.predicted_class_id) for c in cells] + [0])
+            matrix = [[0] * size for _ in range(size)]
+            for cell in cells:
+                if cell.predicted_class_id >= 0:
+                    matrix[cell.actual_class_id][cell.predicted_class_id] = int(cell.num_weighted_examples)
+            return matrix
+    return None
+
+
+def _failure(slice_key, failure) -> str:
+    value = failure.metric_value.double_value.value
+    threshold = failure.metric_threshold
+    if failure.metric_key.is_diff:
+        what = (f"{failure.metric_key.name} changed by {value:+.4f} against the latest blessed model, "
+                f"allowed {threshold.change_threshold.absolute.value:+.4f}")
+    else:
+        what = f"{failure.metric_key.name} = {value:.4f}, floor {threshold.value_threshold.lower_bound.value:g}"
+    return f"{what} ({_slice_name(slice_key)}, {EVAL_SPLIT} split)"
+
+
+def compared_with_baseline(evaluation_uri: str) -> bool:
+    """Whether TFMA computed metrics of a baseline model (diff metrics) in this evaluation."""
+    import tensorflow_model_analysis as tfma  # pylint: disable=import-outside-toplevel
+
+    return any(_is_baseline(entry.key) for metrics in tfma.load_metrics(evaluation_uri)
+               for entry in metrics.metric_keys_and_values)
+
+
+def validation(evaluation_uri: str) -> dict:
+    import tensorflow_model_analysis as tfma  # pylint: disable=import-outside-toplevel
+
+    result = tfma.load_validation_result(evaluation_uri)
+    failures = [_failure(per_slice.slice_key, failure)
+                for per_slice in result.metric_validations_per_slice for failure in per_slice.failures]
+    return {"ok": bool(result.validation_ok), "failures": failures}
+
+
+def model_summary(components: Dict[str, dict]) -> dict:
+    run_dir = _first(components, pipeline_def.TRAINER, "model_run")
+    history = task.read_history(run_dir) if run_dir else None
+    evaluation_uri = _first(components, pipeline_def.EVALUATOR, "evaluation")
+    blessing = _properties(components, pipeline_def.EVALUATOR, "blessing")
+    pushed = _properties(components, pipeline_def.PUSHER, "pushed_model")
+    # The Resolver's pick, as the Evaluator received it (None on a first run: no blessed model yet).
+    # When the Trainer was cached, the latest blessed model is the candidate itself and MLMD records
+    # one input event for it.
+    baseline = (components.get(pipeline_def.EVALUATOR, {}).get("inputs", {}).get("baseline_model") or [None])[0]
+    summary = {
+        "model": _first(components, pipeline_def.TRAINER, "model"),
+        "training": ({k: history.get(k) for k in _TRAINING_KEYS} |
+                     {"eval_report": (history.get("reports") or {}).get("eval")}) if history else None,
+        "test": None,
+        "baseline_model": baseline,
+        "blessed": bool(blessing["blessed"]) if "blessed" in blessing else None,
+        "pushed": bool(pushed.get("pushed")) if pushed else None,
+        "pushed_model": pushed.get("pushed_destination") if pushed.get("pushed") else None,
+    }
+    if evaluation_uri and tf.io.gfile.isdir(evaluation_uri):
+        if baseline is None and compared_with_baseline(evaluation_uri):
+            baseline = summary["model"]
+            summary["baseline_model"] = baseline
+        summary["test"] = {"metrics": evaluation_metrics(evaluation_uri), "confusion_matrix": confusion_matrix(evaluation_uri),
+                           "validation": dict(validation(evaluation_uri),
+                                              compared_with_baseline=compared_with_baseline(evaluation_uri)),
+                           "evaluation": evaluation_uri}
+    return summary

@@ -1,0 +1,48 @@
+"""Windowing and the weighting of windows in `predict` (the model itself is tested end to end in
+tests/test_pipeline_e2e.py)."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipeline import predict
+from pipeline.errors import AudioClfError
+
+
+class _Fake(predict.Classifier):
+    """A Classifier whose 'model' says female with probability = the window's mean absolute sample."""
+
+    def __init__(self):  # pylint: disable=super-init-not-called
+        self.sample_rate, self.clip_samples, self.label_names = 10, 10, ["male", "female"]
+
+    def _classify(self, audio):
+        female = np.abs(audio.numpy()).mean(axis=1)
+        return {"probabilities": tf.constant(np.stack([1 - female, female], axis=1))}
+
+
+def test_windows_pad_the_last_and_weigh_by_real_audio():
+    fake = _Fake()
+    windows, real = fake.windows(np.ones(25, dtype=np.float32))
+    assert windows.shape == (3, 10) and real.tolist() == [10, 10, 5]
+    assert windows[2, :5].tolist() == [1] * 5 and windows[2, 5:].tolist() == [0] * 5
+    result = fake.classify_samples(np.ones(25, dtype=np.float32))
+    # windows say female 1.0, 1.0, 0.5 (half padding), weighted 10, 10, 5 -> (10 + 10 + 2.5) / 25 = 0.9
+    assert result["label"] == "female" and result["probability"] == pytest.approx(0.9)
+    assert [w["seconds"] for w in result["windows"]] == [1.0, 1.0, 0.5]
+
+
+def test_short_input_is_one_padded_window():
+    result = _Fake().classify_samples(np.full(3, 0.2, dtype=np.float32))
+    assert len(result["windows"]) == 1 and result["duration_s"] == 0.3
+    assert result["label"] == "male"  # 0.2 * 3 / 10 = 0.06 female
+
+
+def test_model_dir_errors_say_what_to_pass(tmp_path):
+    with pytest.raises(AudioClfError, match="does not exist"):
+        predict.resolve_model_dir(str(tmp_path / "nope"))
+    (tmp_path / "serving" / "123").mkdir(parents=True)
+    with pytest.raises(AudioClfError, match="no SavedModel"):
+        predict.resolve_model_dir(str(tmp_path / "serving"))
+    (tmp_path / "serving" / "123" / "saved_model.pb").write_bytes(b"")
+    (tmp_path / "serving" / "99" ).mkdir()
+    (tmp_path / "serving" / "99" / "saved_model.pb").write_bytes(b"")
+    assert predict.resolve_model_dir(str(tmp_path / "serving")) == str(tmp_path / "serving" / "123")

@@ -1,0 +1,142 @@
+"""Training: TFX's Trainer calls `run_fn`; a TF_CONFIG worker (multi-worker training) calls `train`.
+
+Everything the run needs comes from the Trainer's `custom_config` (built by pipeline/pipeline.py from
+the one PipelineConfig): the trainer section, the clip sample rate and length, the class names and the
+Examples' audio encoding. The strategy is chosen at run time (trainer/strategy.py). Only the chief
+writes the model, TensorBoard logs and reports; other workers write to a scratch folder that is
+removed afterwards.
+"""
+import dataclasses
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import tensorflow as tf
+
+from pipeline.config import TrainerConfig, section_from_json
+from trainer import callbacks as callbacks_lib
+from trainer import export
+from trainer import input as input_lib
+from trainer import model as model_lib
+from trainer import strategy as strategy_lib
+
+log = logging.getLogger(__name__)
+
+HISTORY_FILE = "training.json"   # in the model run folder: per-epoch metrics, best epoch, reports
+ACCURACY = "sparse_categorical_accuracy"
+EVAL_ACCURACY = "val_" + ACCURACY
+
+
+@dataclasses.dataclass
+class TrainingSettings:
+    trainer: TrainerConfig
+    sample_rate: int
+    clip_samples: int
+    label_names: List[str]
+    audio_encoding: str
+
+    def to_custom_config(self) -> Dict[str, Any]:
+        return {"trainer": json.dumps(dataclasses.asdict(self.trainer), sort_keys=True),
+                "sample_rate": self.sample_rate, "clip_samples": self.clip_samples,
+                "label_names": list(self.label_names), "audio_encoding": self.audio_encoding}
+
+    @classmethod
+    def from_custom_config(cls, custom: Dict[str, Any]) -> "TrainingSettings":
+        return cls(trainer=section_from_json(TrainerConfig, custom["trainer"]), sample_rate=int(custom["sample_rate"]),
+                   clip_samples=int(custom["clip_samples"]), label_names=list(custom["label_names"]),
+                   audio_encoding=custom["audio_encoding"])
+
+
+def run_fn(fn_args) -> None:
+    """The TFX Trainer entry point (GenericExecutor)."""
+    train(TrainingSettings.from_custom_config(fn_args.custom_config), fn_args.train_files, fn_args.eval_files,
+          fn_args.serving_model_dir, fn_args.model_run_dir)
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    cluster = resolver.cluster_spec().as_dict()
+    if "chief" in cluster:
+        return resolver.task_type == "chief"
+    return resolver.task_type == "worker" and resolver.task_id == 0
+
+
+def train(settings: TrainingSettings, train_files: Sequence[str], eval_files: Sequence[str],
+          serving_model_dir: str, model_run_dir: str) -> Tuple[tf.keras.Model, Dict[str, Any]]:
+    """Trains, restores the best epoch's weights and exports; returns the model and what was written to
+    HISTORY_FILE."""
+    config = settings.trainer
+    strategy = strategy_lib.make_strategy()
+    chief = is_chief(strategy)
+    scratch = None if chief else tempfile.mkdtemp(prefix="audioclf-worker-")
+    run_dir = model_run_dir if chief else os.path.join(scratch, "logs")
+    export_dir = serving_model_dir if chief else os.path.join(scratch, "model")
+    tf.keras.utils.set_random_seed(config.seed)
+
+    batch = strategy_lib.global_batch_size(strategy, config.batch_size_per_replica)
+    train_examples = input_lib.count_records(train_files)
+    steps = config.steps_per_epoch or max(1, math.ceil(train_examples / batch))
+    log.info("training on %d clips with %s (%d replicas): global batch %d, %d steps per epoch, up to %d epochs",
+             train_examples, type(strategy).__name__, strategy.num_replicas_in_sync, batch, steps, config.epochs)
+
+    def dataset(files, training, cache_name):
+        cache = config.cache if config.cache in ("", "memory") else f"{config.cache}-{cache_name}"
+        return input_lib.make_dataset(files, settings.audio_encoding, settings.clip_samples, batch, training=training,
+                                      cache=cache or None, shuffle_buffer=config.shuffle_buffer, seed=config.seed)
+
+    train_data = dataset(train_files, True, "train")
+    eval_data = dataset(eval_files, False, "eval")
+    with strategy.scope():
+        model = model_lib.compile_model(
+            model_lib.build_model(config, settings.sample_rate, settings.clip_samples, len(settings.label_names)),
+            config)
+
+    eval_examples = input_lib.count_records(eval_files)
+    reports = callbacks_lib.ClassificationReports(
+        log_dir=os.path.join(run_dir, "reports") if chief else None,
+        datasets={"eval": eval_data,
+                  "train": dataset(train_files, False, "train-sample").take(max(1, math.ceil(eval_examples / batch)))},
+        label_names=settings.label_names, every=config.report_every_epochs, total_epochs=config.epochs)
+    callbacks = [
+        tf.keras.callbacks.TensorBoard(log_dir=run_dir, update_freq="epoch"),
+        reports,
+        tf.keras.callbacks.EarlyStopping(monitor=EVAL_ACCURACY, mode="max", patience=config.patience,
+                                         restore_best_weights=True, verbose=1),
+    ]
+    history = model.fit(train_data, epochs=config.epochs, steps_per_epoch=steps, validation_data=eval_data,
+                        callbacks=callbacks, verbose=2)
+
+    epochs_run = len(history.history[EVAL_ACCURACY])
+    best = max(range(epochs_run), key=lambda i: (history.history[EVAL_ACCURACY][i], -i))
+    result = {"strategy": type(strategy).__name__, "replicas": strategy.num_replicas_in_sync, "global_batch": batch,
+              "train_clips": train_examples, "eval_clips": eval_examples, "steps_per_epoch": steps,
+              "epochs_run": epochs_run, "best_epoch": best + 1, "stopped_early": epochs_run < config.epochs,
+              "history": {k: [float(v) for v in vs] for k, vs in history.history.items()}}
+    # With early stopping the best weights are restored: the final report (written at step epochs_run + 1)
+    # is on those weights.
+    result["reports"] = {name: dict(report, epoch=best + 1) for name, report in reports.report(epochs_run).items()}
+    result["best_eval_accuracy"] = result["reports"]["eval"]["accuracy"]
+    export.save(model, export_dir, settings.audio_encoding, settings.sample_rate, settings.clip_samples,
+                settings.label_names, dataclasses.asdict(config))
+    if chief:
+        with tf.io.gfile.GFile(os.path.join(model_run_dir, HISTORY_FILE), "w") as f:
+            json.dump(result, f, indent=1)
+        log.info("best epoch %d of %d: eval accuracy %.4f; model exported to %s", best + 1, epochs_run,
+                 result["best_eval_accuracy"], export_dir)
+    else:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return model, result
+
+
+def read_history(model_run_dir: str) -> Optional[Dict[str, Any]]:
+    path = os.path.join(model_run_dir, HISTORY_FILE)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)

@@ -1,0 +1,151 @@
+"""Training end to end on real Examples: run_fn's `train`, the export's two signatures, TensorBoard
+output, and real multi-worker training with two local processes."""
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from components.common.testing import write_examples
+from pipeline.config import TrainerConfig
+from trainer import export, task
+from trainer import input as input_lib
+
+RATE, SECONDS = 8000, 1.0
+SAMPLES = int(RATE * SECONDS)
+TINY = TrainerConfig(n_fft=256, hop_length=128, n_mels=16, frame_length=8, frame_hop=4, conv_filters=[4, 4, 8, 8],
+                     dropout=0.1, batch_size_per_replica=4, epochs=3, patience=1, steps_per_epoch=3,
+                     report_every_epochs=2, shuffle_buffer=16)
+REPO = Path(__file__).resolve().parents[1]
+
+
+def settings(config=TINY):
+    return task.TrainingSettings(trainer=config, sample_rate=RATE, clip_samples=SAMPLES,
+                                 label_names=["male", "female"], audio_encoding="pcm16")
+
+
+@pytest.fixture(scope="module")
+def examples(tmp_path_factory):
+    return write_examples(tmp_path_factory.mktemp("task"), RATE, SECONDS, {"train": 12, "eval": 6, "test": 4}).uri
+
+
+@pytest.fixture(scope="module")
+def trained(examples, tmp_path_factory):
+    out = tmp_path_factory.mktemp("trained")
+    model, result = task.train(settings(), [f"{examples}/Split-train/*"], [f"{examples}/Split-eval/*"],
+                               str(out / "serving"), str(out / "run"))
+    return model, result, out
+
+
+def test_history_reports_and_tensorboard(trained):
+    _, result, out = trained
+    written = task.read_history(str(out / "run"))
+    assert written["train_clips"] == 12 and written["eval_clips"] == 6 and written["steps_per_epoch"] == 3
+    assert written["strategy"] == "_DefaultDistributionStrategy" and written["global_batch"] == 4
+    assert 1 <= written["epochs_run"] <= 3 and 1 <= written["best_epoch"] <= written["epochs_run"]
+    # Early stopping restored the best epoch: the final eval report matches that epoch's eval accuracy.
+    best_val = written["history"][task.EVAL_ACCURACY][written["best_epoch"] - 1]
+    assert written["best_eval_accuracy"] == pytest.approx(best_val, abs=1e-6)
+    eval_report = written["reports"]["eval"]
+    assert eval_report["examples"] == 6 and np.sum(eval_report["confusion_matrix"]) == 6
+    assert set(written["reports"]) == {"eval", "train"}
+    tags = set()
+    for path in tf.io.gfile.glob(str(out / "run" / "reports" / "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            tags.update(v.tag for v in event.summary.value)
+    assert {"confusion_matrix/eval", "confusion_matrix/train", "classification_report/eval"} <= tags
+    assert tf.io.gfile.glob(str(out / "run" / "train" / "events.out.tfevents.*"))  # Keras TensorBoard
+
+
+def test_both_signatures_give_the_same_probabilities(trained, examples):
+    model, _, out = trained
+    loaded = tf.saved_model.load(str(out / "serving"))
+    records = list(tf.data.TFRecordDataset(tf.io.gfile.glob(f"{examples}/Split-test/*"), compression_type="GZIP"))
+    serialized = tf.stack(records)
+    audio, _ = input_lib.parse_examples(serialized, "pcm16", SAMPLES)
+    from_examples = loaded.signatures[export.SERVE_EXAMPLES](examples=serialized)[export.OUTPUT_KEY].numpy()
+    from_audio = loaded.signatures[export.CLASSIFY_AUDIO](audio=audio)[export.OUTPUT_KEY].numpy()
+    assert from_examples.shape == (4, 2)
+    np.testing.assert_allclose(from_examples, from_audio, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(from_audio, model(audio, training=False).numpy(), rtol=1e-5, atol=1e-6)
+    metadata = export.read_metadata(str(out / "serving"))
+    assert metadata["sample_rate"] == RATE and metadata["clip_samples"] == SAMPLES
+    assert metadata["trainer"]["n_mels"] == 16
+
+
+def test_exported_model_loads_without_kapre(trained):
+    _, _, out = trained
+    code = ("import sys, os; os.environ['TF_USE_LEGACY_KERAS']='1'; sys.modules['kapre'] = None\n"
+            "import numpy as np, tensorflow as tf\n"
+            f"m = tf.saved_model.load({str(out / 'serving')!r})\n"
+            f"p = m.signatures['classify_audio'](audio=tf.zeros([2, {SAMPLES}]))['probabilities'].numpy()\n"
+            "assert p.shape == (2, 2), p.shape\n"
+            "import importlib.util; assert 'kapre' not in [k for k, v in sys.modules.items() if v is not None]\n"
+            "print('ok')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]
+
+
+def _free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+WORKER = """
+import json, sys
+import numpy as np
+import trainer  # TF_USE_LEGACY_KERAS
+from pipeline.config import TrainerConfig
+from trainer import task
+args = json.loads(sys.argv[1])
+settings = task.TrainingSettings(trainer=TrainerConfig(**args["trainer"]), sample_rate=args["rate"],
+                                 clip_samples=args["samples"], label_names=["male", "female"], audio_encoding="pcm16")
+model, result = task.train(settings, [args["examples"] + "/Split-train/*"], [args["examples"] + "/Split-eval/*"],
+                           args["out"] + "/serving", args["out"] + "/run")
+np.savez(args["weights"], *model.get_weights())
+print(json.dumps({"strategy": result["strategy"], "replicas": result["replicas"], "batch": result["global_batch"]}))
+"""
+
+
+def test_two_local_workers_train_together_and_end_with_the_same_weights(examples, tmp_path):
+    ports = _free_ports(2)
+    cluster = {"worker": [f"localhost:{p}" for p in ports]}
+    config = dict(TINY.__dict__, epochs=2, steps_per_epoch=2, patience=5)
+    procs = []
+    for index in range(2):
+        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+                   CUDA_VISIBLE_DEVICES="", PYTHONPATH=str(REPO))
+        args = {"trainer": config, "rate": RATE, "samples": SAMPLES, "examples": examples, "out": str(tmp_path / "out"),
+                "weights": str(tmp_path / f"weights{index}.npz")}
+        procs.append(subprocess.Popen([sys.executable, "-c", WORKER, json.dumps(args)], cwd=REPO, env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = []
+    for proc in procs:
+        try:
+            stdout, stderr = proc.communicate(timeout=300)
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+        assert proc.returncode == 0, stderr[-3000:]
+        outputs.append(json.loads(stdout.strip().splitlines()[-1]))
+    for out in outputs:
+        assert out == {"strategy": tf.distribute.MultiWorkerMirroredStrategy.__name__, "replicas": 2, "batch": 8}
+    first, second = (np.load(tmp_path / f"weights{i}.npz") for i in range(2))
+    assert len(first.files) == len(second.files) > 10
+    for key in first.files:
+        np.testing.assert_array_equal(first[key], second[key])
+    # The weights moved away from their (shared) initial values: the workers really trained.
+    assert (tmp_path / "out" / "serving" / "saved_model.pb").exists()  # only the chief (worker 0) exports
+    assert not list(tmp_path.glob("out/serving/assets.extra/*worker*"))
+    assert json.loads((tmp_path / "out" / "run" / task.HISTORY_FILE).read_text())["replicas"] == 2
