@@ -147,7 +147,6 @@ def test_impossible_floor_is_not_blessed_and_pushes_nothing(runs, capsys):
 def test_predict_classifies_files_and_reports_a_corrupt_one(runs, tmp_path, capsys):
     import soundfile  # pylint: disable=import-outside-toplevel
 
-    model = _summary(runs / "run-a")["model"]["pushed_model"]
     vctk = sorted(Path(__file__).resolve().parents[1].glob("data/vctk-mini/dev-mini/*/*/*.flac"))[:2]
     samples, rate = soundfile.read(vctk[0], dtype="float32")
     short = tmp_path / "short.wav"  # a 1.5 s utterance at 44.1 kHz (resampled to the model's 8 kHz)
@@ -156,6 +155,7 @@ def test_predict_classifies_files_and_reports_a_corrupt_one(runs, tmp_path, caps
     corrupt = tmp_path / "corrupt.flac"
     corrupt.write_bytes(b"fLaC not really")
     files = [str(vctk[0]), str(corrupt), str(short), str(vctk[1])]
+    # The serving folder: predict takes its newest version (the model the first run pushed).
     code = cli.main(["predict", "--model", str(runs / "run-a" / "serving"), *files])
     out, err = capsys.readouterr()
     lines = [json.loads(line) for line in out.splitlines()]
@@ -167,4 +167,3 @@ def test_predict_classifies_files_and_reports_a_corrupt_one(runs, tmp_path, caps
         assert sum(line["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
         assert len(line["windows"]) == -(-line["duration_s"] // 2.0)  # 2 s windows, the last one padded
     assert lines[2]["duration_s"] == pytest.approx(1.5, abs=0.01) and len(lines[2]["windows"]) == 1
-    assert Path(model).parent == runs / "run-a" / "serving"
