@@ -65,7 +65,8 @@ class ClassificationReports(tf.keras.callbacks.Callback):
             return
         self.report(epoch)
 
-    def report(self, epoch: int) -> Dict[str, dict]:
+    def report(self, epoch: int, title: Optional[str] = None) -> Dict[str, dict]:
+        """Reports at TensorBoard step epoch + 1; `title` names the weights (default "epoch N")."""
         labels = list(range(len(self.label_names)))
         for name, dataset in self.datasets.items():
             if self._call is None:
@@ -82,7 +83,7 @@ class ClassificationReports(tf.keras.callbacks.Callback):
                                      y_true, y_pred, labels=labels, target_names=self.label_names,
                                      output_dict=True, zero_division=0)}
             if self.writer is not None:
-                png = confusion_matrix_png(matrix, self.label_names, f"{name}, epoch {epoch + 1}")
+                png = confusion_matrix_png(matrix, self.label_names, f"{name}, {title or f'epoch {epoch + 1}'}")
                 with self.writer.as_default():
                     tf.summary.image(f"confusion_matrix/{name}", tf.image.decode_png(png)[tf.newaxis], step=epoch + 1)
                     # Indented by four spaces: TensorBoard renders text as markdown, this keeps the table.

@@ -120,7 +120,8 @@ def train(settings: TrainingSettings, train_files: Sequence[str], eval_files: Se
               "history": {k: [float(v) for v in vs] for k, vs in history.history.items()}}
     # With early stopping the best weights are restored: the final report (written at step epochs_run + 1)
     # is on those weights.
-    result["reports"] = {name: dict(report, epoch=best + 1) for name, report in reports.report(epochs_run).items()}
+    final = reports.report(epochs_run, title=f"best weights (epoch {best + 1})")
+    result["reports"] = {name: dict(report, epoch=best + 1) for name, report in final.items()}
     result["best_eval_accuracy"] = result["reports"]["eval"]["accuracy"]
     export.save(model, export_dir, settings.audio_encoding, settings.sample_rate, settings.clip_samples,
                 settings.label_names, dataclasses.asdict(config))
