@@ -103,9 +103,10 @@ class TrainerConfig:
 @dataclass
 class EvaluatorConfig:
     """The Evaluator's blessing: thresholds on the test split's clip accuracy."""
-    # Set from the measured demo runs (0.84-0.89 test-clip accuracy on the bundled corpus, see the
-    # README); it catches a broken model, not a mediocre one.
-    accuracy_floor: float = 0.8
+    # Catches a broken model (chance is 0.5), not a mediocre one: demo runs on the bundled corpus give
+    # 0.81-0.91 test-clip accuracy and vary from run to run (see the README), so a floor near them
+    # would fail the demo at random.
+    accuracy_floor: float = 0.7
     # Allowed drop of accuracy against the latest blessed model (0: no regression at all).
     max_regression: float = 0.0
 
