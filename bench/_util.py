@@ -9,6 +9,20 @@ from typing import List, Sequence
 import numpy as np
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+QUICK_NOTE = ["**--quick smoke run: counts are too small for real figures.**", ""]
+
+
+def add_idle_args(parser) -> None:
+    """--no-wait-idle and --retries, as `measure` uses them."""
+    parser.add_argument("--no-wait-idle", action="store_true",
+                        help="do not wait for other processes to quieten before each measurement")
+    parser.add_argument("--retries", type=int, default=2,
+                        help="measure a part again (keeping the least disturbed) when other processes were busy meanwhile")
+
+
+def results_path(name: str, quick: bool) -> str:
+    """bench/results/<name>.md, or <name>_quick.md for a --quick smoke run."""
+    return os.path.join(REPO_ROOT, "bench", "results", f"{name}_quick.md" if quick else f"{name}.md")
 
 
 def cpu_model() -> str:
@@ -155,3 +169,10 @@ def measure(fn, label: str, wait_idle: bool = True, retries: int = 2):
         if attempt < retries:
             print(f"{label}: other processes used {meter.other_cores:.2f} cores meanwhile; measuring again", flush=True)
     return best
+
+
+def load_warnings(parts) -> List[str]:
+    """Report lines flagging each (name, CpuMeter) part during which other processes were busy."""
+    return [line for name, meter in parts if meter.other_cores > OTHER_LOAD_WARN
+            for line in (f"**Warning: other processes used {meter.other_cores:.2f} cores during {name}; "
+                         f"re-run on an idle machine.**", "")]

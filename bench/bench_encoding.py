@@ -35,16 +35,13 @@ def parse_args():
     p.add_argument("--passes", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="smoke check: 10 clips (not a measurement)")
     p.add_argument("--tmp-dir", default=None)
-    p.add_argument("--no-wait-idle", action="store_true",
-                   help="do not wait for other processes to quieten before the timed reads")
-    p.add_argument("--retries", type=int, default=2,
-                   help="time the reads again (keeping the least disturbed) when other processes were busy meanwhile")
+    _util.add_idle_args(p)
     p.add_argument("--out", default=None, help="Markdown file (default bench/results/encoding.md)")
     args = p.parse_args()
     if args.quick:
         args.clips = 10
     if args.out is None:
-        args.out = os.path.join(_util.REPO_ROOT, "bench", "results", "encoding_quick.md" if args.quick else "encoding.md")
+        args.out = _util.results_path("encoding", args.quick)
     return args
 
 
@@ -205,7 +202,7 @@ def main():
 
     lines = [f"# tf.train.Example audio encoding ({n} clips of {args.clip_seconds:g} s at {args.sample_rate} Hz)", ""]
     if args.quick:
-        lines += ["**--quick smoke run: counts are too small for real figures.**", ""]
+        lines += _util.QUICK_NOTE
     lines += ["Machine:", ""] + _util.machine_lines([
         f"tensorflow {tf.__version__}, numpy {np.__version__}",
         "clips: synthesize_clip on the train split of data/librispeech-mini, int16 via audio.to_pcm16; one GZIP "
@@ -223,9 +220,7 @@ def main():
               _util.table(["encoding", "parse", "eager ms best (median)", "eager examples/s", "eager audio MB/s",
                            "graph ms best (median)", "graph examples/s", "graph audio MB/s", "graph disk MB/s"], read_rows), ""]
     lines += [head, ""]
-    if meter.other_cores > _util.OTHER_LOAD_WARN:
-        lines += [f"**Warning: other processes used {meter.other_cores:.2f} cores during the timed reads; "
-                  f"re-run on an idle machine.**", ""]
+    lines += _util.load_warnings([("the timed reads", meter)])
     _util.write_report(args.out, "\n".join(lines))
 
 

@@ -44,16 +44,13 @@ def parse_args():
     p.add_argument("--files", type=int, default=0, help="utterances for (b), in path order (0: all)")
     p.add_argument("--repeats", type=int, default=5, help="timed calls of (a) and passes of (b)")
     p.add_argument("--quick", action="store_true", help="smoke check: 30 s, 5 files, 1 repeat (not a measurement)")
-    p.add_argument("--no-wait-idle", action="store_true",
-                   help="do not wait for other processes to quieten before each measurement")
-    p.add_argument("--retries", type=int, default=2,
-                   help="measure a part again (keeping the least disturbed) when other processes were busy meanwhile")
+    _util.add_idle_args(p)
     p.add_argument("--out", default=None, help="Markdown file (default bench/results/predict.md)")
     args = p.parse_args()
     if args.quick:
         args.long_seconds, args.files, args.repeats = 30.0, 5, 1
     if args.out is None:
-        args.out = os.path.join(_util.REPO_ROOT, "bench", "results", "predict_quick.md" if args.quick else "predict.md")
+        args.out = _util.results_path("predict", args.quick)
     return args
 
 
@@ -131,7 +128,7 @@ def main():
     stored = f"stored at {'/'.join(map(str, native))} Hz" + ("" if native == [rate] else f", resampled to {rate} Hz")
     lines = [f"# audioclf predict speed on one core ({rate} Hz model, {classifier.clip_samples / rate:g} s windows)", ""]
     if args.quick:
-        lines += ["**--quick smoke run: counts are too small for real figures.**", ""]
+        lines += _util.QUICK_NOTE
     lines += ["Machine:", ""] + _util.machine_lines([
         f"tensorflow {tf.__version__}, numpy {np.__version__}",
         f"one core: CPU affinity {sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else '(not pinned)'}; "
@@ -150,10 +147,7 @@ def main():
                            "per window / file", f">= {GOAL_X}x"], rows), ""]
     lines += ["Every file's last window is padded with silence to the model's clip length, so (b)'s model cost per "
               "second of audio is higher than (a)'s.", ""]
-    for name, meter in (("(a)", long_meter), ("(b)", utt_meter)):
-        if meter.other_cores > _util.OTHER_LOAD_WARN:
-            lines += [f"**Warning: other processes used {meter.other_cores:.2f} cores during {name}; re-run on an idle "
-                      f"machine.**", ""]
+    lines += _util.load_warnings((("(a)", long_meter), ("(b)", utt_meter)))
     _util.write_report(args.out, "\n".join(lines))
 
 

@@ -46,10 +46,7 @@ def parse_args():
     p.add_argument("--workers", default="1,2", help="Beam worker counts for (e)")
     p.add_argument("--beam-repeats", type=int, default=3, help="Beam runs per worker count, interleaved; medians reported")
     p.add_argument("--skip-beam", action="store_true")
-    p.add_argument("--no-wait-idle", action="store_true",
-                   help="do not wait for other processes to quieten before each measurement")
-    p.add_argument("--retries", type=int, default=2,
-                   help="measure a part again (keeping the least disturbed) when other processes were busy meanwhile")
+    _util.add_idle_args(p)
     p.add_argument("--no-malloc-variant", action="store_true",
                    help="skip (a2): (a) again in a child process with glibc's malloc told to keep freed memory")
     p.add_argument("--warm-only", action="store_true", help=argparse.SUPPRESS)  # (a2)'s child: JSON on stdout
@@ -288,7 +285,7 @@ def main():
 
     lines = [f"# Clip synthesis benchmark ({syn.clip_seconds:g} s clips, {rate} Hz)", ""]
     if args.quick:
-        lines += ["**--quick smoke run: counts are too small for real figures.**", ""]
+        lines += _util.QUICK_NOTE
     lines += ["Machine:", ""] + _util.machine_lines([
         f"numpy {np.__version__}, ffmpeg-backed pydub for (d)",
         f"load average before / after: {' '.join(f'{v:.2f}' for v in load_before)} / "

@@ -45,10 +45,7 @@ def parse_args():
     p.add_argument("--intra-op-threads", type=int, default=0, help="TF intra-op threads (0: TF's default)")
     p.add_argument("--inter-op-threads", type=int, default=0, help="TF inter-op threads (0: TF's default)")
     p.add_argument("--quick", action="store_true", help="smoke check: 2 steps, 2 epochs (not a measurement)")
-    p.add_argument("--no-wait-idle", action="store_true",
-                   help="do not wait for other processes to quieten before each measurement")
-    p.add_argument("--retries", type=int, default=2,
-                   help="measure a part again (keeping the least disturbed) when other processes were busy meanwhile")
+    _util.add_idle_args(p)
     p.add_argument("--out", default=None, help="Markdown file (default bench/results/training.md)")
     args = p.parse_args()
     if args.quick:
@@ -56,7 +53,7 @@ def parse_args():
     if args.epochs < 2:
         p.error("--epochs must be >= 2 (the first epoch is not counted)")
     if args.out is None:
-        args.out = os.path.join(_util.REPO_ROOT, "bench", "results", "training_quick.md" if args.quick else "training.md")
+        args.out = _util.results_path("training", args.quick)
     return args
 
 
@@ -155,7 +152,7 @@ def main():
                f"{tf.config.threading.get_inter_op_parallelism_threads()} (0 = TF's default: all usable cores)")
     lines = [f"# Training input rate vs training throughput ({n} train clips of {clip_s:g} s at {s['sample_rate']} Hz)", ""]
     if args.quick:
-        lines += ["**--quick smoke run: counts are too small for real figures.**", ""]
+        lines += _util.QUICK_NOTE
     lines += ["Machine:", ""] + _util.machine_lines([
         f"tensorflow {tf.__version__}; {threads}; devices: "
         f"{', '.join(d.device_type for d in tf.config.list_logical_devices())}",
@@ -188,10 +185,7 @@ def main():
               + (" (the first epoch may wait for the input)." if cold_ratio < NOT_BOTTLENECK else "."), "",
               "(a) runs with the whole machine to itself; in training the input pipeline shares the cores with the "
               "model, so the ratio is an upper bound on the input's headroom.", ""]
-    for name, meter in (("(a)", input_meter), ("(b)", train_meter)):
-        if meter.other_cores > _util.OTHER_LOAD_WARN:
-            lines += [f"**Warning: other processes used {meter.other_cores:.2f} cores during {name}; re-run on an idle "
-                      f"machine.**", ""]
+    lines += _util.load_warnings((("(a)", input_meter), ("(b)", train_meter)))
     _util.write_report(args.out, "\n".join(lines))
 
 

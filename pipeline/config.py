@@ -293,4 +293,9 @@ def label_names(config: PipelineConfig) -> List[str]:
 
 
 def num_classes(config: PipelineConfig) -> int:
-    return 3 if config.synthesis.mixed_class else 2
+    return synthesis_classes(config.synthesis)
+
+
+def synthesis_classes(synthesis: SynthesisConfig) -> int:
+    """Classes the clips are labelled with: male and female, plus mixed with synthesis.mixed_class."""
+    return 3 if synthesis.mixed_class else 2

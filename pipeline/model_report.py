@@ -44,12 +44,17 @@ def _is_baseline(key) -> bool:
     return key.model_name == "baseline" or getattr(key, "is_diff", False)
 
 
-def evaluation_metrics(evaluation_uri: str) -> Dict[str, dict]:
-    """Slice ("overall", "mode=sequential", ...) -> metric name -> value, for the candidate model."""
+def load_metrics(evaluation_uri: str) -> list:
+    """TFMA's MetricsForSlice records of an evaluation, read once."""
     import tensorflow_model_analysis as tfma  # pylint: disable=import-outside-toplevel
 
+    return list(tfma.load_metrics(evaluation_uri))
+
+
+def evaluation_metrics(records: list) -> Dict[str, dict]:
+    """Slice ("overall", "mode=sequential", ...) -> metric name -> value, for the candidate model."""
     slices: Dict[str, dict] = {}
-    for metrics in tfma.load_metrics(evaluation_uri):
+    for metrics in records:
         values = {}
         for entry in metrics.metric_keys_and_values:
             if _is_baseline(entry.key) or not entry.value.HasField("double_value"):
@@ -94,12 +99,9 @@ def _failure(slice_key, failure) -> str:
     return f"{what} ({_slice_name(slice_key)}, {EVAL_SPLIT} split)"
 
 
-def compared_with_baseline(evaluation_uri: str) -> bool:
+def compared_with_baseline(records: list) -> bool:
     """Whether TFMA computed metrics of a baseline model (diff metrics) in this evaluation."""
-    import tensorflow_model_analysis as tfma  # pylint: disable=import-outside-toplevel
-
-    return any(_is_baseline(entry.key) for metrics in tfma.load_metrics(evaluation_uri)
-               for entry in metrics.metric_keys_and_values)
+    return any(_is_baseline(entry.key) for metrics in records for entry in metrics.metric_keys_and_values)
 
 
 def validation(evaluation_uri: str) -> dict:
@@ -132,11 +134,11 @@ def model_summary(components: Dict[str, dict]) -> dict:
         "pushed_model": pushed.get("pushed_destination") if pushed.get("pushed") else None,
     }
     if evaluation_uri and tf.io.gfile.isdir(evaluation_uri):
-        if baseline is None and compared_with_baseline(evaluation_uri):
-            baseline = summary["model"]
-            summary["baseline_model"] = baseline
-        summary["test"] = {"metrics": evaluation_metrics(evaluation_uri), "confusion_matrix": confusion_matrix(evaluation_uri),
-                           "validation": dict(validation(evaluation_uri),
-                                              compared_with_baseline=compared_with_baseline(evaluation_uri)),
+        records = load_metrics(evaluation_uri)
+        compared = compared_with_baseline(records)
+        if baseline is None and compared:
+            summary["baseline_model"] = summary["model"]
+        summary["test"] = {"metrics": evaluation_metrics(records), "confusion_matrix": confusion_matrix(evaluation_uri),
+                           "validation": dict(validation(evaluation_uri), compared_with_baseline=compared),
                            "evaluation": evaluation_uri}
     return summary

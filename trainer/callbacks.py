@@ -17,8 +17,8 @@ from sklearn import metrics as sk_metrics
 log = logging.getLogger(__name__)
 
 
-def predict_labels(model: tf.keras.Model, dataset: tf.data.Dataset, call=None):
-    call = call or tf.function(lambda audio: model(audio, training=False), reduce_retracing=True)
+def predict_labels(call, dataset: tf.data.Dataset):
+    """(true labels, predicted labels) of `dataset`; `call` maps an audio batch to probabilities."""
     y_true, y_pred = [], []
     for audio, labels in dataset:
         y_true.append(labels.numpy())
@@ -68,11 +68,11 @@ class ClassificationReports(tf.keras.callbacks.Callback):
     def report(self, epoch: int, title: Optional[str] = None) -> Dict[str, dict]:
         """Reports at TensorBoard step epoch + 1; `title` names the weights (default "epoch N")."""
         labels = list(range(len(self.label_names)))
+        if self._call is None:  # traced once, reused by every report
+            model = self.model
+            self._call = tf.function(lambda audio: model(audio, training=False), reduce_retracing=True)
         for name, dataset in self.datasets.items():
-            if self._call is None:
-                model = self.model
-                self._call = tf.function(lambda audio: model(audio, training=False), reduce_retracing=True)
-            y_true, y_pred = predict_labels(self.model, dataset, self._call)
+            y_true, y_pred = predict_labels(self._call, dataset)
             matrix = sk_metrics.confusion_matrix(y_true, y_pred, labels=labels)
             text = sk_metrics.classification_report(y_true, y_pred, labels=labels, target_names=self.label_names,
                                                     digits=4, zero_division=0)

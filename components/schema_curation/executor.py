@@ -16,7 +16,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from components.common import artifact_output, example_format
-from pipeline.config import SynthesisConfig, clip_samples, section_from_json
+from pipeline.config import SynthesisConfig, clip_samples, section_from_json, synthesis_classes
 from pipeline.errors import AudioClfError
 
 SCHEMA_KEY = "schema"
@@ -57,7 +57,7 @@ class Executor(base_executor.BaseExecutor):
         synthesis = section_from_json(SynthesisConfig, exec_properties[SYNTHESIS_CONFIG_KEY])
         with artifact_output.cleaned_on_failure(output_uri):
             schema = io_utils.SchemaReader().read(source)
-            curated = curate(schema, synthesis, 3 if synthesis.mixed_class else 2)
+            curated = curate(schema, synthesis, synthesis_classes(synthesis))
             io_utils.write_pbtxt_file(os.path.join(output_uri, SCHEMA_FILE), curated)
         logging.info("schema curation: sample_rate = %d, num_samples = %d, label in [0, %d]; written to %s",
-                     synthesis.sample_rate, clip_samples(synthesis), 2 if synthesis.mixed_class else 1, output_uri)
+                     synthesis.sample_rate, clip_samples(synthesis), synthesis_classes(synthesis) - 1, output_uri)
