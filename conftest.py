@@ -1,6 +1,7 @@
 """Shared test fixtures: small LibriSpeech-layout corpora built from the bundled real recordings."""
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,9 @@ import pytest
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before any test imports TensorFlow)
 
 REPO = Path(__file__).resolve().parent
+# The local fakes of cluster APIs (tests/fake_kfp_server.py, tests/fake_k8s.py) import by module name:
+# tests/ is no package, and `import tests` would find IPython's own `tests` package once IPython is loaded.
+sys.path.insert(0, str(REPO / "tests"))
 BUNDLED = REPO / "data" / "librispeech-mini"
 HEADER = "; test corpus\n;ID  |SEX| SUBSET           |MINUTES| NAME\n"
 

@@ -1,15 +1,17 @@
-"""The `audioclf` command: run the pipeline, classify recordings with its model, download LibriSpeech."""
+"""The `audioclf` command: run the pipeline locally or on Kubeflow, classify recordings with its model,
+download LibriSpeech."""
 import argparse
 import json
 import os
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 from typing import List, Optional
 
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before anything imports TensorFlow)
 from pipeline import logs
-from pipeline.errors import EXIT_NOT_BLESSED, EXIT_USER_ERROR, find_user_message
+from pipeline.errors import EXIT_NOT_BLESSED, EXIT_USER_ERROR, AudioClfError, find_user_message
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_CORPUS = REPO_ROOT / "data" / "librispeech-mini"
@@ -59,6 +61,83 @@ def _cmd_predict(args) -> int:
     return 0
 
 
+def _cmd_compile(args) -> int:
+    from pipeline import kubeflow_compile  # pylint: disable=import-outside-toplevel
+    from pipeline.config import load_config  # pylint: disable=import-outside-toplevel
+
+    config = load_config(args.config, list(args.set or []))
+    spec = kubeflow_compile.compile_pipeline(config, args.output, image=args.image, pipeline_root=args.pipeline_root)
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    print(json.dumps({"pipeline": os.path.abspath(args.output), "image": args.image or config.kubeflow.image,
+                      "pipeline_root": spec["defaultPipelineRoot"], "trainer_launcher": config.kubeflow.trainer_launcher,
+                      "parameters": {name: p["defaultValue"] for name, p in sorted(params.items())}}, indent=1))
+    return 0
+
+
+def _package(args, folder: str) -> tuple:
+    """The compiled pipeline to send (--package, or compiled now from the config) and its config."""
+    from pipeline import kubeflow_compile  # pylint: disable=import-outside-toplevel
+    from pipeline.config import load_config  # pylint: disable=import-outside-toplevel
+
+    config = load_config(args.config, list(args.set or []))
+    if args.package:
+        return args.package, config
+    path = os.path.join(folder, "pipeline.yaml")
+    kubeflow_compile.compile_pipeline(config, path, image=args.image, pipeline_root=args.pipeline_root)
+    return path, config
+
+
+def _cmd_submit(args) -> int:
+    from pipeline import kfp_client  # pylint: disable=import-outside-toplevel
+
+    with tempfile.TemporaryDirectory(prefix="audioclf-submit-") as folder:
+        package, config = _package(args, folder)
+        params = kfp_client.parse_params(list(args.param or []), package)
+        client = kfp_client.connect(args.host, namespace=args.namespace)
+        result = kfp_client.submit(client, package, args.experiment or config.kubeflow.experiment, params,
+                                   run_name=args.run_name)
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+def _cmd_schedule(args) -> int:
+    from pipeline import kfp_client  # pylint: disable=import-outside-toplevel
+
+    kfp_client.normalize_cron(args.cron)  # a bad expression stops here, before compiling or connecting
+    if args.max_concurrency < 1:
+        raise AudioClfError(f"--max-concurrency {args.max_concurrency}: use 1 or more.")
+    with tempfile.TemporaryDirectory(prefix="audioclf-schedule-") as folder:
+        package, config = _package(args, folder)
+        params = kfp_client.parse_params(list(args.param or []), package)
+        client = kfp_client.connect(args.host, namespace=args.namespace)
+        result = kfp_client.schedule(client, package, args.experiment or config.kubeflow.experiment, args.cron,
+                                     args.max_concurrency, params, pipeline_name=config.name, job_name=args.name)
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+def _add_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="YAML/JSON config file (any subset of the settings in pipeline/config.py)")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one setting, e.g. synthesis.clip_seconds=5")
+
+
+def _add_compile_args(parser: argparse.ArgumentParser) -> None:
+    _add_config_args(parser)
+    parser.add_argument("--image", help="container image of every step (default: kubeflow.image, made by docker/build.sh)")
+    parser.add_argument("--pipeline-root", help="artifact root the pods share, e.g. gs://bucket/root (default: kubeflow.pipeline_root)")
+
+
+def _add_kfp_args(parser: argparse.ArgumentParser) -> None:
+    _add_compile_args(parser)
+    parser.add_argument("--host", required=True, help="Kubeflow Pipelines API endpoint, e.g. http://localhost:8080 "
+                                                      "(auth: KFP_TOKEN, else kfp's in-cluster/kube-config credentials)")
+    parser.add_argument("--namespace", help="Kubeflow profile namespace (multi-user installs)")
+    parser.add_argument("--experiment", help="experiment name (default: kubeflow.experiment); created if missing")
+    parser.add_argument("--param", action="append", metavar="NAME=VALUE",
+                        help="run-time parameter: data_root, train_clips, eval_clips, test_clips, epochs, accuracy_floor")
+    parser.add_argument("--package", help="an already compiled pipeline (.yaml) instead of compiling from the config")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="audioclf", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -69,12 +148,29 @@ def build_parser() -> argparse.ArgumentParser:
                      help="LibriSpeech-layout folder (SPEAKERS.TXT + <subset>/<speaker>/<chapter>/*.flac); "
                           "default: the bundled librispeech-mini corpus")
     run.add_argument("--output", required=True, help="output folder: artifacts, metadata.sqlite, summary.json")
-    run.add_argument("--config", help="YAML/JSON config file (any subset of the settings in pipeline/config.py)")
-    run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one setting, e.g. synthesis.clip_seconds=5")
+    _add_config_args(run)
     run.add_argument("--beam-arg", action="append", metavar="ARG",
                      help="extra Beam pipeline argument, e.g. --beam-arg=--runner=DataflowRunner (repeatable)")
     run.add_argument("--no-cache", action="store_true", help="re-run every component even if its inputs are unchanged")
     run.set_defaults(func=_cmd_run)
+
+    comp = sub.add_parser("compile", help="compile the pipeline for Kubeflow Pipelines v2 (KubeflowV2DagRunner)")
+    comp.add_argument("--output", required=True, help="the PipelineSpec file to write (*.yaml)")
+    _add_compile_args(comp)
+    comp.set_defaults(func=_cmd_compile)
+
+    submit = sub.add_parser("submit", help="create a Kubeflow Pipelines run of the pipeline")
+    _add_kfp_args(submit)
+    submit.add_argument("--run-name", help="run name (default: generated by KFP)")
+    submit.set_defaults(func=_cmd_submit)
+
+    sched = sub.add_parser("schedule", help="create a recurring Kubeflow Pipelines run (scheduled retraining)")
+    _add_kfp_args(sched)
+    sched.add_argument("--cron", required=True,
+                       help="when to retrain: cron with seconds as KFP wants it (\"0 0 3 * * *\") or 5-field cron")
+    sched.add_argument("--max-concurrency", type=int, default=1, help="runs of this schedule at once (default 1)")
+    sched.add_argument("--name", help="recurring run name (default: <pipeline>-retrain)")
+    sched.set_defaults(func=_cmd_schedule)
 
     pr = sub.add_parser("predict", help="classify audio files with a pushed model; one JSON line per file")
     pr.add_argument("--model", required=True,

@@ -133,6 +133,59 @@ class BeamConfig:
 
 
 @dataclass
+class ResourcesConfig:
+    """Kubernetes requests/limits of one container (quantities as Kubernetes writes them)."""
+    cpu: str = "2"
+    memory: str = "8Gi"
+    gpus: int = 0
+    gpu_resource: str = "nvidia.com/gpu"   # the extended resource a GPU is requested as
+    # Node label value that picks the accelerator (GKE: cloud.google.com/gke-accelerator=nvidia-tesla-t4);
+    # empty: no accelerator selector.
+    accelerator_type: str = ""
+    accelerator_label: str = "cloud.google.com/gke-accelerator"
+    node_selector: Dict[str, str] = field(default_factory=dict)   # further node labels
+
+    def node_labels(self) -> Dict[str, str]:
+        labels = dict(self.node_selector)
+        if self.accelerator_type:
+            labels[self.accelerator_label] = self.accelerator_type
+        return labels
+
+
+@dataclass
+class TFJobConfig:
+    """Multi-worker training as a Kubeflow Training Operator TFJob (kubeflow.trainer_launcher: tfjob)."""
+    workers: int = 2
+    namespace: str = "kubeflow"
+    # The workers' service account: read access to the pipeline root, write access to the model folder
+    # (e.g. Workload Identity). Standalone KFP runs its steps as pipeline-runner in `kubeflow`; on
+    # multi-user Kubeflow use the profile namespace and its default-editor.
+    service_account: str = "pipeline-runner"
+    poll_seconds: float = 15.0
+    timeout_minutes: float = 720.0
+    # Seconds a finished TFJob (and its pods' logs) stays before the operator deletes it.
+    ttl_seconds_after_finished: int = 86400
+
+
+@dataclass
+class KubeflowConfig:
+    """How `audioclf compile/submit/schedule` build the pipeline for Kubeflow Pipelines (KFP v2)."""
+    # The image every step runs (docker/Dockerfile, tagged by docker/build.sh from the project version).
+    image: str = "ghcr.io/audioclf/audioclf:0.1.0"
+    # Where artifacts go; blessed models go to <pipeline_root>/serving unless pusher.serving_dir is set.
+    pipeline_root: str = "gs://audioclf-pipelines/root"
+    # Default of the `data_root` run-time parameter (a LibriSpeech-layout folder the pods can read).
+    data_root: str = "gs://audioclf-pipelines/data/LibriSpeech"
+    components: ResourcesConfig = field(default_factory=ResourcesConfig)   # every step but the Trainer
+    trainer: ResourcesConfig = field(default_factory=lambda: ResourcesConfig(cpu="4", memory="16Gi"))
+    # "pod": TFX's Trainer trains in its own pod (one worker; GPUs there are used by a mirrored strategy);
+    # "tfjob": the Trainer step creates a TFJob with tfjob.workers workers (trainer resources each) and waits.
+    trainer_launcher: str = "pod"
+    tfjob: TFJobConfig = field(default_factory=TFJobConfig)
+    experiment: str = "audioclf"
+
+
+@dataclass
 class PipelineConfig:
     name: str = "audioclf"
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
@@ -142,6 +195,7 @@ class PipelineConfig:
     evaluator: EvaluatorConfig = field(default_factory=EvaluatorConfig)
     pusher: PusherConfig = field(default_factory=PusherConfig)
     beam: BeamConfig = field(default_factory=BeamConfig)
+    kubeflow: KubeflowConfig = field(default_factory=KubeflowConfig)
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
@@ -153,7 +207,10 @@ class PipelineConfig:
 
 
 SECTIONS = {"corpus": CorpusConfig, "synthesis": SynthesisConfig, "examples": ExamplesConfig,
-            "trainer": TrainerConfig, "evaluator": EvaluatorConfig, "pusher": PusherConfig, "beam": BeamConfig}
+            "trainer": TrainerConfig, "evaluator": EvaluatorConfig, "pusher": PusherConfig, "beam": BeamConfig, "kubeflow": KubeflowConfig}
+# Sub-sections inside a section.
+SUBSECTIONS = {(KubeflowConfig, "components"): ResourcesConfig, (KubeflowConfig, "trainer"): ResourcesConfig,
+               (KubeflowConfig, "tfjob"): TFJobConfig}
 
 
 def section_from_json(cls, text: str):
@@ -170,7 +227,7 @@ def _build(cls, values: Dict[str, Any], where: str):
                             f"known: {', '.join(sorted(known))}.")
     kwargs = {}
     for key, value in values.items():
-        sub = SECTIONS.get(key) if cls is PipelineConfig else None
+        sub = SECTIONS.get(key) if cls is PipelineConfig else SUBSECTIONS.get((cls, key))
         kwargs[key] = _build(sub, value, key) if sub else value
     return cls(**kwargs)
 
@@ -190,7 +247,7 @@ def _set_dotted(values: Dict[str, Any], assignment: str) -> None:
 
 def _merge(base: Dict[str, Any], extra: Dict[str, Any]) -> Dict[str, Any]:
     for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict) and key not in ("split_fractions", "clips"):
+        if isinstance(value, dict) and isinstance(base.get(key), dict) and key not in ("split_fractions", "clips", "node_selector"):
             _merge(base[key], value)
         else:
             base[key] = value
@@ -281,6 +338,17 @@ def validate(config: PipelineConfig) -> None:
         raise AudioClfError("config: evaluator.max_regression must be >= 0.")
     if config.beam.direct_num_workers < 1:
         raise AudioClfError("config: beam.direct_num_workers must be >= 1.")
+    kf = config.kubeflow
+    if kf.trainer_launcher not in ("pod", "tfjob"):
+        raise AudioClfError(f"config: kubeflow.trainer_launcher={kf.trainer_launcher!r}; use 'pod' or 'tfjob'.")
+    if kf.tfjob.workers < 1:
+        raise AudioClfError("config: kubeflow.tfjob.workers must be >= 1.")
+    for name in ("components", "trainer"):
+        res = getattr(kf, name)
+        if res.gpus < 0:
+            raise AudioClfError(f"config: kubeflow.{name}.gpus must be >= 0.")
+        # Quantities are strings in Kubernetes; YAML reads `cpu: 2` as a number.
+        res.cpu, res.memory = str(res.cpu), str(res.memory)
 
 
 def clip_samples(synthesis: SynthesisConfig) -> int:

@@ -15,6 +15,16 @@ EVAL_SPLIT = "test"
 SLICE_FEATURES = (example_format.MODE, example_format.NUM_SPEAKERS)
 
 
+def set_accuracy_floor(config: tfma.EvalConfig, floor: float) -> None:
+    """Sets the lower bound of the (one) gated accuracy threshold; the Evaluator step calls this with the
+    run's `accuracy_floor` parameter."""
+    gated = [t.threshold for spec in config.metrics_specs for m in spec.metrics if m.class_name == "SparseCategoricalAccuracy"
+             for t in m.per_slice_thresholds]
+    if len(gated) != 1:
+        raise ValueError(f"expected one SparseCategoricalAccuracy threshold in the eval config, found {len(gated)}")
+    gated[0].value_threshold.lower_bound.value = floor
+
+
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     threshold = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.evaluator.accuracy_floor}),

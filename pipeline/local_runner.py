@@ -29,7 +29,7 @@ def run(config: PipelineConfig, data_root: str, output_dir: str, enable_cache: b
     os.makedirs(output_dir, exist_ok=True)
     metadata_path = os.path.join(output_dir, METADATA_FILE)
     pipeline = pipeline_def.create_pipeline(
-        config, data_root=data_root, pipeline_root=os.path.join(output_dir, PIPELINE_ROOT),
+        config, pipeline_def.default_parameters(config, data_root), pipeline_root=os.path.join(output_dir, PIPELINE_ROOT),
         serving_dir=config.pusher.serving_dir or os.path.join(output_dir, SERVING_DIR),
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path),
         enable_cache=enable_cache)

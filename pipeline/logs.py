@@ -12,7 +12,8 @@ import sys
 # INFO lines from libraries that are kept: component start/end and our own progress lines.
 _KEEP = re.compile(r"Component \w+ is (running|finished)|audio synthesis|audio example gen|speaker index|"
                    r"running pipeline|Execution \d+ (succeeded|failed)|Going to run a new execution|"
-                   r"Cached|cache", re.IGNORECASE)
+                   r"Cached|cache|created (recurring )?run|uploaded .*pipeline|connected to Kubeflow|TFJob",
+                   re.IGNORECASE)
 
 
 _WORKER = re.compile(r'^Worker: severity: (\w+) .*? message: "(.*?)" (?:instruction_id|log_location)', re.DOTALL)

@@ -3,14 +3,16 @@
 Runners (pipeline/local_runner.py, and the Kubeflow compile) build the metadata/runner settings and
 call this, so a local run and a cluster run are the same pipeline.
 """
-from typing import Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 from tfx import v1 as tfx
 from tfx.orchestration import data_types
 
 from components.anomaly_gate.component import AnomalyGate
+from components.audio_evaluator.component import AudioEvaluator
 from components.audio_example_gen.component import AudioExampleGen
 from components.audio_synthesis.component import AudioSynthesis
+from components.audio_trainer.component import AudioTrainer
 from components.schema_curation.component import SchemaCurator
 from components.speaker_index.component import SpeakerIndexGen
 from pipeline import evaluation
@@ -36,17 +38,36 @@ RUN_FN = "trainer.task.run_fn"  # the installed package's module: no module file
 
 Param = Union[str, int, float, data_types.RuntimeParameter]
 
+# What a Kubeflow run may change without recompiling (run-time parameters); a local run gives them
+# their config values.
+DATA_ROOT = "data_root"
+CLIP_COUNT_PARAMETERS = {split: f"{split}_clips" for split in SPLITS}
+EPOCHS = "epochs"
+ACCURACY_FLOOR = "accuracy_floor"
 
-def create_components(config: PipelineConfig, data_root: Param, serving_dir: str,
-                      clip_counts: Optional[Dict[str, Param]] = None) -> List:
-    """The components in run order. `data_root` and `clip_counts` may be Kubeflow run-time parameters;
-    blessed models are pushed to `serving_dir/<version>`."""
-    counts = clip_counts or dict(config.synthesis.clips)
-    index = SpeakerIndexGen(data_root=data_root, corpus_config=config.section_json("corpus"))
+
+def default_parameters(config: PipelineConfig, data_root: str) -> Dict[str, Any]:
+    """The run-time parameters' values for this config: name -> value."""
+    values: Dict[str, Any] = {DATA_ROOT: data_root}
+    values.update({name: config.synthesis.clips[split] for split, name in CLIP_COUNT_PARAMETERS.items()})
+    values[EPOCHS] = config.trainer.epochs
+    values[ACCURACY_FLOOR] = float(config.evaluator.accuracy_floor)
+    return values
+
+
+def create_components(config: PipelineConfig, parameters: Dict[str, Param], serving_dir: str,
+                      trainer_launcher: Optional[str] = None) -> List:
+    """The components in run order. `parameters` holds every name of `default_parameters`, as values or
+    as Kubeflow run-time parameters; blessed models are pushed to `serving_dir/<version>`.
+    `trainer_launcher` (components/audio_trainer) trains elsewhere than in the Trainer step's process."""
+    missing = sorted(set(default_parameters(config, "")) - set(parameters))
+    if missing:
+        raise ValueError(f"create_components: parameters lack {', '.join(missing)}")
+    index = SpeakerIndexGen(data_root=parameters[DATA_ROOT], corpus_config=config.section_json("corpus"))
     clips = AudioSynthesis(speaker_index=index.outputs["speaker_index"],
                            synthesis_config=config.section_json("synthesis"),
                            skip_corrupt=config.corpus.skip_corrupt,
-                           **{f"{split}_clips": counts[split] for split in SPLITS})
+                           **{name: parameters[name] for name in CLIP_COUNT_PARAMETERS.values()})
     example_gen = AudioExampleGen(clips=clips.outputs["clips"], examples_config=config.section_json("examples"))
     statistics = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema = tfx.components.SchemaGen(statistics=statistics.outputs["statistics"], infer_feature_shape=True)
@@ -57,19 +78,18 @@ def create_components(config: PipelineConfig, data_root: Param, serving_dir: str
     settings = TrainingSettings(trainer=config.trainer, sample_rate=config.synthesis.sample_rate,
                                 clip_samples=clip_samples(config.synthesis), label_names=label_names(config),
                                 audio_encoding=config.examples.audio_encoding)
-    # Epochs and steps per epoch come from the config (custom_config); TrainArgs/EvalArgs are unused.
-    trainer = tfx.components.Trainer(run_fn=RUN_FN, examples=example_gen.outputs["examples"],
-                                     schema=curated.outputs["curated_schema"],
-                                     custom_config=settings.to_custom_config())
+    trainer = AudioTrainer(examples=example_gen.outputs["examples"], schema=curated.outputs["curated_schema"],
+                           run_fn=RUN_FN, custom_config=settings.to_custom_config(), epochs=parameters[EPOCHS],
+                           launcher=trainer_launcher).with_id(TRAINER)
     trainer.add_upstream_node(gate)
     baseline = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing)).with_id(BASELINE_RESOLVER)
-    evaluator = tfx.components.Evaluator(examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
-                                         baseline_model=baseline.outputs["model"],
-                                         eval_config=evaluation.eval_config(config),
-                                         example_splits=[evaluation.EVAL_SPLIT])
+    evaluator = AudioEvaluator(examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
+                               baseline_model=baseline.outputs["model"], eval_config=evaluation.eval_config(config),
+                               example_splits=[evaluation.EVAL_SPLIT],
+                               accuracy_floor=parameters[ACCURACY_FLOOR]).with_id(EVALUATOR)
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
@@ -78,13 +98,13 @@ def create_components(config: PipelineConfig, data_root: Param, serving_dir: str
             pusher]
 
 
-def create_pipeline(config: PipelineConfig, data_root: Param, pipeline_root: str, serving_dir: str,
+def create_pipeline(config: PipelineConfig, parameters: Dict[str, Param], pipeline_root: str, serving_dir: str,
                     metadata_connection_config=None, enable_cache: bool = True,
-                    clip_counts: Optional[Dict[str, Param]] = None) -> tfx.dsl.Pipeline:
+                    trainer_launcher: Optional[str] = None) -> tfx.dsl.Pipeline:
     return tfx.dsl.Pipeline(
         pipeline_name=config.name,
         pipeline_root=pipeline_root,
-        components=create_components(config, data_root, serving_dir, clip_counts),
+        components=create_components(config, parameters, serving_dir, trainer_launcher),
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=config.beam.pipeline_args(),

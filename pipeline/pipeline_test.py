@@ -7,8 +7,9 @@ from pipeline.config import load_config
 
 
 def _pipeline(*overrides):
-    return pipeline_def.create_pipeline(load_config(None, list(overrides)), data_root="/data", pipeline_root="/tmp/root",
-                                        serving_dir="/tmp/serving")
+    config = load_config(None, list(overrides))
+    return pipeline_def.create_pipeline(config, pipeline_def.default_parameters(config, "/data"),
+                                        pipeline_root="/tmp/root", serving_dir="/tmp/serving")
 
 
 def test_components_in_order_and_the_trainer_waits_for_the_gate():

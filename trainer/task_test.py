@@ -1,11 +1,7 @@
-"""Training end to end on real Examples: run_fn's `train`, the export's two signatures, TensorBoard
-output, and real multi-worker training with two local processes."""
-import json
-import os
-import socket
+"""Training end to end on real Examples: run_fn's `train`, the export's two signatures and TensorBoard
+output (multi-worker training with two local processes is in worker_test.py)."""
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +17,6 @@ SAMPLES = int(RATE * SECONDS)
 TINY = TrainerConfig(n_fft=256, hop_length=128, n_mels=16, frame_length=8, frame_hop=4, conv_filters=[4, 4, 8, 8],
                      dropout=0.1, batch_size_per_replica=4, epochs=3, patience=1, steps_per_epoch=3,
                      report_every_epochs=2, shuffle_buffer=16)
-REPO = Path(__file__).resolve().parents[1]
 
 
 def settings(config=TINY):
@@ -89,63 +84,3 @@ def test_exported_model_loads_without_kapre(trained):
             "print('ok')")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]
-
-
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-WORKER = """
-import json, sys
-import numpy as np
-import trainer  # TF_USE_LEGACY_KERAS
-from pipeline.config import TrainerConfig
-from trainer import task
-args = json.loads(sys.argv[1])
-settings = task.TrainingSettings(trainer=TrainerConfig(**args["trainer"]), sample_rate=args["rate"],
-                                 clip_samples=args["samples"], label_names=["male", "female"], audio_encoding="pcm16")
-model, result = task.train(settings, [args["examples"] + "/Split-train/*"], [args["examples"] + "/Split-eval/*"],
-                           args["out"] + "/serving", args["out"] + "/run")
-np.savez(args["weights"], *model.get_weights())
-print(json.dumps({"strategy": result["strategy"], "replicas": result["replicas"], "batch": result["global_batch"]}))
-"""
-
-
-def test_two_local_workers_train_together_and_end_with_the_same_weights(examples, tmp_path):
-    ports = _free_ports(2)
-    cluster = {"worker": [f"localhost:{p}" for p in ports]}
-    config = dict(TINY.__dict__, epochs=2, steps_per_epoch=2, patience=5)
-    procs = []
-    for index in range(2):
-        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
-                   CUDA_VISIBLE_DEVICES="", PYTHONPATH=str(REPO))
-        args = {"trainer": config, "rate": RATE, "samples": SAMPLES, "examples": examples, "out": str(tmp_path / "out"),
-                "weights": str(tmp_path / f"weights{index}.npz")}
-        procs.append(subprocess.Popen([sys.executable, "-c", WORKER, json.dumps(args)], cwd=REPO, env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    outputs = []
-    for proc in procs:
-        try:
-            stdout, stderr = proc.communicate(timeout=300)
-        finally:
-            for p in procs:
-                if p.poll() is None:
-                    p.kill()
-        assert proc.returncode == 0, stderr[-3000:]
-        outputs.append(json.loads(stdout.strip().splitlines()[-1]))
-    for out in outputs:
-        assert out == {"strategy": tf.distribute.MultiWorkerMirroredStrategy.__name__, "replicas": 2, "batch": 8}
-    first, second = (np.load(tmp_path / f"weights{i}.npz") for i in range(2))
-    assert len(first.files) == len(second.files) > 10
-    for key in first.files:
-        np.testing.assert_array_equal(first[key], second[key])
-    # The weights moved away from their (shared) initial values: the workers really trained.
-    assert (tmp_path / "out" / "serving" / "saved_model.pb").exists()  # only the chief (worker 0) exports
-    assert not list(tmp_path.glob("out/serving/assets.extra/*worker*"))
-    assert json.loads((tmp_path / "out" / "run" / task.HISTORY_FILE).read_text())["replicas"] == 2

@@ -89,6 +89,6 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                                                                  output.uri, totals))
                      | "Collect" >> beam.combiners.ToList()
                      | "WriteManifest" >> beam.Map(write_manifest, output.uri))
-        output.split_names = artifact_utils.encode_split_names(list(SPLITS))
+        output.set_string_custom_property("split_names", artifact_utils.encode_split_names(list(SPLITS)))
         output.set_int_custom_property("sample_rate", config.sample_rate)
         output.set_float_custom_property("clip_seconds", config.clip_seconds)

@@ -42,7 +42,7 @@ def test_clips_and_manifest_identical_with_one_or_two_workers(tmp_path, small_co
     assert (tmp_path / "one" / "manifest.jsonl").read_bytes() == (tmp_path / "two" / "manifest.jsonl").read_bytes()
     pcm, rate = audio.decode_wav_pcm16((tmp_path / "one" / rows[0]["path"]).read_bytes())
     assert rate == 8000 and len(pcm) == 3 * 8000
-    assert json.loads(one.split_names) == ["train", "eval", "test"]
+    assert json.loads(one.get_string_custom_property("split_names")) == ["train", "eval", "test"]
 
 
 def test_corrupt_utterance_fails_and_leaves_nothing_or_is_skipped(tmp_path, small_corpus):

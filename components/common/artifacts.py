@@ -1,6 +1,6 @@
-"""Artifact types of this project. Names follow `<namespace>.<Title>`, which KFP v2 requires."""
+"""Artifact types of this project. Names follow `<namespace>.<Title>`, which KFP v2 requires, and
+are importable under that name (the top-level module audioclf.py), which TFX's Kubeflow entry point needs."""
 from tfx.types import artifact
-from tfx.types import standard_artifacts
 
 
 class SpeakerIndex(artifact.Artifact):
@@ -9,9 +9,10 @@ class SpeakerIndex(artifact.Artifact):
 
 
 class AudioClips(artifact.Artifact):
-    """`<split>/clip-NNNNNN.wav` plus `manifest.jsonl` (one line per clip: path, label, speakers, mode...)."""
+    """`<split>/clip-NNNNNN.wav` plus `manifest.jsonl` (one line per clip: path, label, speakers, mode...).
+
+    The split names are a custom property: KFP v2 gives custom artifact types no declared properties."""
     TYPE_NAME = "audioclf.AudioClips"
-    PROPERTIES = {"split_names": standard_artifacts.SPLIT_NAMES_PROPERTY}
 
 
 INDEX_FILE = "speaker_index.json"

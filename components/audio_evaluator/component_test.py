@@ -1,0 +1,47 @@
+"""AudioEvaluator: the standard Evaluator's spec plus the accuracy floor, which may be a run-time
+parameter, and which the executor writes into the gated threshold."""
+import json
+
+import pytest
+import tensorflow_model_analysis as tfma
+from tfx import types
+from tfx.orchestration import data_types
+from tfx.types import standard_artifacts, standard_component_specs
+from tfx.utils import proto_utils
+
+from components.audio_evaluator import executor
+from components.audio_evaluator.component import AudioEvaluator
+from pipeline import evaluation
+from pipeline.config import load_config
+from pipeline.errors import AudioClfError
+
+
+def _evaluator(floor):
+    return AudioEvaluator(examples=types.Channel(type=standard_artifacts.Examples),
+                          model=types.Channel(type=standard_artifacts.Model), baseline_model=None,
+                          eval_config=evaluation.eval_config(load_config()), example_splits=["test"],
+                          accuracy_floor=floor)
+
+
+def test_spec_is_the_evaluators_plus_the_floor():
+    evaluator = _evaluator(data_types.RuntimeParameter(name="accuracy_floor", ptype=float, default=0.7))
+    assert set(standard_component_specs.EvaluatorSpec.PARAMETERS) < set(AudioEvaluator.SPEC_CLASS.PARAMETERS)
+    assert isinstance(evaluator.exec_properties["accuracy_floor"], data_types.RuntimeParameter)
+    assert evaluator.outputs["blessing"].type is standard_artifacts.ModelBlessing
+    assert json.loads(evaluator.exec_properties["example_splits"]) == ["test"]
+    with pytest.raises(TypeError):
+        _evaluator(data_types.RuntimeParameter(name="accuracy_floor", ptype=str, default="high"))
+
+
+def test_executor_writes_the_run_time_floor_into_the_threshold(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(executor.evaluator_executor.Executor, "Do",
+                        lambda self, i, o, props: seen.update(props=props))
+    props = dict(_evaluator(0.7).exec_properties, accuracy_floor=0.93)  # eval_config: JSON, as executors get it
+    executor.Executor().Do({}, {}, props)
+    config = proto_utils.json_to_proto(seen["props"]["eval_config"], tfma.EvalConfig())
+    (gated,) = [t.threshold for s in config.metrics_specs for m in s.metrics for t in m.per_slice_thresholds]
+    assert gated.value_threshold.lower_bound.value == pytest.approx(0.93)
+    assert "accuracy_floor" not in seen["props"]  # TFX's executor gets only its own properties
+    with pytest.raises(AudioClfError, match="accuracy_floor=-0.1"):
+        executor.Executor().Do({}, {}, dict(props, accuracy_floor=-0.1))
