@@ -123,6 +123,9 @@ def compile_pipeline(config: PipelineConfig, output_path: str, image: Optional[s
         with os.fdopen(handle, "w", encoding="utf-8") as f:
             f.write(f"# audioclf pipeline {config.name}: compiled by `audioclf compile` for Kubeflow Pipelines v2.\n")
             yaml.safe_dump_all(documents, f, sort_keys=True)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes it private; the result is an ordinary file
         os.replace(tmp, output_path)
     except BaseException:
         if os.path.exists(tmp):

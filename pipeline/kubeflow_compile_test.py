@@ -108,6 +108,7 @@ def test_compiling_twice_gives_the_same_file(tmp_path):
     first, _ = _compile(tmp_path, name="a.yaml", image=IMAGE)
     second, _ = _compile(tmp_path, name="b.yaml", image=IMAGE)
     assert first.read_bytes() == second.read_bytes()
+    assert first.stat().st_mode & 0o044  # readable by others, like any file written with the umask
     assert not list(tmp_path.glob(".compile-*"))  # no temporary file left behind
 
 
