@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 
 from bench import _util  # noqa: E402
 from components.audio_synthesis import synthesis  # noqa: E402
-from components.common import audio, fs  # noqa: E402
+from components.common import audio, fs, progress  # noqa: E402
 from components.speaker_index import corpus  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
 
@@ -152,7 +152,6 @@ def run_beam(index, config, clips, workers, tmp_root):
         with open(os.path.join(index_dir, "speaker_index.json"), "w", encoding="utf-8") as f:
             f.write(json.dumps(index))
         results = os.path.join(work_dir, "timing.jsonl")
-        totals = {"train": clips, "eval": 1, "test": 1}
         options = PipelineOptions(["--runner=DirectRunner", "--direct_running_mode=multi_processing",
                                    f"--direct_num_workers={workers}"])
         start = time.time()
@@ -161,7 +160,7 @@ def run_beam(index, config, clips, workers, tmp_root):
             _ = (pipeline
                  | "ClipIds" >> beam.Create([(SPLIT, i) for i in range(clips)])
                  | "Distribute" >> beam.Reshuffle()
-                 | "Synthesize" >> beam.ParDo(TimedSynthesizeClip(index_dir, config, False, out_dir, totals))
+                 | "Synthesize" >> beam.ParDo(TimedSynthesizeClip(index_dir, config, False, out_dir, progress.WorkerCount()))
                  | "Collect" >> beam.combiners.ToList()
                  | "Write" >> beam.Map(write_lines, results))
         wall = time.time() - start

@@ -12,7 +12,8 @@ import sys
 # INFO lines from libraries that are kept: component start/end and our own progress lines.
 _KEEP = re.compile(r"Component \w+ is (running|finished)|audio synthesis|audio example gen|speaker index|"
                    r"running pipeline|Execution \d+ (succeeded|failed)|Going to run a new execution|"
-                   r"Cached|cache|created (recurring )?run|uploaded .*pipeline|connected to Kubeflow|TFJob",
+                   r"Cached|cache|created (recurring )?run|uploaded .*pipeline|connected to Kubeflow|TFJob|^predict: |"
+                   r"^classifying \d+ file",
                    re.IGNORECASE)
 
 
@@ -34,7 +35,7 @@ class _Quiet(logging.Filter):
             return False
         if record.levelno >= logging.WARNING:
             return "ArtifactQuery.property_predicate" not in message  # a TFX-internal notice
-        if record.name == "root" and not message.startswith("Using Any for unsupported type"):
+        if record.name == "root" and not message.startswith(("Using Any for unsupported type", "udf_utils.get_fn")):
             return "\n" not in message.strip() or bool(_OUR_PROGRESS.search(message))
         return "\n" not in message.strip() and bool(_KEEP.search(message))
 

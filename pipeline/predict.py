@@ -11,17 +11,19 @@ import logging
 import os
 import re
 import sys
+import time
 from typing import IO, List, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from components.common import audio
+from components.common import audio, progress
 from pipeline.errors import AudioClfError, find_user_message
 from trainer import export
 
 log = logging.getLogger(__name__)
 WINDOW_BATCH = 16
+PROGRESS_SECONDS = 5.0   # a progress line on stderr at most this often while many files are classified
 UNREADABLE_HINT = "The file is corrupt, empty or not audio (formats: those libsndfile or ffmpeg can read)."
 
 
@@ -87,7 +89,12 @@ def predict(model_dir: str, files: Sequence[str], out: Optional[IO[str]] = None)
     log.info("classifying %d file(s) with %s (%d Hz, %.1f s windows)", len(files), classifier.model_dir,
              classifier.sample_rate, classifier.clip_samples / classifier.sample_rate)
     failed = 0
-    for path in files:
+    started = last_shown = time.monotonic()
+    for done, path in enumerate(files):
+        if len(files) > 1 and time.monotonic() - last_shown >= PROGRESS_SECONDS:
+            last_shown = time.monotonic()
+            log.info("%s", progress.describe("predict", done, len(files), "files", last_shown - started)
+                     + (f", {failed} failed" if failed else ""))
         try:
             line = classifier.classify_file(path)
         except Exception as err:  # pylint: disable=broad-except  # one bad file must not stop the others
@@ -99,4 +106,6 @@ def predict(model_dir: str, files: Sequence[str], out: Optional[IO[str]] = None)
             failed += 1
         out.write(json.dumps(line) + "\n")
         out.flush()
+    if len(files) > 1:
+        log.info("predict: %d files in %.1f s, %d failed", len(files), time.monotonic() - started, failed)
     return failed

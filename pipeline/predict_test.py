@@ -1,5 +1,8 @@
 """Windowing and the weighting of windows in `predict` (the model itself is tested end to end in
 tests/test_pipeline_e2e.py)."""
+import io
+import logging
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -46,3 +49,28 @@ def test_model_dir_errors_say_what_to_pass(tmp_path):
     (tmp_path / "serving" / "99" ).mkdir()
     (tmp_path / "serving" / "99" / "saved_model.pb").write_bytes(b"")
     assert predict.resolve_model_dir(str(tmp_path / "serving")) == str(tmp_path / "serving" / "123")
+
+
+class _StubClassifier:
+    """Stands in for a loaded model: progress is about the loop over files, not the model."""
+    model_dir, sample_rate, clip_samples = "stub", 8000, 16000
+
+    def __init__(self, model_dir):
+        pass
+
+    def classify_file(self, path):
+        if path.endswith(".bad"):
+            raise AudioClfError(f"{path}: not audio")
+        return {"file": path, "label": "female"}
+
+
+def test_many_files_show_progress_and_a_closing_line(monkeypatch, caplog):
+    monkeypatch.setattr(predict, "Classifier", _StubClassifier)
+    monkeypatch.setattr(predict, "PROGRESS_SECONDS", 0.0)
+    out = io.StringIO()
+    with caplog.at_level(logging.INFO, logger=predict.__name__):
+        failed = predict.predict("stub", ["a.wav", "b.bad", "c.wav"], out)
+    assert failed == 1 and len(out.getvalue().splitlines()) == 3
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(line.startswith("predict: 2/3 files (67 %)") and line.endswith("1 failed") for line in lines), lines
+    assert lines[-1].startswith("predict: 3 files in ") and lines[-1].endswith("1 failed")

@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import shutil
+import sys
 import tempfile
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -109,8 +110,9 @@ def train(settings: TrainingSettings, train_files: Sequence[str], eval_files: Se
         tf.keras.callbacks.EarlyStopping(monitor=EVAL_ACCURACY, mode="max", patience=config.patience,
                                          restore_best_weights=True, verbose=1),
     ]
+    # A progress bar per step on a terminal; one line per epoch in logs (a pod, CI, a file).
     history = model.fit(train_data, epochs=config.epochs, steps_per_epoch=steps, validation_data=eval_data,
-                        callbacks=callbacks, verbose=2)
+                        callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2)
 
     epochs_run = len(history.history[EVAL_ACCURACY])
     best = max(range(epochs_run), key=lambda i: (history.history[EVAL_ACCURACY][i], -i))

@@ -5,7 +5,6 @@ Writes the standard TFX `Examples` layout (`Split-<name>/data_tfrecord-SSSSS-of-
 Evaluator read it as they read any ExampleGen's output.
 """
 import logging
-import os
 from typing import Any, Dict, List
 
 import apache_beam as beam
@@ -16,7 +15,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
 from components.audio_synthesis.executor import read_manifest
-from components.common import artifact_output, audio, example_format, fs
+from components.common import artifact_output, audio, example_format, fs, progress
 from pipeline.config import SPLITS, ExamplesConfig, section_from_json
 from pipeline.errors import AudioClfError
 
@@ -31,17 +30,17 @@ _COUNTER = beam.metrics.Metrics.counter("audioclf", "examples_written")
 class ClipToExample(beam.DoFn):
     """Manifest line -> serialized tf.train.Example, reading the clip's WAV."""
 
-    def __init__(self, clips_uri: str, encoding: str, total: int):
-        self._clips_uri, self._encoding, self._total = clips_uri, encoding, total
-        self._done = 0
+    def __init__(self, clips_uri: str, encoding: str, done: progress.WorkerCount):
+        self._clips_uri, self._encoding, self._done = clips_uri, encoding, done
 
     def process(self, meta: dict):
         pcm, rate = audio.decode_wav_pcm16(fs.read_bytes(fs.join(self._clips_uri, meta["path"])))
         _COUNTER.inc()
-        self._done += 1
-        if self._done % max(1, self._total // 10) == 0:
-            logging.info("audio example gen: worker %d wrote %d examples (of %d in all)", os.getpid(), self._done, self._total)
+        self._done.add()
         yield example_format.make_example(pcm, rate, meta, self._encoding).SerializeToString()
+
+    def finish_bundle(self):
+        self._done.flush()
 
 
 def split_dir(examples_uri: str, split: str) -> str:
@@ -62,12 +61,13 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 raise AudioClfError(f"{clips_uri}/manifest.jsonl has no clips for split '{split}'; "
                                     f"request at least one clip per split.")
         with artifact_output.cleaned_on_failure(examples.uri):
-            with self._make_beam_pipeline() as pipeline:
+            with progress.Progress("audio example gen", len(rows)) as shown, self._make_beam_pipeline() as pipeline:
                 for split, split_rows in by_split.items():
                     _ = (pipeline
                          | f"Clips[{split}]" >> beam.Create(split_rows)
                          | f"Distribute[{split}]" >> beam.Reshuffle()
-                         | f"ToExample[{split}]" >> beam.ParDo(ClipToExample(clips_uri, config.audio_encoding, len(rows)))
+                         | f"ToExample[{split}]" >> beam.ParDo(ClipToExample(clips_uri, config.audio_encoding,
+                                                                             shown.worker_count()))
                          | f"Write[{split}]" >> beam.io.WriteToTFRecord(
                              fs.join(split_dir(examples.uri, split), RECORD_PREFIX),
                              file_name_suffix=".gz", num_shards=config.num_shards))

@@ -8,7 +8,7 @@ from tfx import types
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
 
-from components.common import artifact_output, audio, fs
+from components.common import artifact_output, audio, fs, progress
 from components.common.artifacts import MANIFEST_FILE
 from components.audio_synthesis import synthesis
 from components.speaker_index.executor import read_index
@@ -32,9 +32,9 @@ class SynthesizeClip(beam.DoFn):
     """(split, clip index) -> manifest line; writes the clip's WAV beside the others."""
 
     def __init__(self, index_uri: str, config: SynthesisConfig, skip_corrupt: bool, output_uri: str,
-                 totals: Dict[str, int]):
+                 done: progress.WorkerCount):
         self._index_uri, self._config, self._skip = index_uri, config, skip_corrupt
-        self._output_uri, self._totals = output_uri, totals
+        self._output_uri, self._done = output_uri, done
         self._pools = self._cache = None
 
     def setup(self):
@@ -49,10 +49,11 @@ class SynthesizeClip(beam.DoFn):
         meta["path"] = clip_path(split, clip_index)
         fs.write_bytes(fs.join(self._output_uri, meta["path"]), audio.encode_wav(samples, self._config.sample_rate))
         _COUNTER.inc()
-        total = self._totals[split]
-        if (clip_index + 1) % max(1, total // 10) == 0 or clip_index + 1 == total:
-            logging.info("audio synthesis: %s clip %d/%d", split, clip_index + 1, total)
+        self._done.add()
         yield json.dumps(meta, sort_keys=True)
+
+    def finish_bundle(self):
+        self._done.flush()
 
 
 def write_manifest(lines: List[str], output_uri: str) -> None:
@@ -81,12 +82,12 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         with artifact_output.cleaned_on_failure(output.uri):
             for split in SPLITS:
                 fs.makedirs(fs.join(output.uri, split))
-            with self._make_beam_pipeline() as pipeline:
+            with progress.Progress("audio synthesis", len(work)) as shown, self._make_beam_pipeline() as pipeline:
                 _ = (pipeline
                      | "ClipIds" >> beam.Create(work)
                      | "Distribute" >> beam.Reshuffle()
                      | "Synthesize" >> beam.ParDo(SynthesizeClip(index_uri, config, bool(exec_properties[SKIP_CORRUPT_KEY]),
-                                                                 output.uri, totals))
+                                                                 output.uri, shown.worker_count()))
                      | "Collect" >> beam.combiners.ToList()
                      | "WriteManifest" >> beam.Map(write_manifest, output.uri))
         output.set_string_custom_property("split_names", artifact_utils.encode_split_names(list(SPLITS)))

@@ -1,11 +1,12 @@
 """The synthesis executor under Beam: outputs, determinism across worker counts, failure cleanup."""
 import hashlib
 import json
+import logging
 
 import pytest
 
 from components.audio_synthesis import executor
-from components.common import audio
+from components.common import audio, progress
 from components.common.testing import (IN_MEMORY, TWO_PROCESSES, AudioClips, artifact, run_beam_executor,
                                        speaker_index_artifact)
 from components.speaker_index import corpus
@@ -30,10 +31,13 @@ def _digests(root):
             for p in sorted(root.rglob("*.wav"))}
 
 
-def test_clips_and_manifest_identical_with_one_or_two_workers(tmp_path, small_corpus):
+def test_clips_and_manifest_identical_with_one_or_two_workers(tmp_path, small_corpus, caplog):
     index = corpus.build_index(str(small_corpus), CorpusConfig())
     one = _run(tmp_path, index, "one", IN_MEMORY)
-    two = _run(tmp_path, index, "two", TWO_PROCESSES)
+    with caplog.at_level(logging.INFO, logger=progress.__name__):
+        two = _run(tmp_path, index, "two", TWO_PROCESSES)
+    # The two worker processes' counts reached the executor's progress line.
+    assert any(r.getMessage().startswith("audio synthesis: 12/12 clips in ") for r in caplog.records)
     rows = executor.read_manifest(one.uri)
     assert [r["split"] for r in rows] == ["train"] * 6 + ["eval"] * 3 + ["test"] * 3
     assert [r["label"] for r in rows if r["split"] == "train"] == [0, 1, 0, 1, 0, 1]
