@@ -36,13 +36,50 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def ram_gib() -> float:
+    """Total memory of the machine (MemTotal), GiB; nan where /proc/meminfo is missing."""
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) / (1 << 20)
+    except OSError:
+        pass
+    return float("nan")
+
+
+def os_name() -> str:
+    """PRETTY_NAME of /etc/os-release (e.g. "Debian GNU/Linux 12 (bookworm)"), else platform.system()."""
+    try:
+        with open("/etc/os-release", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return platform.system()
+
+
+def git_commit() -> str:
+    """HEAD of the repository, with "+ uncommitted changes" when the work tree differs from it."""
+    import subprocess  # pylint: disable=import-outside-toplevel
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return head + (" + uncommitted changes" if dirty else "")
+
+
 def machine_lines(extra: Sequence[str] = ()) -> List[str]:
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     lines = [
         f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M:%S UTC')}",
-        f"- platform: {platform.platform()}",
+        f"- platform: {platform.platform()} ({os_name()})",
         f"- CPU: {cpu_model()}",
-        f"- os.cpu_count(): {os.cpu_count()} (usable by this process: {usable})",
+        f"- os.cpu_count(): {os.cpu_count()} (usable by this process: {usable}); RAM {ram_gib():.1f} GiB",
         f"- python: {sys.version.split()[0]} ({sys.executable})",
     ]
     return lines + [f"- {e}" for e in extra]

@@ -17,7 +17,7 @@ Run:  .venv/bin/python bench/bench_predict.py --model DIR [--long-seconds 300] [
 """
 import os
 
-if hasattr(os, "sched_setaffinity"):  # one core, before numpy/TF start any thread pools
+if __name__ == "__main__" and hasattr(os, "sched_setaffinity"):  # one core, before numpy/TF start thread pools
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -60,19 +60,50 @@ def timed(fn, *a):
     return time.perf_counter() - start
 
 
-def main():
-    args = parse_args()
+def one_thread_classifier(model_dir):
+    """pipeline.predict.Classifier with TensorFlow's intra-op and inter-op pools set to one thread first."""
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
+    from pipeline import predict  # pylint: disable=import-outside-toplevel
+    return predict.Classifier(model_dir)
+
+
+def corpus_files(data_root):
+    paths = sorted(glob.glob(os.path.join(data_root, "**", "*.flac"), recursive=True))
+    if not paths:
+        raise SystemExit(f"no .flac files under {data_root}")
+    return paths
+
+
+def utterance_passes(classifier, files, decoded, repeats, parts=("e2e", "decode", "model")):
+    """`repeats` passes over the files, parts interleaved per file so a slow moment hits all alike:
+    {part: [[seconds per file] per pass]}; e2e = classify_file, decode = decode_audio only, model =
+    classify_samples on the decoded audio."""
+    from components.common import audio  # pylint: disable=import-outside-toplevel
+    calls = {"e2e": lambda path, samples: classifier.classify_file(path),
+             "decode": lambda path, samples: audio.decode_audio(path, classifier.sample_rate),
+             "model": lambda path, samples: classifier.classify_samples(samples)}
+    out = {k: [] for k in parts}
+    for _ in range(repeats):
+        t = {k: [] for k in parts}
+        for path, samples in zip(files, decoded):
+            for k in parts:
+                t[k].append(timed(calls[k], path, samples))
+        for k in parts:
+            out[k].append(t[k])
+    return out
+
+
+def main():
+    args = parse_args()
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
     from components.common import audio  # pylint: disable=import-outside-toplevel
     from pipeline import predict  # pylint: disable=import-outside-toplevel
 
-    classifier = predict.Classifier(args.model)
+    classifier = one_thread_classifier(args.model)
     rate = classifier.sample_rate
-    paths = sorted(glob.glob(os.path.join(args.data_root, "**", "*.flac"), recursive=True))
-    if not paths:
-        raise SystemExit(f"no .flac files under {args.data_root}")
+    paths = corpus_files(args.data_root)
 
     # (a) one long recording: utterances end to end (cycling through the corpus if it is too short)
     want = int(round(args.long_seconds * rate))
@@ -93,19 +124,8 @@ def main():
     utt_s = sum(len(d) for d in decoded) / rate
     classifier.classify_file(files[0])  # warm-up
 
-    def passes():
-        out = {"e2e": [], "decode": [], "model": []}
-        for _ in range(args.repeats):
-            t = {k: [] for k in out}
-            for path, samples in zip(files, decoded):  # interleaved, so a slow moment hits all three alike
-                t["e2e"].append(timed(classifier.classify_file, path))
-                t["decode"].append(timed(audio.decode_audio, path, rate))
-                t["model"].append(timed(classifier.classify_samples, samples))
-            for k in out:
-                out[k].append(t[k])
-        return out
-
-    utt_times, utt_meter = _util.measure(passes, "utterances", wait_idle=not args.no_wait_idle, retries=args.retries)
+    utt_times, utt_meter = _util.measure(lambda: utterance_passes(classifier, files, decoded, args.repeats),
+                                         "utterances", wait_idle=not args.no_wait_idle, retries=args.retries)
 
     def row(part, audio_s, totals, per_file=None):
         best, med = min(totals), statistics.median(totals)

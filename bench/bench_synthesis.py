@@ -65,6 +65,23 @@ def parse_args():
 # --------------------------------------------------------------------------------------------- ours
 
 
+def clip_setup(data_root, sample_rate, clip_seconds):
+    """(synthesis config, speaker index, train-split pools, seconds the index took) for clips of this length
+    and rate; every part of this benchmark (and bench/stages.py) works on these."""
+    config = load_config(overrides=[f"synthesis.clip_seconds={clip_seconds:g}", f"synthesis.sample_rate={sample_rate}"])
+    start = time.perf_counter()
+    index = corpus.build_index(data_root, config.corpus)
+    index_s = time.perf_counter() - start
+    return config.synthesis, index, synthesis.split_pools(index, SPLIT), index_s
+
+
+def warm_cache(indices, pools, config, data_root, out_dir):
+    """One UtteranceCache shared by all clips, filled by an untimed pass over the same clips: (a)'s setting."""
+    shared = synthesis.UtteranceCache(data_root, config.sample_rate, config.cache_mb << 20)
+    run_ours(indices, pools, config, lambda: shared, out_dir)
+    return shared
+
+
 def run_ours(indices, pools, config, cache_factory, out_dir):
     """Per-clip (synth, encode, write) seconds and the clip metadata; cache_factory() per clip or shared."""
     rate = config.sample_rate
@@ -195,15 +212,9 @@ def beam_summary(workers, clips, wall, start, records, written, meter):
 def main():
     args = parse_args()
     rate = args.sample_rate
-    config = load_config(overrides=[f"synthesis.clip_seconds={args.clip_seconds:g}",
-                                    f"synthesis.sample_rate={rate}"])
-    syn = config.synthesis
+    syn, index, pools, index_s = clip_setup(args.data_root, rate, args.clip_seconds)
     length = int(round(syn.clip_seconds * rate))
-    t0 = time.perf_counter()
-    index = corpus.build_index(args.data_root, config.corpus)
-    index_s = time.perf_counter() - t0
     data_root = index["data_root"]
-    pools = synthesis.split_pools(index, SPLIT)
     n_speakers = sum(len(v) for v in pools.values())
     n_files = sum(len(f) for v in pools.values() for f in v.values())
     indices = list(range(args.clips))
@@ -211,8 +222,7 @@ def main():
     print(f"index built in {index_s:.2f} s; {SPLIT}: {n_speakers} speakers, {n_files} files; "
           f"{args.clips} clips of {syn.clip_seconds:g} s at {rate} Hz", flush=True)
     if args.warm_only:
-        shared = synthesis.UtteranceCache(data_root, rate, syn.cache_mb << 20)
-        run_ours(indices, pools, syn, lambda: shared, tmp)
+        shared = warm_cache(indices, pools, syn, data_root, tmp)
         warm, _ = run_ours(indices, pools, syn, lambda: shared, tmp)
         shutil.rmtree(tmp, ignore_errors=True)
         print("WARM_JSON " + json.dumps(warm.tolist()))
@@ -226,8 +236,7 @@ def main():
     old_affinity = _util.pin_to_one_core()
     try:
         # (a) warm: one shared cache, filled by an untimed pass over the same clips.
-        shared = synthesis.UtteranceCache(data_root, rate, syn.cache_mb << 20)
-        run_ours(indices, pools, syn, lambda: shared, tmp)
+        shared = warm_cache(indices, pools, syn, data_root, tmp)
         (warm, metas), meters["a"] = measured(lambda: run_ours(indices, pools, syn, lambda: shared, tmp), "(a)")
         print("(a) warm done", flush=True)
         warm_malloc = None

@@ -81,59 +81,108 @@ def run_settings(run_dir, overrides):
                           encoding=config.examples.audio_encoding), "pipeline config defaults + --set (no exported model)"
 
 
+def train_split(examples, batch):
+    """(file pattern of the train split, its number of examples, steps of one pass over it)."""
+    from trainer import input as input_lib  # pylint: disable=import-outside-toplevel
+    files = os.path.join(examples, "Split-train", "*")
+    n = input_lib.count_records(files)
+    return files, n, max(1, math.ceil(n / batch))
+
+
+def training_dataset(files, s):
+    """A function making the training input as the Trainer makes it (cache, shuffle, repeat, batch)."""
+    from trainer import input as input_lib  # pylint: disable=import-outside-toplevel
+    config = s["trainer"]
+
+    def dataset():
+        return input_lib.make_dataset(files, s["encoding"], s["clip_samples"], config.batch_size_per_replica,
+                                      training=True, cache=config.cache or None, shuffle_buffer=config.shuffle_buffer,
+                                      seed=config.seed)
+    return dataset
+
+
+def front_end(s):
+    """The real model's layers from raw audio to what its conv blocks take (channel reshape, kapre mel
+    spectrogram in dB, mean normalization, delta, framing into segments): trainer.model.build_model cut
+    before the first Conv3D, so it is exactly the model's feature computation."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from trainer import model as model_lib  # pylint: disable=import-outside-toplevel
+    model = model_lib.build_model(s["trainer"], s["sample_rate"], s["clip_samples"], s["num_classes"])
+    return tf.keras.Model(model.inputs, model.get_layer("segments").output, name="front_end")
+
+
+def time_input(dataset, pass_steps, steps, epochs, batch, features=None):
+    """Seconds of the cold pass (pass_steps batches) and of each later epoch (steps batches) of one iterator
+    pulled inside a tf.function, as model.fit pulls it. `features` (e.g. front_end()) is applied to every
+    batch inside the same tf.function; its output is summed so the work cannot be pruned."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    iterator = iter(dataset())
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.int64)])
+    def pull(count):
+        total, checksum = tf.constant(0, tf.int64), tf.constant(0.0)
+        for _ in tf.range(count):
+            audio, label = next(iterator)
+            if features is not None:
+                checksum += tf.reduce_sum(features(audio, training=False))
+            total += tf.size(label, out_type=tf.int64)
+        return total, checksum
+
+    pull.get_concrete_function()  # traced now, so no timing below includes tracing
+    start = time.perf_counter()
+    total, _ = pull(tf.constant(pass_steps, tf.int64))
+    assert int(total) == pass_steps * batch
+    cold = time.perf_counter() - start
+    warm = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        pull(tf.constant(steps, tf.int64))
+        warm.append(time.perf_counter() - start)
+    return cold, warm
+
+
+def time_training(dataset, s, steps, epochs):
+    """model.fit of the real model on one device: (seconds of each epoch, time.time() at each epoch's
+    start and at the end of the last, parameter count)."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from trainer import model as model_lib  # pylint: disable=import-outside-toplevel
+    config = s["trainer"]
+    tf.keras.utils.set_random_seed(config.seed)
+    model = model_lib.compile_model(
+        model_lib.build_model(config, s["sample_rate"], s["clip_samples"], s["num_classes"]), config)
+    times, stamps = [], []
+
+    def begin(epoch, logs):
+        stamps.append(time.time())
+        times.append(time.perf_counter())
+
+    def end(epoch, logs):
+        times[-1] = time.perf_counter() - times[-1]
+
+    timer = tf.keras.callbacks.LambdaCallback(on_epoch_begin=begin, on_epoch_end=end)
+    model.fit(dataset(), epochs=epochs, steps_per_epoch=steps, callbacks=[timer], verbose=0)
+    return times, stamps + [time.time()], model.count_params()
+
+
 def main():
     args = parse_args()
     examples, s, source = run_settings(args.run, args.set)
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    from trainer import input as input_lib, model as model_lib  # pylint: disable=import-outside-toplevel
     tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
 
     config = s["trainer"]
     batch = config.batch_size_per_replica
-    files = os.path.join(examples, "Split-train", "*")
-    n = input_lib.count_records(files)
-    pass_steps = max(1, math.ceil(n / batch))  # one pass over the split, as training's default epoch
+    files, n, pass_steps = train_split(examples, batch)  # one pass over the split, as training's default epoch
     steps = args.steps or pass_steps
-
-    def dataset():
-        return input_lib.make_dataset(files, s["encoding"], s["clip_samples"], batch, training=True,
-                                      cache=config.cache or None, shuffle_buffer=config.shuffle_buffer, seed=config.seed)
+    dataset = training_dataset(files, s)
 
     def input_alone():
-        """Seconds of the cold pass (pass_steps batches) and of each warm epoch (steps batches)."""
-        iterator = iter(dataset())
-
-        @tf.function(input_signature=[tf.TensorSpec([], tf.int64)])
-        def pull(count):
-            total = tf.constant(0, tf.int64)
-            for _ in tf.range(count):
-                _audio, label = next(iterator)
-                total += tf.size(label, out_type=tf.int64)
-            return total
-
-        pull.get_concrete_function()  # traced now, so no timing below includes tracing
-        start = time.perf_counter()
-        assert int(pull(tf.constant(pass_steps, tf.int64))) == pass_steps * batch
-        cold = time.perf_counter() - start
-        warm = []
-        for _ in range(args.input_epochs):
-            start = time.perf_counter()
-            pull(tf.constant(steps, tf.int64))
-            warm.append(time.perf_counter() - start)
-        return cold, warm
+        return time_input(dataset, pass_steps, steps, args.input_epochs, batch)
 
     def training():
-        """Seconds of each epoch of model.fit."""
-        tf.keras.utils.set_random_seed(config.seed)
-        model = model_lib.compile_model(
-            model_lib.build_model(config, s["sample_rate"], s["clip_samples"], s["num_classes"]), config)
-        times = []
-        timer = tf.keras.callbacks.LambdaCallback(
-            on_epoch_begin=lambda epoch, logs: times.append(time.perf_counter()),
-            on_epoch_end=lambda epoch, logs: times.__setitem__(-1, time.perf_counter() - times[-1]))
-        model.fit(dataset(), epochs=args.epochs, steps_per_epoch=steps, callbacks=[timer], verbose=0)
-        return times, model.count_params()
+        times, _, params = time_training(dataset, s, steps, args.epochs)
+        return times, params
 
     wait = not args.no_wait_idle
     (cold, warm), input_meter = _util.measure(input_alone, "input", wait_idle=wait, retries=args.retries)

@@ -27,7 +27,9 @@ def _cmd_run(args) -> int:
     summary = local_runner.run(config, args.data_root, args.output, enable_cache=not args.no_cache)
     model = summary["model"]
     test = model["test"] or {}
-    print(json.dumps({"status": summary["status"], "summary": os.path.join(os.path.abspath(args.output), "summary.json"),
+    output = os.path.abspath(args.output)
+    print(json.dumps({"status": summary["status"], "summary": os.path.join(output, "summary.json"),
+                      "report": os.path.join(output, "report.html"),
                       "clips": {s: v.get("clips") for s, v in summary["splits"].items()},
                       "components": {c: v["status"] for c, v in summary["components"].items()},
                       "test_accuracy": (test.get("metrics") or {}).get("overall", {}).get("sparse_categorical_accuracy"),
@@ -39,6 +41,13 @@ def _cmd_run(args) -> int:
         return EXIT_NOT_BLESSED
     print(f"audioclf: model blessed and pushed to {model['pushed_model']}; classify recordings with: "
           f"audioclf predict --model {model['pushed_model']} FILE...", file=sys.stderr)
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from pipeline import report  # pylint: disable=import-outside-toplevel
+
+    print(report.write_report(args.output))
     return 0
 
 
@@ -153,6 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="extra Beam pipeline argument, e.g. --beam-arg=--runner=DataflowRunner (repeatable)")
     run.add_argument("--no-cache", action="store_true", help="re-run every component even if its inputs are unchanged")
     run.set_defaults(func=_cmd_run)
+
+    rep = sub.add_parser("report", help="rebuild OUTPUT/report.html (data, training, evaluation, push) from a run's outputs")
+    rep.add_argument("--output", required=True, help="the --output folder of an `audioclf run` (finished or failed)")
+    rep.set_defaults(func=_cmd_report)
 
     comp = sub.add_parser("compile", help="compile the pipeline for Kubeflow Pipelines v2 (KubeflowV2DagRunner)")
     comp.add_argument("--output", required=True, help="the PipelineSpec file to write (*.yaml)")

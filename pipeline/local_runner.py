@@ -6,6 +6,7 @@ from typing import Optional
 from tfx import v1 as tfx
 
 from pipeline import pipeline as pipeline_def
+from pipeline import report as run_report
 from pipeline import summary as run_summary
 from pipeline.config import PipelineConfig
 from pipeline.errors import AudioClfError, find_user_message
@@ -14,12 +15,15 @@ METADATA_FILE = "metadata.sqlite"
 PIPELINE_ROOT = "pipeline_root"
 SERVING_DIR = "serving"
 
+log = logging.getLogger(__name__)
+
 
 def run(config: PipelineConfig, data_root: str, output_dir: str, enable_cache: bool = True) -> dict:
-    """Runs the pipeline and writes <output_dir>/summary.json; returns the summary.
+    """Runs the pipeline and writes <output_dir>/config.json, summary.json and report.html; returns the
+    summary.
 
-    On failure the summary is still written (status "failed", with the error), then the error is
-    re-raised for the caller.
+    On failure the summary and the report are still written (status "failed", with the error), then the
+    error is re-raised for the caller.
     """
     output_dir = os.path.abspath(output_dir)
     data_root = data_root if "://" in data_root else os.path.abspath(data_root)
@@ -27,6 +31,8 @@ def run(config: PipelineConfig, data_root: str, output_dir: str, enable_cache: b
         raise AudioClfError(f"data root {data_root} does not exist; pass a LibriSpeech-layout folder "
                             f"(SPEAKERS.TXT + <subset>/<speaker>/<chapter>/*.flac) or run `audioclf download`.")
     os.makedirs(output_dir, exist_ok=True)
+    # Before running: `audioclf report` shows the settings of a run that failed, too.
+    run_report.write_config(output_dir, config.to_dict())
     metadata_path = os.path.join(output_dir, METADATA_FILE)
     pipeline = pipeline_def.create_pipeline(
         config, pipeline_def.default_parameters(config, data_root), pipeline_root=os.path.join(output_dir, PIPELINE_ROOT),
@@ -40,5 +46,23 @@ def run(config: PipelineConfig, data_root: str, output_dir: str, enable_cache: b
     except Exception as err:
         message = find_user_message(err) or f"{type(err).__name__}: {err}"
         run_summary.write_summary(output_dir, metadata_path, config.name, error=message)
+        write_report(output_dir)
         raise
-    return run_summary.write_summary(output_dir, metadata_path, config.name)
+    summary = run_summary.write_summary(output_dir, metadata_path, config.name)
+    write_report(output_dir)
+    return summary
+
+
+def write_report(output_dir: str) -> Optional[str]:
+    """Writes report.html; returns its path, or None when it could not be rendered. A report failure is
+    logged, never raised: it must not hide the run's own result or error."""
+    try:
+        path = run_report.write_report(output_dir)
+    except Exception:  # pylint: disable=broad-except
+        log.warning("could not write the run report (rebuild it with `audioclf report --output %s`)", output_dir,
+                    exc_info=True)
+        return None
+    # The root logger, as "running pipeline" above: the quiet log filter (pipeline/logs.py) shows its
+    # one-line INFO messages, and this line is where a person learns where to look.
+    logging.info("run report: %s", path)
+    return path

@@ -1,6 +1,7 @@
 """Bad input ends `audioclf run` with one message naming the file or setting, exit code 2, and no
 published artifact of the failed component."""
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -37,6 +38,16 @@ def _failed_component(output: Path, component: str) -> dict:
     return summary
 
 
+def _report(output: Path) -> str:
+    page = (output / "report.html").read_text()
+    assert re.findall(r'<section id="(\w+)">', page) == ["data", "training", "evaluation", "push", "pipeline"]
+    return page
+
+
+def _banner(page: str) -> str:
+    return re.search(r'<div class="banner bad"[^>]*>(.*?)</div>', page, re.S).group(1)
+
+
 def test_missing_data_root(tmp_path, capsys):
     code, err = _run(capsys, tmp_path / "nope", tmp_path / "out")
     assert code == EXIT_USER_ERROR and "nope does not exist" in _error_line(err)
@@ -48,6 +59,9 @@ def test_missing_speakers_txt(tmp_path, capsys):
     code, err = _run(capsys, corpus, tmp_path / "out")
     assert code == EXIT_USER_ERROR and "SPEAKERS.TXT not found" in _error_line(err)
     _failed_component(tmp_path / "out", "SpeakerIndexGen")
+    page = _report(tmp_path / "out")
+    assert "Failed at SpeakerIndexGen" in _banner(page) and "SPEAKERS.TXT not found" in _banner(page)
+    assert "No speaker index was written. The run stopped at SpeakerIndexGen." in page and "<img" not in page
 
 
 def test_unknown_gender_code(tmp_path, capsys):
@@ -101,6 +115,25 @@ def test_anomaly_in_the_examples_stops_the_run_before_training(tmp_path, capsys,
     for component in ("Trainer", "Evaluator", "Pusher"):
         assert summary["components"][component]["status"] == "not run"
     assert summary["model"]["pushed"] is None and not (tmp_path / "out" / "serving").exists()
+
+    page = _report(tmp_path / "out")
+    banner = _banner(page)
+    assert "Failed at AnomalyGate" in banner and "ExampleValidator found anomalies" in banner
+    assert "split test: sample_rate:" in banner
+    data = re.search(r'<section id="data">(.*?)</section>', page, re.S).group(1)
+    assert re.search(r'<tr class="bad"><td>test</td><td>sample_rate: Out-of-range values', data)
+    assert "<td>train</td><td>none</td>" in data
+    assert data.count('<img src="data:image/png;base64,') == 2 and page.count("<img") == 2  # the clips were made
+    assert "No model was trained. The run stopped at AnomalyGate." in page
+    assert "The model was not evaluated. The run stopped at AnomalyGate." in page
+    assert "Not pushed: the run stopped at AnomalyGate before the Pusher." in page
+    assert "accuracy_floor" in page  # config.json, written before the run, is shown
+
+
+def test_report_needs_a_run(tmp_path, capsys):
+    code = cli.main(["report", "--output", str(tmp_path)])
+    line = _error_line(capsys.readouterr().err)
+    assert code == EXIT_USER_ERROR and f"{tmp_path} holds no run to report on (summary.json is missing)" in line
 
 
 def test_truncated_flac_body_fails_in_synthesis(tmp_path, capsys):

@@ -5,10 +5,13 @@ Two runs with the same seed and config (one on 2 Beam worker processes, one in m
 identical clips; the splits must be speaker-disjoint and label-balanced; TFRecords, statistics,
 schema and anomalies must be there; the model must be trained, evaluated, blessed and pushed; a run
 with an impossible accuracy floor must not be blessed and must push nothing; `audioclf predict` must
-classify recordings with the pushed model; summary.json must say all of it.
+classify recordings with the pushed model; summary.json must say all of it, and report.html must show it
+(and `audioclf report` must rebuild the same page).
 """
 import hashlib
 import json
+import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -25,6 +28,10 @@ ALL_COMPONENTS = ("SpeakerIndexGen", "AudioSynthesis", "AudioExampleGen", "Stati
 
 TINY = ["--config", str(Path(__file__).with_name("tiny.yaml")), "--set", "synthesis.clips={train: 8, eval: 4, test: 4}"]
 IN_MEMORY = ["--set", "beam.direct_running_mode=in_memory", "--set", "beam.direct_num_workers=1"]
+REPORT_SECTIONS = ("data", "training", "evaluation", "push", "pipeline")
+PICTURE = '<img src="data:image/png;base64,'
+# Data: clip composition and spectrograms; Training: curves; Evaluation: confusion matrix.
+PICTURES_OF_A_TRAINED_RUN = 4
 
 
 def _run(corpus: Path, output: Path, *extra: str) -> int:
@@ -36,12 +43,35 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     corpus = build_corpus(root / "corpus", per_gender=6)
     assert _run(corpus, root / "run-a") == 0  # default: Beam multi-processing, 2 workers
+    # run-a is run again by a later test (not blessed): keep the report of its blessed first run.
+    shutil.copyfile(root / "run-a" / "report.html", root / "run-a-blessed-report.html")
     assert _run(corpus, root / "run-b", *IN_MEMORY) == 0
     return root
 
 
 def _summary(run: Path) -> dict:
     return json.loads((run / "summary.json").read_text())
+
+
+def _banner(page: str) -> str:
+    return re.search(r'<div class="banner (\w+)"[^>]*>(.*?)</div>', page, re.S).group(1, 2)
+
+
+def _section(page: str, section_id: str) -> str:
+    return re.search(rf'<section id="{section_id}">(.*?)</section>', page, re.S).group(1)
+
+
+def _assert_report_of_a_trained_run(page: str) -> None:
+    assert re.findall(r'<section id="(\w+)">', page) == list(REPORT_SECTIONS)
+    assert all(f'href="#{s}"' in page for s in REPORT_SECTIONS)  # the table of contents
+    assert page.count(PICTURE) == PICTURES_OF_A_TRAINED_RUN and "<script" not in page
+    data, training, evaluation = (_section(page, s) for s in ("data", "training", "evaluation"))
+    assert data.count(PICTURE) == 2 and "Speakers per split" in data and "Mel spectrograms" in data
+    assert "None: every split (eval, test, train) matches the curated schema." in data
+    assert training.count(PICTURE) == 1 and "best epoch" in training and "1 replica" in training
+    assert "accuracy_floor" in training and "The config was not recorded" not in training  # config.json shown
+    assert evaluation.count(PICTURE) == 1 and "Wilson score interval" in evaluation
+    assert "num_speakers = 1" in evaluation and "macro average" in evaluation
 
 
 def _uri(summary: dict, component: str, key: str) -> Path:
@@ -127,6 +157,18 @@ def test_model_trained_evaluated_blessed_and_pushed(runs):
     assert (pushed / "saved_model.pb").exists() and (pushed / "assets.extra" / "audioclf.json").exists()
 
 
+def test_report_of_the_blessed_run_shows_every_section_and_picture(runs):
+    page = (runs / "run-a-blessed-report.html").read_text()
+    _assert_report_of_a_trained_run(page)
+    kind, banner = _banner(page)
+    assert kind == "ok" and "Blessed and pushed" in banner
+    evaluation, push = _section(page, "evaluation"), _section(page, "push")
+    assert "First model, no baseline" in evaluation and "accuracy on the whole test split ≥ 0" in evaluation
+    assert re.search(r"/run-a/serving/\d+</code>", push)
+    assert "serving_default" in push and "classify_audio" in push
+    assert "<code>examples</code> string [None]" in push and "<code>audio</code> float32 [None, 16000]" in push
+
+
 def test_impossible_floor_is_not_blessed_and_pushes_nothing(runs, capsys):
     """Same output: the data and the Trainer are cached, the Evaluator compares against the blessed model
     of the first run (the Resolver's baseline) and fails the floor."""
@@ -142,6 +184,22 @@ def test_impossible_floor_is_not_blessed_and_pushes_nothing(runs, capsys):
     assert model["blessed"] is False and model["pushed"] is False and model["pushed_model"] is None
     assert model["baseline_model"] is not None and model["test"]["validation"]["compared_with_baseline"] is True
     assert sorted(p.name for p in (runs / "run-a" / "serving").iterdir()) == before
+
+    page = (runs / "run-a" / "report.html").read_text()
+    _assert_report_of_a_trained_run(page)
+    kind, banner = _banner(page)
+    assert kind == "warn" and "Not blessed: nothing was pushed" in banner and "floor 1.01" in banner
+    evaluation = _section(page, "evaluation")
+    assert "NOT blessed" in evaluation and "floor 1.01 (overall, test split)" in evaluation
+    assert "baseline accuracy" in evaluation and "First model" not in evaluation  # compared with run 1's model
+    assert "Not pushed: the model was not blessed" in _section(page, "push")
+    assert '<span class="status cached">cached</span>' in _section(page, "pipeline")
+
+    # `audioclf report` rebuilds the same page from what the run left behind.
+    (runs / "run-a" / "report.html").unlink()
+    assert cli.main(["report", "--output", str(runs / "run-a")]) == 0
+    assert capsys.readouterr().out.strip() == str(runs / "run-a" / "report.html")
+    assert (runs / "run-a" / "report.html").read_text() == page
 
 
 def test_predict_classifies_files_and_reports_a_corrupt_one(runs, tmp_path, capsys):
