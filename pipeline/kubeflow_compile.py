@@ -15,7 +15,6 @@ document when node selectors are set (the layout the kfp compiler writes and the
 """
 import dataclasses
 import os
-import tempfile
 from typing import Any, Dict, List, Optional
 
 import yaml
@@ -25,6 +24,7 @@ from tfx.orchestration import data_types
 from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
 from components.audio_trainer.component import tfjob_launcher
+from components.common import fs
 from pipeline import pipeline as pipeline_def
 from pipeline.config import PipelineConfig, ResourcesConfig
 from pipeline.errors import AudioClfError
@@ -75,9 +75,11 @@ def _platform_spec(steps: Dict[str, ResourcesConfig]) -> Optional[Dict[str, Any]
     return {"platforms": {"kubernetes": {"deploymentSpec": {"executors": executors}}}}
 
 
-def build_spec(config: PipelineConfig, image: str, pipeline_root: str) -> List[Dict[str, Any]]:
-    """The YAML documents: the PipelineSpec, then the platform spec if any."""
+def build_spec(config: PipelineConfig) -> List[Dict[str, Any]]:
+    """The YAML documents for `config.kubeflow`'s image and pipeline root: the PipelineSpec, then the
+    platform spec if any."""
     kf = config.kubeflow
+    image, pipeline_root = kf.image, kf.pipeline_root
     serving_dir = config.pusher.serving_dir or f"{pipeline_root.rstrip('/')}/{SERVING_DIR}"
     parameters = runtime_parameters(config)
     launcher = tfjob_launcher(kf, image) if kf.trainer_launcher == "tfjob" else None
@@ -115,32 +117,8 @@ def compile_pipeline(config: PipelineConfig, output_path: str, image: Optional[s
                             f"such as gs://bucket/root or s3://bucket/root (--pipeline-root or kubeflow.pipeline_root).")
     config = dataclasses.replace(config, kubeflow=dataclasses.replace(config.kubeflow, image=image,
                                                                        pipeline_root=pipeline_root))
-    documents = build_spec(config, image, pipeline_root)
-    folder = os.path.dirname(os.path.abspath(output_path))
-    os.makedirs(folder, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=".compile-", suffix=".yaml", dir=folder)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as f:
-            f.write(f"# audioclf pipeline {config.name}: compiled by `audioclf compile` for Kubeflow Pipelines v2.\n")
-            yaml.safe_dump_all(documents, f, sort_keys=True)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes it private; the result is an ordinary file
-        os.replace(tmp, output_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    documents = build_spec(config)
+    header = f"# audioclf pipeline {config.name}: compiled by `audioclf compile` for Kubeflow Pipelines v2.\n"
+    os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
+    fs.write_text(output_path, header + yaml.safe_dump_all(documents, sort_keys=True))   # atomic
     return documents[0]
-
-
-def read_spec(path: str) -> List[Dict[str, Any]]:
-    """The documents of a compiled pipeline file (PipelineSpec first)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            documents = [d for d in yaml.safe_load_all(f) if d]
-    except FileNotFoundError as err:
-        raise AudioClfError(f"compiled pipeline {path} not found; run `audioclf compile --output {path}`.") from err
-    if not documents or "root" not in documents[0]:
-        raise AudioClfError(f"{path} is not a compiled KFP pipeline (no PipelineSpec); run `audioclf compile`.")
-    return documents

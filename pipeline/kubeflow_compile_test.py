@@ -109,7 +109,7 @@ def test_compiling_twice_gives_the_same_file(tmp_path):
     second, _ = _compile(tmp_path, name="b.yaml", image=IMAGE)
     assert first.read_bytes() == second.read_bytes()
     assert first.stat().st_mode & 0o044  # readable by others, like any file written with the umask
-    assert not list(tmp_path.glob(".compile-*"))  # no temporary file left behind
+    assert not list(tmp_path.glob("*.tmp-*"))  # no temporary file left behind (fs.write_text's names)
 
 
 def test_bad_output_name_and_local_root_are_refused(tmp_path):

@@ -13,6 +13,7 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from components.audio_synthesis.executor import read_manifest
+from components.common import fs
 from components.speaker_index.executor import read_index
 from pipeline import model_report
 from pipeline import pipeline as pipeline_def
@@ -125,7 +126,5 @@ def write_summary(output_dir: str, metadata_path: str, pipeline_name: str, error
     for entry in summary["components"].values():
         entry.pop("_properties", None)
     path = os.path.join(output_dir, SUMMARY_FILE)
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=2, sort_keys=False)
-    os.replace(path + ".tmp", path)
+    fs.write_text(path, json.dumps(summary, indent=2, sort_keys=False))   # atomic
     return summary

@@ -16,12 +16,12 @@ import json
 import logging
 import os
 import sys
-import uuid
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 
+from components.common import fs
 from pipeline.errors import EXIT_USER_ERROR, AudioClfError
 from trainer import task
 
@@ -41,11 +41,8 @@ def write_args(uri: str, custom_config: Dict[str, Any], train_files: List[str], 
                           "model_run_dir": model_run_dir}, indent=1, sort_keys=True)
     folder = os.path.dirname(uri)
     if folder:
-        tf.io.gfile.makedirs(folder)
-    temporary = f"{uri}.tmp-{uuid.uuid4().hex[:12]}"
-    with tf.io.gfile.GFile(temporary, "w") as f:
-        f.write(payload)
-    tf.io.gfile.rename(temporary, uri, overwrite=True)
+        fs.makedirs(folder)
+    fs.write_text(uri, payload)   # temporary name, then rename (also on gs://)
 
 
 def read_args(uri: str) -> Dict[str, Any]:
