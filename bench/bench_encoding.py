@@ -50,7 +50,7 @@ def make_clips(args):
                                     f"synthesis.sample_rate={args.sample_rate}"])
     index = corpus.build_index(args.data_root, config.corpus)
     pools = synthesis.split_pools(index, "train")
-    cache = synthesis.UtteranceCache(index["data_root"], args.sample_rate, config.synthesis.cache_mb << 20)
+    cache = synthesis.UtteranceCache(args.sample_rate, config.synthesis.cache_mb << 20)
     clips = []
     for i in range(args.clips):
         samples, meta = synthesis.synthesize_clip("train", i, pools, config.synthesis, cache.get)

@@ -6,7 +6,7 @@ pipeline.predict.Classifier(--model) and measures, warm (after one untimed call)
   (a) long audio - classify_samples on one long recording (default 300 s) made by concatenating the
                    utterances of data/librispeech-mini in path order, decoded at the model's rate with
                    components.common.audio.decode_audio beforehand: model time only (windowing, the
-                   classify_audio signature in batches of predict.WINDOW_BATCH windows, averaging)
+                   classify_audio signature in batches of classifier.WINDOW_BATCH windows, averaging)
   (b) utterances - each corpus file (a few seconds each) one by one: classify_file end to end (read,
                    decode, resample, classify), and its two halves apart (decode_audio only; classify_samples
                    on the decoded audio); --repeats passes over the files, interleaved
@@ -32,6 +32,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 
 from bench import _util  # noqa: E402
+
+WINDOW_BATCH = 16  # trainer.classifier.WINDOW_BATCH, read after TensorFlow's threads are set (see below)
 
 GOAL_X = 300  # x real time on one core
 
@@ -65,8 +67,9 @@ def one_thread_classifier(model_dir):
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from pipeline import predict  # pylint: disable=import-outside-toplevel
-    return predict.Classifier(model_dir)
+    from trainer import classifier  # pylint: disable=import-outside-toplevel
+    assert classifier.WINDOW_BATCH == WINDOW_BATCH
+    return classifier.Classifier(model_dir)
 
 
 def corpus_files(data_root):
@@ -156,7 +159,7 @@ def main():
         f"{tf.config.threading.get_inter_op_parallelism_threads()}",
         f"model: {classifier.model_dir} ({len(classifier.label_names)} classes; trainer config "
         f"{classifier.metadata.get('trainer')}); windows of {classifier.clip_samples} samples in batches of "
-        f"{predict.WINDOW_BATCH}",
+        f"{WINDOW_BATCH}",
         f"(a) {want / rate:g} s: {i} utterances of {args.data_root} concatenated (path order), decoded at {rate} Hz "
         f"beforehand; one untimed call, then {args.repeats} timed calls",
         f"(b) {len(files)} files ({utt_s:.1f} s of audio, {min(lengths):.1f}-{max(lengths):.1f} s each, mean "

@@ -77,7 +77,7 @@ def clip_setup(data_root, sample_rate, clip_seconds):
 
 def warm_cache(indices, pools, config, data_root, out_dir):
     """One UtteranceCache shared by all clips, filled by an untimed pass over the same clips: (a)'s setting."""
-    shared = synthesis.UtteranceCache(data_root, config.sample_rate, config.cache_mb << 20)
+    shared = synthesis.UtteranceCache(config.sample_rate, config.cache_mb << 20)
     run_ours(indices, pools, config, lambda: shared, out_dir)
     return shared
 
@@ -214,7 +214,7 @@ def main():
     rate = args.sample_rate
     syn, index, pools, index_s = clip_setup(args.data_root, rate, args.clip_seconds)
     length = int(round(syn.clip_seconds * rate))
-    data_root = index["data_root"]
+    data_root = os.path.abspath(args.data_root)  # the index holds full paths; joining keeps them
     n_speakers = sum(len(v) for v in pools.values())
     n_files = sum(len(f) for v in pools.values() for f in v.values())
     indices = list(range(args.clips))
@@ -253,7 +253,7 @@ def main():
             print("(a2) warm, malloc tuned done", flush=True)
         # (b) cold: a fresh cache per clip.
         (cold, _), meters["b"] = measured(lambda: run_ours(
-            indices, pools, syn, lambda: synthesis.UtteranceCache(data_root, rate, syn.cache_mb << 20), tmp), "(b)")
+            indices, pools, syn, lambda: synthesis.UtteranceCache(rate, syn.cache_mb << 20), tmp), "(b)")
         print("(b) cold done", flush=True)
         # (c) decode + write only.
         decode_write, meters["c"] = measured(lambda: run_decode_write(metas, data_root, rate, length, tmp), "(c)")

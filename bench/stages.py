@@ -72,7 +72,7 @@ def stage_synthesis_one_core(p):
     syn, index, pools, _ = bs.clip_setup(p["data_root"], p["sample_rate"], p["clip_seconds"])
     tmp = tempfile.mkdtemp(prefix="synthesis-", dir=p["tmp"])
     indices = list(range(p["clips"]))
-    shared = bs.warm_cache(indices, pools, syn, index["data_root"], tmp)
+    shared = bs.warm_cache(indices, pools, syn, p["data_root"], tmp)
     (times, metas), meter = _measure(p, lambda: bs.run_ours(indices, pools, syn, lambda: shared, tmp), "synthesis")
     shutil.rmtree(tmp, ignore_errors=True)
     return {"times": times.tolist(), "metas": metas, "affinity": sorted(os.sched_getaffinity(0)), **meter}

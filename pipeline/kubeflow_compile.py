@@ -25,6 +25,7 @@ from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
 from components.audio_trainer.component import tfjob_launcher
 from components.common import fs
+from components.speaker_index import corpus
 from pipeline import pipeline as pipeline_def
 from pipeline.config import PipelineConfig, ResourcesConfig
 from pipeline.errors import AudioClfError
@@ -42,7 +43,8 @@ PARAMETER_HELP = {
 
 def runtime_parameters(config: PipelineConfig) -> Dict[str, data_types.RuntimeParameter]:
     """Every `pipeline.default_parameters` name as a KFP run-time parameter with the config's value as default."""
-    defaults = pipeline_def.default_parameters(config, config.kubeflow.data_root)
+    data_root = corpus.encode_sources(config.corpus.sources) if config.corpus.sources else config.kubeflow.data_root
+    defaults = pipeline_def.default_parameters(config, data_root)
     return {name: data_types.RuntimeParameter(name=name, ptype=type(value), default=value)
             for name, value in defaults.items()}
 

@@ -1,13 +1,14 @@
 """Runs the pipeline on this machine with LocalDagRunner (sqlite metadata under the output folder)."""
 import logging
 import os
-from typing import Optional
+from typing import Optional, Sequence, Union
 
 from tfx import v1 as tfx
 
 from pipeline import pipeline as pipeline_def
 from pipeline import report as run_report
 from pipeline import summary as run_summary
+from components.speaker_index import corpus
 from pipeline.config import PipelineConfig
 from pipeline.errors import AudioClfError, find_user_message
 
@@ -18,7 +19,7 @@ SERVING_DIR = "serving"
 log = logging.getLogger(__name__)
 
 
-def run(config: PipelineConfig, data_root: str, output_dir: str, enable_cache: bool = True) -> dict:
+def run(config: PipelineConfig, data_roots: Union[str, Sequence], output_dir: str, enable_cache: bool = True) -> dict:
     """Runs the pipeline and writes <output_dir>/config.json, summary.json and report.html; returns the
     summary.
 
@@ -26,10 +27,14 @@ def run(config: PipelineConfig, data_root: str, output_dir: str, enable_cache: b
     error is re-raised for the caller.
     """
     output_dir = os.path.abspath(output_dir)
-    data_root = data_root if "://" in data_root else os.path.abspath(data_root)
-    if "://" not in data_root and not os.path.isdir(data_root):
-        raise AudioClfError(f"data root {data_root} does not exist; pass a LibriSpeech-layout folder "
-                            f"(SPEAKERS.TXT + <subset>/<speaker>/<chapter>/*.flac) or run `audioclf download`.")
+    sources = [corpus.to_source(s) for s in ([data_roots] if isinstance(data_roots, str) else data_roots)]
+    for i, source in enumerate(sources):
+        if "://" not in source.root:
+            if not os.path.exists(source.root):
+                raise AudioClfError(f"data root {source.root} does not exist; pass a corpus folder (LibriSpeech, VCTK, "
+                                    f"Kaldi data dir, Common Voice) or a CSV manifest, or run `audioclf download`.")
+            sources[i] = corpus.Source(os.path.abspath(source.root), source.format, source.name)
+    data_root = corpus.encode_sources(sources)
     os.makedirs(output_dir, exist_ok=True)
     # Before running: `audioclf report` shows the settings of a run that failed, too.
     run_report.write_config(output_dir, config.to_dict())
@@ -39,7 +44,7 @@ def run(config: PipelineConfig, data_root: str, output_dir: str, enable_cache: b
         serving_dir=config.pusher.serving_dir or os.path.join(output_dir, SERVING_DIR),
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path),
         enable_cache=enable_cache)
-    logging.info("running pipeline %s on %s into %s (beam: %s)", config.name, data_root, output_dir,
+    logging.info("running pipeline %s on %s into %s (beam: %s)", config.name, ", ".join(s.root for s in sources), output_dir,
                  " ".join(config.beam.pipeline_args()))
     try:
         tfx.orchestration.LocalDagRunner().run(pipeline)

@@ -3,13 +3,16 @@
 Read from the artifacts the Trainer, Evaluator and Pusher published in the latest run; each part is
 None when its component did not run (e.g. the anomaly gate stopped the run).
 """
+import json
+import os
 from typing import Dict, List, Optional
 
 import tensorflow as tf
 
+from components.audio_evaluator import real_speech
 from pipeline import pipeline as pipeline_def
 from pipeline.config import LABEL_NAMES
-from pipeline.evaluation import EVAL_SPLIT
+from components.audio_evaluator.tfma_config import EVAL_SPLIT
 from trainer import task
 
 _TRAINING_KEYS = ("strategy", "replicas", "global_batch", "train_clips", "eval_clips", "steps_per_epoch",
@@ -128,6 +131,7 @@ def model_summary(components: Dict[str, dict]) -> dict:
         "training": ({k: history.get(k) for k in _TRAINING_KEYS} |
                      {"eval_report": (history.get("reports") or {}).get("eval")}) if history else None,
         "test": None,
+        "real_speech": None,
         "baseline_model": baseline,
         "blessed": bool(blessing["blessed"]) if "blessed" in blessing else None,
         "pushed": bool(pushed.get("pushed")) if pushed else None,
@@ -141,4 +145,21 @@ def model_summary(components: Dict[str, dict]) -> dict:
         summary["test"] = {"metrics": evaluation_metrics(records), "confusion_matrix": confusion_matrix(evaluation_uri),
                            "validation": dict(validation(evaluation_uri), compared_with_baseline=compared),
                            "evaluation": evaluation_uri}
+        summary["real_speech"] = real_speech_result(evaluation_uri)
     return summary
+
+
+def real_speech_result(evaluation_uri: str) -> Optional[dict]:
+    """The Evaluator's real-utterance figures and gate (components/audio_evaluator/real_speech.py)."""
+    path = os.path.join(evaluation_uri, real_speech.RESULT_FILE)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+def not_blessed_reasons(model: dict) -> List[str]:
+    """Why a model was not blessed: TFMA's failed thresholds on the test clips and the real-speech gate's."""
+    reasons = list(((model.get("test") or {}).get("validation") or {}).get("failures") or [])
+    reasons += ((model.get("real_speech") or {}).get("gate") or {}).get("failures") or []
+    return reasons or ["no blessing was recorded"]

@@ -15,7 +15,7 @@ from components.audio_synthesis.component import AudioSynthesis
 from components.audio_trainer.component import AudioTrainer
 from components.schema_curation.component import SchemaCurator
 from components.speaker_index.component import SpeakerIndexGen
-from pipeline import evaluation
+from components.audio_evaluator import tfma_config as evaluation
 from pipeline.config import SPLITS, PipelineConfig, clip_samples, label_names
 from trainer.task import TrainingSettings
 
@@ -89,7 +89,9 @@ def create_components(config: PipelineConfig, parameters: Dict[str, Param], serv
     evaluator = AudioEvaluator(examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
                                baseline_model=baseline.outputs["model"], eval_config=evaluation.eval_config(config),
                                example_splits=[evaluation.EVAL_SPLIT],
-                               accuracy_floor=parameters[ACCURACY_FLOOR]).with_id(EVALUATOR)
+                               accuracy_floor=parameters[ACCURACY_FLOOR], speaker_index=index.outputs["speaker_index"],
+                               evaluator_config=config.section_json("evaluator"),
+                               pitch_workers=config.beam.direct_num_workers).with_id(EVALUATOR)
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(

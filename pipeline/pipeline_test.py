@@ -1,7 +1,7 @@
 """The pipeline's wiring: order, the anomaly gate before the Trainer, the blessing thresholds."""
 import tensorflow_model_analysis as tfma
 
-from pipeline import evaluation
+from components.audio_evaluator import tfma_config as evaluation
 from pipeline import pipeline as pipeline_def
 from pipeline.config import load_config
 

@@ -8,78 +8,16 @@ that cannot be decoded gets an error line and the others are still classified.
 """
 import json
 import logging
-import os
-import re
 import sys
 import time
-from typing import IO, List, Optional, Sequence
+from typing import IO, Optional, Sequence
 
-import numpy as np
-import tensorflow as tf
-
-from components.common import audio, progress
-from pipeline.errors import AudioClfError, find_user_message
-from trainer import export
+from components.common import progress
+from pipeline.errors import find_user_message
+from trainer.classifier import Classifier, resolve_model_dir  # noqa: F401  (resolve_model_dir: API)
 
 log = logging.getLogger(__name__)
-WINDOW_BATCH = 16
 PROGRESS_SECONDS = 5.0   # a progress line on stderr at most this often while many files are classified
-UNREADABLE_HINT = "The file is corrupt, empty or not audio (formats: those libsndfile or ffmpeg can read)."
-
-
-def resolve_model_dir(path: str) -> str:
-    """The SavedModel folder: `path` itself, or its newest numbered version (a Pusher's serving dir)."""
-    if tf.io.gfile.exists(os.path.join(path, "saved_model.pb")):
-        return path
-    if not tf.io.gfile.isdir(path):
-        raise AudioClfError(f"model folder {path} does not exist; pass the pushed model printed by `audioclf run` "
-                            f"(OUTPUT/serving/<version>) or the serving folder itself.")
-    versions = sorted((int(name.strip("/")) for name in tf.io.gfile.listdir(path) if re.fullmatch(r"\d+/?", name)),
-                      reverse=True)
-    for version in versions:
-        candidate = os.path.join(path, str(version))
-        if tf.io.gfile.exists(os.path.join(candidate, "saved_model.pb")):
-            return candidate
-    raise AudioClfError(f"{path} holds no SavedModel (saved_model.pb) and no numbered model versions; "
-                        f"has a model been blessed and pushed? Run `audioclf run` first.")
-
-
-class Classifier:
-    def __init__(self, model_dir: str):
-        self.model_dir = resolve_model_dir(model_dir)
-        self.metadata = export.read_metadata(self.model_dir)
-        self.sample_rate = int(self.metadata["sample_rate"])
-        self.clip_samples = int(self.metadata["clip_samples"])
-        self.label_names: List[str] = list(self.metadata["label_names"])
-        self._classify = tf.saved_model.load(self.model_dir).signatures[export.CLASSIFY_AUDIO]
-
-    def windows(self, samples: np.ndarray):
-        """(windows [n, clip_samples], real samples in each window)."""
-        count = max(1, -(-len(samples) // self.clip_samples))
-        padded = np.zeros(count * self.clip_samples, dtype=np.float32)
-        padded[:len(samples)] = samples
-        real = np.minimum(self.clip_samples, len(samples) - np.arange(count) * self.clip_samples)
-        return padded.reshape(count, self.clip_samples), real
-
-    def classify_samples(self, samples: np.ndarray) -> dict:
-        windows, real = self.windows(samples)
-        probabilities = np.concatenate([
-            self._classify(audio=tf.constant(windows[i:i + WINDOW_BATCH]))[export.OUTPUT_KEY].numpy()
-            for i in range(0, len(windows), WINDOW_BATCH)])
-        mean = (probabilities * real[:, None]).sum(axis=0) / real.sum()
-        best = int(np.argmax(mean))
-        return {
-            "label": self.label_names[best], "probability": round(float(mean[best]), 4),
-            "probabilities": {n: round(float(p), 4) for n, p in zip(self.label_names, mean)},
-            "duration_s": round(len(samples) / self.sample_rate, 3),
-            "windows": [{"start_s": round(i * self.clip_samples / self.sample_rate, 3),
-                         "seconds": round(float(real[i]) / self.sample_rate, 3),
-                         "label": self.label_names[int(np.argmax(p))], "probability": round(float(p.max()), 4)}
-                        for i, p in enumerate(probabilities)],
-        }
-
-    def classify_file(self, path: str) -> dict:
-        return {"file": path, **self.classify_samples(audio.decode_audio(path, self.sample_rate, UNREADABLE_HINT))}
 
 
 def predict(model_dir: str, files: Sequence[str], out: Optional[IO[str]] = None) -> int:

@@ -16,11 +16,11 @@ import html
 import io
 import json
 import logging
-import math
 import os
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from components.common import fs
+from components.common.stats import per_class_metrics, wilson_interval  # noqa: F401 (report API)
 from pipeline import pipeline as pipeline_def
 from pipeline import report_figures as figures
 from pipeline import summary as run_summary
@@ -32,46 +32,12 @@ log = logging.getLogger(__name__)
 REPORT_FILE = "report.html"
 CONFIG_FILE = "config.json"
 ACCURACY = "sparse_categorical_accuracy"
-Z_95 = 1.959963984540054  # two-sided 95 % normal quantile
 # tf.distribute's class names as a person reads them.
 STRATEGY_NAMES = {"_DefaultDistributionStrategy": "TensorFlow's default strategy (one device)",
                   "MirroredStrategy": "MirroredStrategy (the GPUs of one machine)",
                   "MultiWorkerMirroredStrategy": "MultiWorkerMirroredStrategy (several workers)"}
 SECTIONS = (("data", "Data"), ("training", "Training"), ("evaluation", "Evaluation"), ("push", "Push"),
             ("pipeline", "Pipeline"))
-
-
-# ----------------------------------------------------------------------------------------- statistics
-
-def wilson_interval(successes: int, trials: int, z: float = Z_95) -> Optional[Tuple[float, float]]:
-    """Wilson score interval of a proportion; unlike p ± z·se it stays inside [0, 1] and is not empty
-    at 0 % or 100 % on a small test split. None without trials."""
-    if trials <= 0:
-        return None
-    p = successes / trials
-    denominator = 1.0 + z * z / trials
-    center = (p + z * z / (2 * trials)) / denominator
-    half = z * math.sqrt(p * (1.0 - p) / trials + z * z / (4.0 * trials * trials)) / denominator
-    return max(0.0, center - half), min(1.0, center + half)
-
-
-def per_class_metrics(matrix: Sequence[Sequence[int]], labels: Sequence[str]) -> List[dict]:
-    """Precision, recall, F1 and support per class from a confusion matrix (rows: true, columns:
-    predicted). A ratio with nothing to divide by is None (e.g. precision of a class never predicted)."""
-    size = len(matrix)
-    rows = []
-    for c in range(size):
-        true_positive = matrix[c][c]
-        predicted = sum(matrix[r][c] for r in range(size))
-        support = sum(matrix[c])
-        precision = true_positive / predicted if predicted else None
-        recall = true_positive / support if support else None
-        # 2TP / (2TP + FP + FN): the harmonic mean of precision and recall, and still defined (0) when
-        # the class is never predicted.
-        f1 = 2 * true_positive / (predicted + support) if predicted + support else None
-        rows.append({"label": labels[c] if c < len(labels) else str(c), "precision": precision, "recall": recall,
-                     "f1": f1, "support": support})
-    return rows
 
 
 def stopped_at(summary: dict) -> Optional[Tuple[Optional[str], str]]:
@@ -372,8 +338,8 @@ def run_status(summary: dict) -> Tuple[str, str, List[str]]:
     if model.get("blessed") and model.get("pushed"):
         return "ok", "Blessed and pushed", [f"Test accuracy {_pct(accuracy)}; pushed to {model.get('pushed_model')}"]
     if model.get("blessed") is False:
-        reasons = (test.get("validation") or {}).get("failures") or ["no reason was recorded"]
-        return "warn", "Not blessed: nothing was pushed", [f"Test accuracy {_pct(accuracy)}."] + list(reasons)
+        from pipeline.model_report import not_blessed_reasons  # pylint: disable=import-outside-toplevel
+        return "warn", "Not blessed: nothing was pushed", [f"Test accuracy {_pct(accuracy)}."] + not_blessed_reasons(model)
     if model.get("blessed"):
         return "warn", "Blessed but not pushed", ["The Pusher did not push the blessed model."]
     return "warn", "Finished without a blessing", ["No blessing was recorded: the Evaluator did not run."]
@@ -417,11 +383,21 @@ def _corpus_part(facts: Facts) -> Raw:
         return _not_reached(facts, "No speaker index was written")
     skipped = corpus.get("skipped_files") or []
     synthesis_skips = sorted({f for row in facts.manifest or [] for f in row.get("skipped_files", [])})
-    parts = [_facts_list([("data root", _code(corpus["data_root"])), ("speakers", corpus["speakers"]),
-                          ("audio files", corpus["files"]), ("skipped files (unreadable header)", len(skipped)),
-                          ("skipped while mixing (undecodable)", len(synthesis_skips)),
-                          ("listed in SPEAKERS.TXT, not on disk", corpus.get("listed_not_on_disk", 0)),
-                          ("on disk, not in SPEAKERS.TXT", len(corpus.get("on_disk_without_metadata") or []))])]
+    parts = [_facts_list([("speakers", corpus["speakers"]), ("audio files", corpus["files"]),
+                          (f"speakers younger than {corpus.get('min_age', 0):g} left out", corpus.get("minors_left_out", 0)),
+                          ("skipped files (unreadable header)", len(skipped)),
+                          ("skipped while mixing (undecodable)", len(synthesis_skips))])]
+    rows = []
+    for name, c in (corpus.get("corpora") or {}).items():
+        per_split = c.get("speakers_per_split") or {}
+        split_text = ", ".join(f"{split} {sum(per_split.get(split, {}).values())}" for split in SPLITS)
+        left_out = "; ".join([f"{n} {why}" for why, n in (c.get("read_skipped") or {}).items()] + list(c.get("notes") or []))
+        rows.append((Raw(f"{html.escape(name)}<br>{_code(c['root'])}"), c["format"], c["speakers"], c["files"],
+                     f"{c['seconds'] / 60:.1f}", f"{c['split']}: {split_text}", c.get("minors_left_out", 0),
+                     left_out or "—"))
+    if rows:
+        parts.append(_table(["corpus", "format", "speakers", "files", "minutes", "speaker split", "minors left out",
+                             "left out while reading"], rows, numeric=(2, 3, 4, 6)))
     if skipped or synthesis_skips:
         rows = ([(f["path"], f.get("reason", "")) for f in skipped]
                 + [(f, "could not be decoded") for f in synthesis_skips])
@@ -664,6 +640,52 @@ def _baseline_part(facts: Facts, accuracy: Optional[float]) -> Raw:
                         ("difference", "—" if difference is None else f"{100 * difference:+.1f} points")])
 
 
+def _scored(scores: Optional[dict]) -> str:
+    if not scores or not scores.get("n"):
+        return "—"
+    low, high = scores["ci95"]
+    return f"{_pct(scores['accuracy'])} ({_pct(low, 0)}–{_pct(high, 0)})"
+
+
+def _real_speech_part(real: Optional[dict]) -> Raw:
+    if not real:
+        return _note("Not measured: the Evaluator wrote no real-speech result.")
+    rule = real["pitch_rule"]
+    names = [n for n in real["model"] if n != "overall"] + ["overall"]
+    baseline = real.get("baseline_model") or {}
+    rows = [(n, real["model"][n]["n"], real["speakers_per_corpus"].get(n, real["speakers"]) if n != "overall"
+             else real["speakers"], _scored(real["model"][n]), _scored(rule[n]), _scored(baseline.get(n)))
+            for n in names]
+    gate = real["gate"]
+    conditions = _tag("ul", _join(_tag("li", ("✓ " if c["passed"] else "✗ ") + c["text"],
+                                       class_="good" if c["passed"] else "bad") for c in gate["conditions"]))
+    per_class = [(label, _num(real["model"]["overall"]["per_class"][label]["precision"]),
+                  _num(real["model"]["overall"]["per_class"][label]["recall"]),
+                  _num(rule["overall"]["per_class"][label]["precision"]),
+                  _num(rule["overall"]["per_class"][label]["recall"]), real["model"]["overall"]["per_class"][label]["support"])
+                 for label in ("female", "male")]
+    wrong = [(w["path"], w["corpus"], w["truth"], f"{w['label']} {w['probability']:.2f}" if w["label"] else "—",
+              "—" if w["f0"] is None else f"{w['f0']:.0f}", "right" if w["pitch_rule_right"] else "wrong")
+             for w in real["wrong"][:30]]
+    return _join([
+        _tag("p", _join([f"{real['utterances']} utterances ({real['seconds'] / 60:.1f} min) of {real['speakers']} test "
+                         f"speakers, each classified whole as ", _code("audioclf predict"), " does. Pitch rule: median "
+                         f"F0 above {rule['threshold_hz']:.1f} Hz = female, the threshold fitted on {rule['fit_utterances']} "
+                         f"utterances of {rule['fit_speakers']} train speakers ({rule['no_f0']} test utterances without "
+                         f"F0, counted wrong). Accuracy with its 95 % Wilson interval."]), class_="lead"),
+        _table(["corpus", "utterances", "speakers", "model", "pitch rule", "latest blessed model"], rows,
+               numeric=(1, 2, 3, 4, 5), row_class=lambda r: "total" if r[0] == "overall" else None),
+        _table(["class", "model precision", "model recall", "pitch-rule precision", "pitch-rule recall", "support"],
+               per_class, numeric=(1, 2, 3, 4, 5)),
+        _tag("p", _join(["Gate: ", _tag("strong", "passed" if gate["passed"] else "FAILED",
+                                        class_="good" if gate["passed"] else "bad")])), conditions,
+        _tag("details", _join([_tag("summary", f"Utterances the model got wrong: {real['wrong_count']}"
+                                               + (" (first 30)" if real["wrong_count"] > 30 else "")),
+                               _table(["file", "corpus", "truth", "model", "F0 Hz", "pitch rule"], wrong)]))
+        if wrong else _note("The model got every test utterance right."),
+    ])
+
+
 def _blessing_part(facts: Facts) -> Raw:
     model = facts.model
     validation = (model.get("test") or {}).get("validation") or {}
@@ -675,11 +697,15 @@ def _blessing_part(facts: Facts) -> Raw:
         rules.append(f"no drop against the baseline larger than {allowed:g}")
     else:
         rules.append("no regression check (no baseline)")
+    if model.get("real_speech"):
+        rules.append("and the real-speech gate above")
     decision = {True: "blessed", False: "NOT blessed"}.get(model.get("blessed"), "not recorded")
     parts = [_facts_list([("decision", _tag("strong", decision, class_="good" if model.get("blessed") else "bad")),
                           ("thresholds", "; ".join(rules))])]
-    if validation.get("failures"):
-        parts.append(_tag("ul", _join(_tag("li", f) for f in validation["failures"]), class_="reasons"))
+    real_failures = ((model.get("real_speech") or {}).get("gate") or {}).get("failures") or []
+    if validation.get("failures") or real_failures:
+        parts.append(_tag("ul", _join(_tag("li", f) for f in list(validation.get("failures") or []) + real_failures),
+                          class_="reasons"))
     return _join(parts)
 
 
@@ -721,6 +747,8 @@ def _evaluation_section(facts: Facts) -> Raw:
     parts += [_tag("h3", "Slices (TFMA)"), _slices_part(metrics),
               _tag("h3", "Against the previous blessed model"),
               _baseline_part(facts, metrics.get("overall", {}).get(ACCURACY)),
+              _tag("h3", "Real speech: whole utterances of the test speakers, beside the pitch rule"),
+              _real_speech_part(facts.model.get("real_speech")),
               _tag("h3", "Blessing"), _blessing_part(facts)]
     return _section("evaluation", "Evaluation", _join(parts))
 
@@ -815,7 +843,7 @@ figcaption{color:var(--muted);font-size:13px;margin-top:4px}
 .side{display:flex;flex-wrap:wrap;gap:28px;align-items:flex-start} .side figure{margin-top:6px}
 .side>div{flex:1 1 300px;max-width:480px}
 .note{color:var(--muted);margin:6px 0 10px} .note.good{color:var(--ok)} .note.warn{color:var(--warn)}
-.note.bad{color:var(--bad)} strong.good{color:var(--ok)} strong.bad{color:var(--bad)}
+.note.bad{color:var(--bad)} strong.good{color:var(--ok)} strong.bad{color:var(--bad)} li.good{color:var(--ok)} li.bad{color:var(--bad)}
 p.lead{font-size:16px} ul.reasons{color:var(--bad);margin-top:0}
 footer{margin-top:48px;color:var(--muted);font-size:12.5px}
 """

@@ -73,10 +73,10 @@ def _value(value: metadata_store_pb2.Value):
 def corpus_summary(index: Optional[dict]) -> Optional[dict]:
     if index is None:
         return None
-    return {"data_root": index["data_root"], "speakers": len(index["speakers"]),
+    return {"corpora": index["corpora"], "speakers": len(index["speakers"]),
             "files": sum(len(s["files"]) for s in index["speakers"].values()),
-            "skipped_files": index["skipped_files"], "listed_not_on_disk": len(index["listed_not_on_disk"]),
-            "on_disk_without_metadata": index["on_disk_without_metadata"]}
+            "minors_left_out": sum(c["minors_left_out"] for c in index["corpora"].values()),
+            "min_age": index["min_age"], "skipped_files": index["skipped_files"]}
 
 
 def split_summary(index: Optional[dict], clips_uri: Optional[str]) -> Dict[str, dict]:

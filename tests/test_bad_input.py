@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import build_corpus
+from conftest import build_corpus, build_kaldi_corpus
 from pipeline import cli
 from pipeline.errors import EXIT_USER_ERROR
 
@@ -57,10 +57,21 @@ def test_missing_speakers_txt(tmp_path, capsys):
     corpus = build_corpus(tmp_path / "c")
     (corpus / "SPEAKERS.TXT").unlink()
     code, err = _run(capsys, corpus, tmp_path / "out")
-    assert code == EXIT_USER_ERROR and "SPEAKERS.TXT not found" in _error_line(err)
+    line = _error_line(err)
+    assert code == EXIT_USER_ERROR and "no known corpus layout found (looked for: LibriSpeech SPEAKERS.TXT" in line
+
+
+def test_unknown_gender_in_a_kaldi_data_dir_names_file_and_line(tmp_path, capsys):
+    corpus = build_kaldi_corpus(tmp_path / "kaldi")
+    genders = (corpus / "data" / "spk2gender").read_text().splitlines()
+    genders[2] = genders[2].split()[0] + " x"
+    (corpus / "data" / "spk2gender").write_text("\n".join(genders) + "\n")
+    code, err = _run(capsys, corpus, tmp_path / "out")
+    line = _error_line(err)
+    assert code == EXIT_USER_ERROR and "spk2gender:3" in line and "'x'" in line
     _failed_component(tmp_path / "out", "SpeakerIndexGen")
     page = _report(tmp_path / "out")
-    assert "Failed at SpeakerIndexGen" in _banner(page) and "SPEAKERS.TXT not found" in _banner(page)
+    assert "Failed at SpeakerIndexGen" in _banner(page) and "spk2gender:3: unknown gender code" in _banner(page)
     assert "No speaker index was written. The run stopped at SpeakerIndexGen." in page and "<img" not in page
 
 
@@ -89,7 +100,7 @@ def test_corrupt_flac_stops_the_run_or_is_skipped_and_reported(tmp_path, capsys)
     code, err = _run(capsys, corpus, tmp_path / "out2", "--set", "corpus.skip_corrupt=true")
     assert code == 0, err[-3000:]
     summary = json.loads((tmp_path / "out2" / "summary.json").read_text())
-    assert [f["path"] for f in summary["corpus"]["skipped_files"]] == [str(victim.relative_to(corpus))]
+    assert [f["path"] for f in summary["corpus"]["skipped_files"]] == [str(victim)]
     assert summary["model"]["pushed"] is True  # the run went on to the end
 
 

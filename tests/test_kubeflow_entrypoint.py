@@ -13,6 +13,7 @@ from pipeline.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "data" / "librispeech-mini"
+KALDI = REPO / "data" / "speechocean762-adults"
 STEP = "SpeakerIndexGen"
 
 
@@ -38,7 +39,8 @@ def test_speaker_index_step_runs_from_its_compiled_container_spec(tmp_path):
     kubeflow_compile.compile_pipeline(load_config(str(REPO / "tests" / "tiny.yaml")), str(compiled))
     spec = list(yaml.safe_load_all(compiled.read_text()))[0]  # what the cluster reads: the file
     container = spec["deploymentSpec"]["executors"][f"{STEP}_executor"]["container"]
-    executor_input = _executor_input(spec, {"data_root": str(CORPUS)}, tmp_path / "task")
+    # Two corpora in one run-time parameter, comma-separated, as `audioclf submit --param data_root=A,B` sends them.
+    executor_input = _executor_input(spec, {"data_root": f"{CORPUS},{KALDI}"}, tmp_path / "task")
     argv = [sys.executable if part == "python" else part for part in container["command"]]
     argv += [json.dumps(executor_input) if arg == "{{$}}" else arg for arg in container["args"]]
     done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
@@ -47,8 +49,10 @@ def test_speaker_index_step_runs_from_its_compiled_container_spec(tmp_path):
 
     index = json.loads((tmp_path / "task" / "speaker_index" / "speaker_index.json").read_text())
     speakers = index["speakers"]
-    assert index["data_root"] == str(CORPUS)  # the run-time parameter reached the executor
-    assert len(speakers) > 100 and {s["split"] for s in speakers.values()} == {"train", "eval", "test"}
+    # the run-time parameter reached the executor
+    assert {n: (c["root"], c["format"]) for n, c in index["corpora"].items()} == {
+        CORPUS.name: (str(CORPUS), "librispeech"), KALDI.name: (str(KALDI), "kaldi")}
+    assert len(speakers) == 158 + 128 and {s["split"] for s in speakers.values()} == {"train", "eval", "test"}
     output = json.loads((tmp_path / "task" / "executor_output.json").read_text())
     (published,) = output["artifacts"]["speaker_index"]["artifacts"]
     assert published["uri"] == str(tmp_path / "task" / "speaker_index")

@@ -1,5 +1,5 @@
-"""The whole pipeline under LocalDagRunner on real speech (tiny settings: tests/tiny.yaml), checked
-on what it wrote.
+"""The whole pipeline under LocalDagRunner on real speech in three formats at once (a LibriSpeech tree,
+a Kaldi data dir and a CSV manifest; tiny settings: tests/tiny.yaml), checked on what it wrote.
 
 Two runs with the same seed and config (one on 2 Beam worker processes, one in memory) must write
 identical clips; the splits must be speaker-disjoint and label-balanced; TFRecords, statistics,
@@ -19,7 +19,7 @@ import tensorflow as tf
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
 from google.protobuf import text_format
 
-from conftest import build_corpus
+from conftest import build_corpus, build_csv_manifest, build_kaldi_corpus
 from pipeline import cli
 from pipeline.errors import EXIT_NOT_BLESSED, EXIT_USER_ERROR
 
@@ -34,14 +34,20 @@ PICTURE = '<img src="data:image/png;base64,'
 PICTURES_OF_A_TRAINED_RUN = 4
 
 
+CORPORA = ("corpus", "kaldi", "manifest")   # LibriSpeech layout, Kaldi data dir, CSV manifest
+
+
 def _run(corpus: Path, output: Path, *extra: str) -> int:
-    return cli.main(["run", "--data-root", str(corpus), "--output", str(output), *TINY, *extra])
+    roots = [arg for name in CORPORA for arg in ("--data-root", str(corpus.parent / name))]
+    return cli.main(["run", *roots, "--output", str(output), *TINY, *extra])
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     corpus = build_corpus(root / "corpus", per_gender=6)
+    build_kaldi_corpus(root / "kaldi", per_gender=3, utterances=2)
+    build_csv_manifest(root / "manifest", utterances=2)
     assert _run(corpus, root / "run-a") == 0  # default: Beam multi-processing, 2 workers
     # run-a is run again by a later test (not blessed): keep the report of its blessed first run.
     shutil.copyfile(root / "run-a" / "report.html", root / "run-a-blessed-report.html")
@@ -85,7 +91,13 @@ def test_every_component_ran_and_summary_lists_outputs(runs):
     for component in summary["components"].values():
         for uris in component["outputs"].values():
             assert all(Path(u).is_dir() for u in uris)
-    assert summary["corpus"]["speakers"] == 12 and summary["corpus"]["skipped_files"] == []
+    assert summary["corpus"]["speakers"] == 27 and summary["corpus"]["skipped_files"] == []
+    corpora = summary["corpus"]["corpora"]
+    assert {n: (c["format"], c["speakers"], c["split"]) for n, c in corpora.items()} == {
+        "corpus": ("librispeech", 12, "split per gender"), "kaldi": ("kaldi", 6, "split per gender"),
+        "manifest": ("csv", 9, "split per gender")}
+    for name, facts in corpora.items():  # every corpus in every split, both genders
+        assert all(n >= 1 for split in facts["speakers_per_split"].values() for n in split.values()), name
 
 
 def test_splits_are_speaker_disjoint_balanced_and_drawn_from_their_own_speakers(runs):
@@ -157,6 +169,35 @@ def test_model_trained_evaluated_blessed_and_pushed(runs):
     assert (pushed / "saved_model.pb").exists() and (pushed / "assets.extra" / "audioclf.json").exists()
 
 
+def test_real_speech_is_judged_per_corpus_beside_the_pitch_rule(runs):
+    summary = _summary(runs / "run-a")
+    real = summary["model"]["real_speech"]
+    index = json.loads((_uri(summary, "SpeakerIndexGen", "speaker_index") / "speaker_index.json").read_text())
+    test_files = sorted(f["path"] for s in index["speakers"].values() if s["split"] == "test" for f in s["files"])
+    assert real["utterances"] == len(test_files) and real["speakers"] == 6   # one F and one M test speaker per corpus
+    assert set(real["model"]) == set(real["pitch_rule"]) - {"threshold_hz", "fit_utterances", "fit_speakers", "no_f0"} == {"overall", *CORPORA}
+    for name in ("overall", *CORPORA):
+        for who in ("model", "pitch_rule"):
+            scores = real[who][name]
+            assert scores["n"] == (len(test_files) if name == "overall" else real["model"][name]["n"])
+            low, high = scores["ci95"]
+            assert 0.0 <= low <= scores["accuracy"] <= high <= 1.0
+            assert set(scores["per_class"]) == {"male", "female"}
+    assert real["pitch_rule"]["fit_utterances"] == 12 and 60 < real["pitch_rule"]["threshold_hz"] < 400
+    assert real["wrong_count"] == real["model"]["overall"]["n"] - real["model"]["overall"]["correct"]
+    assert {w["path"] for w in real["wrong"]} <= set(test_files)
+    assert real["gate"]["passed"] and [c["name"] for c in real["gate"]["conditions"]] == [
+        "real_accuracy_floor", "vs_pitch_rule"]   # first run: no blessed model to compare with
+    # predict's code path: the model's answer on a test utterance is what `audioclf predict` says.
+    from trainer.classifier import Classifier  # pylint: disable=import-outside-toplevel
+    wrong = {w["path"] for w in real["wrong"]}
+    classifier = Classifier(summary["model"]["pushed_model"])
+    for path in test_files[:3]:
+        label = classifier.classify_file(path)["label"]
+        truth = next(s["gender"] for s in index["speakers"].values() if path in {f["path"] for f in s["files"]})
+        assert (label != {"F": "female", "M": "male"}[truth]) == (path in wrong)
+
+
 def test_report_of_the_blessed_run_shows_every_section_and_picture(runs):
     page = (runs / "run-a-blessed-report.html").read_text()
     _assert_report_of_a_trained_run(page)
@@ -200,6 +241,26 @@ def test_impossible_floor_is_not_blessed_and_pushes_nothing(runs, capsys):
     assert cli.main(["report", "--output", str(runs / "run-a")]) == 0
     assert capsys.readouterr().out.strip() == str(runs / "run-a" / "report.html")
     assert (runs / "run-a" / "report.html").read_text() == page
+
+
+def test_real_speech_gate_refuses_a_model_the_clips_would_bless(runs, capsys):
+    """Same data and Trainer (cached); TFMA blesses on the clips, the real-utterance floor does not."""
+    before = sorted(p.name for p in (runs / "run-b" / "serving").iterdir())
+    code = _run(runs / "corpus", runs / "run-b", *IN_MEMORY, "--set", "evaluator.real_accuracy_floor=1.01")
+    err = capsys.readouterr().err
+    assert code == EXIT_NOT_BLESSED, err[-3000:]
+    assert "real-utterance accuracy" in err and ">= floor 1.01: failed" in err
+    summary = _summary(runs / "run-b")
+    model = summary["model"]
+    assert model["test"]["validation"]["ok"] is True          # the clips alone would have blessed it
+    assert model["real_speech"]["clips_blessed"] is True and model["real_speech"]["blessed"] is False
+    assert model["blessed"] is False and model["pushed"] is False
+    names = [c["name"] for c in model["real_speech"]["gate"]["conditions"] if not c["passed"]]
+    assert names == ["real_accuracy_floor"]
+    assert "vs_latest_blessed" in [c["name"] for c in model["real_speech"]["gate"]["conditions"]]
+    blessing = _uri(summary, "Evaluator", "blessing")
+    assert (blessing / "NOT_BLESSED").exists() and not (blessing / "BLESSED").exists()
+    assert sorted(p.name for p in (runs / "run-b" / "serving").iterdir()) == before
 
 
 def test_predict_classifies_files_and_reports_a_corrupt_one(runs, tmp_path, capsys):

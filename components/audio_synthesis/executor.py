@@ -40,7 +40,7 @@ class SynthesizeClip(beam.DoFn):
     def setup(self):
         index = read_index(self._index_uri)
         self._pools = {split: synthesis.split_pools(index, split) for split in SPLITS}
-        self._cache = synthesis.UtteranceCache(index["data_root"], self._config.sample_rate,
+        self._cache = synthesis.UtteranceCache(self._config.sample_rate,
                                                self._config.cache_mb << 20, self._skip)
 
     def process(self, element: Tuple[str, int]) -> Iterator[str]:

@@ -14,7 +14,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from components.common import audio, fs
+from components.common import audio
 from pipeline.config import LABEL_NAMES, LABELS, SPLITS, SynthesisConfig, clip_samples
 from pipeline.errors import AudioClfError
 
@@ -22,7 +22,7 @@ SIMULTANEOUS = "simultaneous"
 SEQUENTIAL = "sequential"
 PEAK = 0.99  # a mix louder than this is scaled down rather than clipped
 
-Pools = Dict[str, Dict[str, List[str]]]  # gender -> speaker -> relative file paths
+Pools = Dict[str, Dict[str, List[str]]]  # gender -> speaker -> file paths (as the speaker index holds them)
 
 
 def split_pools(index: dict, split: str) -> Pools:
@@ -72,29 +72,29 @@ def stretched_length(num_samples: int, speed: float) -> int:
 class UtteranceCache:
     """Decoded utterances at the clip sample rate, least recently used dropped past `max_bytes`."""
 
-    def __init__(self, data_root: str, sample_rate: int, max_bytes: int, skip_corrupt: bool = False):
-        self._root, self._rate, self._max = data_root, sample_rate, max_bytes
+    def __init__(self, sample_rate: int, max_bytes: int, skip_corrupt: bool = False):
+        self._rate, self._max = sample_rate, max_bytes
         self._skip = skip_corrupt
         self._items: "collections.OrderedDict[str, np.ndarray]" = collections.OrderedDict()
         self._bytes = 0
         self.bad: Dict[str, str] = {}
 
-    def get(self, rel_path: str) -> Optional[np.ndarray]:
+    def get(self, path: str) -> Optional[np.ndarray]:
         """The samples, or None for a corrupt file when skipping is allowed (else AudioClfError)."""
-        if rel_path in self._items:
-            self._items.move_to_end(rel_path)
-            return self._items[rel_path]
-        if rel_path in self.bad:
+        if path in self._items:
+            self._items.move_to_end(path)
+            return self._items[path]
+        if path in self.bad:
             return None
         try:
-            samples = audio.decode_audio(fs.join(self._root, rel_path), self._rate)
+            samples = audio.decode_audio(path, self._rate)
         except AudioClfError as err:
             if not self._skip:
                 raise
             logging.warning("skipping %s", err)
-            self.bad[rel_path] = str(err)
+            self.bad[path] = str(err)
             return None
-        self._items[rel_path] = samples
+        self._items[path] = samples
         self._bytes += samples.nbytes
         while self._bytes > self._max and len(self._items) > 1:
             _, dropped = self._items.popitem(last=False)

@@ -20,7 +20,7 @@ def _config(**kw):
 
 
 def _cache(index, config, skip=False):
-    return synthesis.UtteranceCache(index["data_root"], config.sample_rate, 1 << 28, skip)
+    return synthesis.UtteranceCache(config.sample_rate, 1 << 28, skip)
 
 
 def test_clip_length_label_and_speakers_from_own_split_and_gender(index):
@@ -91,7 +91,7 @@ def test_truncated_flac_body_is_an_error_or_skipped(index, small_corpus):
     victim = sorted((small_corpus / "dev-mini").rglob("*.flac"))[0]
     data = victim.read_bytes()
     victim.write_bytes(data[: len(data) // 3])  # header intact, body cut
-    rel = str(victim.relative_to(small_corpus))
+    rel = str(victim)  # the index holds full paths
     with pytest.raises(AudioClfError, match=rf"{victim.name}: cannot decode audio"):
         _cache(index, config).get(rel)
     skipping = _cache(index, config, skip=True)
@@ -102,7 +102,7 @@ def test_skipped_files_are_listed_per_clip_not_per_worker(index, small_corpus):
     """With skip_corrupt, a clip's manifest line must not depend on what its worker saw before."""
     config = _config()
     speaker = index["splits"]["train"]["M"][0]
-    for path in (small_corpus / "dev-mini" / speaker).rglob("*.flac"):
+    for path in (small_corpus / "dev-mini" / speaker.split("/")[-1]).rglob("*.flac"):
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
     pools = synthesis.split_pools(index, "train")
     fresh = {i: synthesis.synthesize_clip("train", i, pools, config, _cache(index, config, skip=True).get)[1]

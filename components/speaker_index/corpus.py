@@ -1,106 +1,99 @@
-"""Reading a LibriSpeech-layout corpus and splitting its speakers.
+"""The speaker index: every source corpus read, combined, and its speakers split.
 
-Layout: `<data_root>/SPEAKERS.TXT` and `<data_root>/<subset>/<speaker>/<chapter>/<file>.flac` (or .wav).
-Speakers, not files, are split so that no voice is heard in two splits.
+Each source (a root folder or manifest, with a format that is detected or named) is read by its reader
+(components/speaker_index/readers/). Speaker ids get their corpus name in front (`librispeech-mini/103`)
+so two corpora cannot collide. Speakers, not files, are split, per corpus and per gender, so every corpus
+large enough appears in train, eval and test; a corpus too small to split goes whole to train and the
+index says so. Speakers younger than `corpus.min_age` (where the metadata gives an age) are left out
+and counted.
 """
+import json
 import logging
+import os
 import random
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterable, List, Sequence, Union
 
 from components.common import audio, fs
+from components.speaker_index import readers
+from components.speaker_index.readers.librispeech import (SPEAKERS_FILE, parse_speakers_txt,  # noqa: F401 (API)
+                                                          read_speakers_file, scan_audio_files)
 from pipeline.config import GENDERS, SPLITS, CorpusConfig
 from pipeline.errors import AudioClfError
 
-SPEAKERS_FILE = "SPEAKERS.TXT"
-INDEX_VERSION = 1
+INDEX_VERSION = 2
+GENDER_WORD = {"F": "female", "M": "male"}
+TRAIN_ONLY = "train only"
+SPLIT_PER_GENDER = "split per gender"
 
 
 @dataclass(frozen=True)
-class SpeakerInfo:
-    speaker_id: str
-    gender: str
-    subset: str
-    minutes: Optional[float]
-    name: str
+class Source:
+    root: str
+    format: str = readers.AUTO
+    name: str = ""
+
+    def corpus_name(self) -> str:
+        if self.name:
+            return self.name
+        base = os.path.basename(str(self.root).rstrip("/")) or "corpus"
+        return base[:-4] if base.lower().endswith(".csv") else base
 
 
-def parse_speakers_txt(text: str, source: str = SPEAKERS_FILE) -> Dict[str, SpeakerInfo]:
-    """Parses LibriSpeech's pipe-separated SPEAKERS.TXT.
-
-    `;` starts a comment line; spacing around fields is ragged; the NAME field is last and may itself
-    contain `|` (e.g. "|CBW|Simon"), so a line is split into at most five fields.
-    """
-    speakers: Dict[str, SpeakerInfo] = {}
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith(";"):
-            continue
-        fields = [f.strip() for f in line.split("|", 4)]
-        if len(fields) < 2 or not fields[0]:
-            raise AudioClfError(f"{source}:{lineno}: expected 'ID | SEX | SUBSET | MINUTES | NAME', got {raw!r}. "
-                                f"Fix the line or start it with ';' to mark it as a comment.")
-        speaker_id, gender = fields[0], fields[1].upper()
-        if gender not in GENDERS:
-            raise AudioClfError(f"{source}:{lineno}: speaker {speaker_id} has gender code {fields[1]!r}; only "
-                                f"'F' or 'M' are known. Correct the code or remove the speaker's line.")
-        if speaker_id in speakers:
-            raise AudioClfError(f"{source}:{lineno}: speaker {speaker_id} is listed twice; keep one line.")
-        minutes = None
-        if len(fields) > 3 and fields[3]:
-            try:
-                minutes = float(fields[3])
-            except ValueError:
-                minutes = None
-        speakers[speaker_id] = SpeakerInfo(speaker_id, gender, fields[2] if len(fields) > 2 else "",
-                                           minutes, fields[4] if len(fields) > 4 else "")
-    return speakers
+SourceLike = Union[str, dict, Source]
 
 
-def read_speakers_file(data_root: str) -> Dict[str, SpeakerInfo]:
-    path = fs.join(data_root, SPEAKERS_FILE)
-    try:
-        text = fs.read_text(path)
-    except FileNotFoundError as err:
-        raise AudioClfError(f"{path} not found: a LibriSpeech-layout data root holds SPEAKERS.TXT beside its subset "
-                            f"folders. Point --data-root at that folder (e.g. <dest>/LibriSpeech).") from err
-    except (OSError, UnicodeDecodeError) as err:
-        raise AudioClfError(f"{path} cannot be read ({err}); check its permissions and that it is a text file.") from err
-    speakers = parse_speakers_txt(text, path)
-    if not speakers:
-        raise AudioClfError(f"{path} lists no speakers (only comments or blank lines).")
-    return speakers
+def to_source(value: SourceLike) -> Source:
+    if isinstance(value, Source):
+        return value
+    if isinstance(value, str):
+        return Source(value)
+    if isinstance(value, dict) and set(value) <= {"root", "format", "name"} and isinstance(value.get("root"), str):
+        return Source(value["root"], value.get("format") or readers.AUTO, value.get("name") or "")
+    raise AudioClfError(f"corpus source {value!r}: give a root path, or a mapping with 'root' and optionally "
+                        f"'format' ({', '.join([readers.AUTO, *readers.formats()])}) and 'name'.")
 
 
-def scan_audio_files(data_root: str, subsets: Sequence[str], extensions: Sequence[str]) -> Dict[str, List[str]]:
-    """Maps speaker id -> sorted file paths relative to data_root, for every subset folder read."""
-    if not fs.isdir(data_root):
-        raise AudioClfError(f"data root {data_root} does not exist or is not a folder; pass the folder that holds "
-                            f"SPEAKERS.TXT (download one with `audioclf download`).")
-    available = [d for d in fs.listdir(data_root) if fs.isdir(fs.join(data_root, d)) and not d.startswith(".")]
-    chosen = list(subsets) or available
-    missing = [s for s in chosen if s not in available]
-    if missing:
-        raise AudioClfError(f"subset folder(s) {', '.join(missing)} not found under {data_root}; "
-                            f"found: {', '.join(available) or 'none'}. Fix corpus.subsets.")
-    extensions = tuple(e.lower() for e in extensions)
-    files: Dict[str, List[str]] = {}
-    for subset in chosen:
-        for speaker in fs.listdir(fs.join(data_root, subset)):
-            speaker_dir = fs.join(data_root, subset, speaker)
-            if not fs.isdir(speaker_dir):
-                continue
-            for chapter in fs.listdir(speaker_dir):
-                chapter_dir = fs.join(speaker_dir, chapter)
-                if not fs.isdir(chapter_dir):
-                    continue
-                for name in fs.listdir(chapter_dir):
-                    if name.lower().endswith(extensions):
-                        files.setdefault(speaker, []).append(f"{subset}/{speaker}/{chapter}/{name}")
-    return {spk: sorted(paths) for spk, paths in files.items()}
+def encode_sources(sources: Sequence[SourceLike]) -> str:
+    """The `data_root` execution property: one plain root, or a JSON list for several or named sources."""
+    parsed = [to_source(s) for s in sources]
+    if len(parsed) == 1 and parsed[0] == Source(parsed[0].root):
+        return parsed[0].root
+    return json.dumps([{"root": s.root, "format": s.format, "name": s.name} for s in parsed])
 
 
-def split_speakers(ids_by_gender: Dict[str, List[str]], fractions: Dict[str, float], seed: int) -> Dict[str, str]:
+def decode_sources(text: str) -> List[Source]:
+    """Inverse of encode_sources; also accepts comma-separated roots (handy as a Kubeflow run parameter)."""
+    text = str(text).strip()
+    if not text:
+        raise AudioClfError("no data root given; pass --data-root (it repeats) or set corpus.sources.")
+    if text.startswith("["):
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise AudioClfError(f"data_root {text[:200]!r} starts with '[' but is not a JSON list ({err}).") from err
+        if not isinstance(values, list) or not values:
+            raise AudioClfError(f"data_root {text[:200]!r}: a JSON list of sources must not be empty.")
+        return [to_source(v) for v in values]
+    return [Source(part.strip()) for part in text.split(",") if part.strip()]
+
+
+def unique_names(sources: Sequence[Source]) -> List[str]:
+    """Corpus names, made unique in order (a second `data` becomes `data-2`)."""
+    names: List[str] = []
+    for source in sources:
+        base = source.corpus_name()
+        if "/" in base:
+            raise AudioClfError(f"corpus name {base!r} must not contain '/'; name the source differently.")
+        name, n = base, 1
+        while name in names:
+            n += 1
+            name = f"{base}-{n}"
+        names.append(name)
+    return names
+
+
+def split_speakers(ids_by_gender: Dict[str, List[str]], fractions: Dict[str, float], seed: Union[int, str]) -> Dict[str, str]:
     """Assigns each speaker a split, per gender: sorted, shuffled with the seed, cut by the fractions.
 
     Deterministic for the same speakers, fractions and seed. Each split gets at least one speaker of
@@ -112,8 +105,8 @@ def split_speakers(ids_by_gender: Dict[str, List[str]], fractions: Dict[str, flo
         needed = len(SPLITS)
         if len(ids) < needed:
             raise AudioClfError(
-                f"only {len(ids)} {'female' if gender == 'F' else 'male'} speaker(s) with audio "
-                f"({', '.join(ids) or 'none'}); need at least {needed}, one per split ({', '.join(SPLITS)}). "
+                f"only {len(ids)} {GENDER_WORD[gender]} speaker(s) with audio "
+                f"({', '.join(ids[:10]) or 'none'}); need at least {needed}, one per split ({', '.join(SPLITS)}). "
                 f"Add speakers of that gender to the corpus or include more subsets.")
         random.Random(f"{seed}:{gender}").shuffle(ids)
         counts = {s: max(1, round(len(ids) * fractions[s])) for s in SPLITS if s != "train"}
@@ -129,53 +122,93 @@ def split_speakers(ids_by_gender: Dict[str, List[str]], fractions: Dict[str, flo
     return assignment
 
 
-def build_index(data_root: str, config: CorpusConfig) -> dict:
-    """The speaker index as a JSON-able dict (its fields are described in component.py)."""
-    data_root = str(data_root).rstrip("/")
-    listed = read_speakers_file(data_root)
-    on_disk = scan_audio_files(data_root, config.subsets, config.audio_extensions)
-    if not on_disk:
-        raise AudioClfError(f"no audio files ({', '.join(config.audio_extensions)}) found under "
-                            f"{data_root}/<subset>/<speaker>/<chapter>/; check --data-root and corpus.subsets.")
-    without_metadata = sorted(set(on_disk) - set(listed))
-    if without_metadata:
-        logging.warning("%d speaker folder(s) have no line in SPEAKERS.TXT and are left out: %s",
-                        len(without_metadata), ", ".join(without_metadata[:20]))
-    not_on_disk = sorted(set(listed) - set(on_disk))
+def _file_entries(paths: Iterable[str], config: CorpusConfig, skipped: List[dict]) -> List[dict]:
+    """Header facts of each file; corrupt ones raise, or are listed in `skipped` with corpus.skip_corrupt."""
+    entries = []
+    for path in paths:
+        try:
+            frames, rate = audio.audio_info(path)
+        except AudioClfError as err:
+            if not config.skip_corrupt:
+                raise
+            logging.warning("skipping %s", err)
+            skipped.append({"path": path, "reason": str(err)})
+            continue
+        entries.append({"path": path, "seconds": round(frames / rate, 4), "sample_rate": rate})
+    return entries
 
+
+def _read_source(source: Source, name: str, config: CorpusConfig, skipped_files: List[dict]):
+    """(corpus facts, speakers of this corpus keyed by namespaced id)."""
+    root = str(source.root).rstrip("/") if source.root not in ("/",) else source.root
+    root = root if fs.is_remote(root) else os.path.abspath(root)
+    listing = readers.read_corpus(root, source.format, config.subsets, config.audio_extensions)
     speakers: Dict[str, dict] = {}
-    skipped: List[dict] = []
-    for speaker_id in sorted(set(on_disk) & set(listed)):
-        entries = []
-        for rel in on_disk[speaker_id]:
-            path = fs.join(data_root, rel)
-            try:
-                frames, rate = audio.audio_info(path)
-            except AudioClfError as err:
-                if not config.skip_corrupt:
-                    raise
-                logging.warning("skipping %s", err)
-                skipped.append({"path": rel, "reason": str(err)})
-                continue
-            entries.append({"path": rel, "seconds": round(frames / rate, 4), "sample_rate": rate})
+    minors: List[str] = []
+    for speaker_id, record in sorted(listing.speakers.items()):
+        if record.age is not None and record.age < config.min_age:
+            minors.append(speaker_id)
+            continue
+        entries = _file_entries(record.files, config, skipped_files)
         if entries:
-            info = listed[speaker_id]
-            speakers[speaker_id] = {"gender": info.gender, "name": info.name, "listed_subset": info.subset,
-                                    "files": entries, "seconds": round(sum(e["seconds"] for e in entries), 3)}
+            speakers[f"{name}/{speaker_id}"] = {
+                "corpus": name, "gender": record.gender, "age": record.age, "name": record.name, "files": entries,
+                "seconds": round(sum(e["seconds"] for e in entries), 3)}
+    if minors:
+        logging.info("%s: %d speaker(s) younger than corpus.min_age=%g left out", name, len(minors), config.min_age)
+    facts = {"root": root, "format": listing.format, "read_skipped": listing.skipped, "notes": listing.notes,
+             "minors_left_out": len(minors), "speakers_read": len(listing.speakers)}
+    return facts, speakers
 
-    ids_by_gender: Dict[str, List[str]] = {g: [] for g in GENDERS}
-    for speaker_id, entry in speakers.items():
-        ids_by_gender[entry["gender"]].append(speaker_id)
-    assignment = split_speakers(ids_by_gender, config.split_fractions, config.seed)
-    for speaker_id, split in assignment.items():
-        speakers[speaker_id]["split"] = split
 
-    splits = {split: {g: sorted((s for s in assignment if assignment[s] == split and speakers[s]["gender"] == g),
+def _assign_splits(name: str, speakers: Dict[str, dict], config: CorpusConfig, only_corpus: bool) -> str:
+    """Sets each speaker's split; returns how this corpus was split."""
+    by_gender = {g: [s for s, e in speakers.items() if e["gender"] == g] for g in GENDERS}
+    smallest = min(len(ids) for ids in by_gender.values())
+    if smallest < max(len(SPLITS), config.min_speakers_to_split) and not only_corpus:
+        for entry in speakers.values():
+            entry["split"] = "train"
+        counts = ", ".join(f"{len(by_gender[g])} {GENDER_WORD[g]}" for g in GENDERS)
+        logging.warning("corpus %s is too small to split (%s speakers; corpus.min_speakers_to_split=%d per gender): "
+                        "all of it goes to train", name, counts, config.min_speakers_to_split)
+        return f"{TRAIN_ONLY} ({counts} speakers, fewer than {config.min_speakers_to_split} of a gender)"
+    for speaker, split in split_speakers(by_gender, config.split_fractions, f"{config.seed}:{name}").items():
+        speakers[speaker]["split"] = split
+    return SPLIT_PER_GENDER
+
+
+def build_index(sources: Union[SourceLike, Sequence[SourceLike]], config: CorpusConfig) -> dict:
+    """The speaker index as a JSON-able dict (its fields are described in component.py)."""
+    if isinstance(sources, (str, dict, Source)):
+        sources = decode_sources(sources) if isinstance(sources, str) else [sources]
+    sources = [to_source(s) for s in sources]
+    if not sources:
+        raise AudioClfError("no corpus given; pass --data-root (it repeats) or set corpus.sources.")
+    names = unique_names(sources)
+    corpora: Dict[str, dict] = {}
+    speakers: Dict[str, dict] = {}
+    skipped_files: List[dict] = []
+    for source, name in zip(sources, names):
+        facts, corpus_speakers = _read_source(source, name, config, skipped_files)
+        if not corpus_speakers:
+            raise AudioClfError(f"{facts['root']}: no speaker with readable audio found ({facts['format']} layout; "
+                                f"left out while reading: {facts['read_skipped'] or 'nothing'}, minors: "
+                                f"{facts['minors_left_out']}). Check the folder and corpus.subsets/audio_extensions.")
+        facts["split"] = _assign_splits(name, corpus_speakers, config, only_corpus=len(sources) == 1)
+        facts["speakers"] = len(corpus_speakers)
+        facts["files"] = sum(len(e["files"]) for e in corpus_speakers.values())
+        facts["seconds"] = round(sum(e["seconds"] for e in corpus_speakers.values()), 1)
+        facts["speakers_per_split"] = {
+            split: {g: sum(1 for e in corpus_speakers.values() if e["split"] == split and e["gender"] == g)
+                    for g in GENDERS} for split in SPLITS}
+        corpora[name] = facts
+        speakers.update(corpus_speakers)
+
+    splits = {split: {g: sorted((s for s, e in speakers.items() if e["split"] == split and e["gender"] == g),
                                 key=lambda s: (len(s), s)) for g in GENDERS} for split in SPLITS}
-    index = {"version": INDEX_VERSION, "data_root": data_root, "seed": config.seed,
-             "split_fractions": config.split_fractions, "speakers": speakers, "splits": splits,
-             "skipped_files": skipped, "listed_not_on_disk": not_on_disk,
-             "on_disk_without_metadata": without_metadata}
+    index = {"version": INDEX_VERSION, "seed": config.seed, "split_fractions": config.split_fractions,
+             "min_age": config.min_age, "corpora": corpora, "speakers": speakers, "splits": splits,
+             "skipped_files": skipped_files}
     check_index(index)
     return index
 
@@ -186,8 +219,22 @@ def check_index(index: dict) -> None:
     for split, by_gender in index["splits"].items():
         for gender, ids in by_gender.items():
             if not ids:
-                raise AudioClfError(f"split '{split}' has no {gender} speaker; add speakers or change split fractions.")
+                raise AudioClfError(
+                    f"split '{split}' has no {GENDER_WORD.get(gender, gender)} speaker: every corpus given is too small "
+                    f"to split (corpus.min_speakers_to_split per gender). Add a larger corpus or speakers, or "
+                    f"change corpus.split_fractions.")
             for speaker_id in ids:
                 if speaker_id in seen:
                     raise AudioClfError(f"speaker {speaker_id} is in both '{seen[speaker_id]}' and '{split}'.")
                 seen[speaker_id] = split
+
+
+def split_files(index: dict, split: str) -> List[dict]:
+    """Every utterance of the split's speakers: {path, speaker, corpus, gender, seconds}, in speaker order."""
+    rows = []
+    for gender in GENDERS:
+        for speaker in index["splits"][split][gender]:
+            entry = index["speakers"][speaker]
+            rows += [{"path": f["path"], "speaker": speaker, "corpus": entry["corpus"], "gender": entry["gender"],
+                      "seconds": f["seconds"]} for f in entry["files"]]
+    return sorted(rows, key=lambda r: (r["corpus"], r["speaker"], r["path"]))

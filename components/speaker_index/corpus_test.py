@@ -4,6 +4,7 @@ import json
 import pytest
 
 from components.speaker_index import corpus
+from conftest import build_corpus, build_csv_manifest, build_kaldi_corpus
 from pipeline.config import CorpusConfig
 from pipeline.errors import AudioClfError
 
@@ -39,8 +40,10 @@ def test_duplicate_speaker_is_refused():
 
 def test_missing_speakers_file_says_what_to_do(tmp_path):
     (tmp_path / "dev").mkdir()
-    with pytest.raises(AudioClfError, match=r"SPEAKERS.TXT not found.*--data-root"):
+    with pytest.raises(AudioClfError, match=r"no known corpus layout found \(looked for: LibriSpeech SPEAKERS.TXT.*--data-root"):
         corpus.build_index(str(tmp_path), CorpusConfig())
+    with pytest.raises(AudioClfError, match=r"SPEAKERS.TXT not found.*--data-root"):
+        corpus.build_index([{"root": str(tmp_path), "format": "librispeech"}], CorpusConfig())
 
 
 def test_missing_data_root(tmp_path):
@@ -75,10 +78,12 @@ def test_index_keeps_speakers_on_disk_and_reports_the_rest(small_corpus):
     first_flac = next((small_corpus / "dev-mini").rglob("*.flac"))
     (orphan / "88888-1-0000.flac").write_bytes(first_flac.read_bytes())
     index = corpus.build_index(str(small_corpus), CorpusConfig())
-    assert index["listed_not_on_disk"] == ["99999"]
-    assert index["on_disk_without_metadata"] == ["88888"]
-    assert "88888" not in index["speakers"] and "99999" not in index["speakers"]
-    assert len(index["speakers"]) == 8
+    facts = index["corpora"]["corpus"]
+    assert facts["read_skipped"] == {"speaker folder without a SPEAKERS.TXT line": 1}
+    assert any("88888" in note for note in facts["notes"])
+    assert any("1 speaker(s) listed in SPEAKERS.TXT have no audio" in note for note in facts["notes"])
+    assert not any(s.endswith(("/88888", "/99999")) for s in index["speakers"])
+    assert len(index["speakers"]) == 8 and all(s.startswith("corpus/") for s in index["speakers"])
     for split in ("train", "eval", "test"):
         assert index["splits"][split]["F"] and index["splits"][split]["M"]
     entry = next(iter(index["speakers"].values()))
@@ -99,7 +104,7 @@ def test_corrupt_file_names_the_file_or_is_skipped(small_corpus, content):
     with pytest.raises(AudioClfError, match=rf"{victim.name}.*skip_corrupt"):
         corpus.build_index(str(small_corpus), CorpusConfig())
     index = corpus.build_index(str(small_corpus), CorpusConfig(skip_corrupt=True))
-    assert [s["path"] for s in index["skipped_files"]] == [str(victim.relative_to(small_corpus))]
+    assert [s["path"] for s in index["skipped_files"]] == [str(victim)]
 
 
 def test_wav_files_are_read_too(small_corpus):
@@ -111,3 +116,63 @@ def test_wav_files_are_read_too(small_corpus):
     index = corpus.build_index(str(small_corpus), CorpusConfig())
     paths = [f["path"] for s in index["speakers"].values() for f in s["files"]]
     assert any(p.endswith(".wav") for p in paths)
+
+
+# ------------------------------------------------------------------------------------- several corpora
+
+def _three_corpora(tmp_path):
+    return [str(build_corpus(tmp_path / "libri", per_gender=4)), str(build_kaldi_corpus(tmp_path / "kaldi", 3, 1)),
+            str(build_csv_manifest(tmp_path / "manifest", 1))]
+
+
+def test_several_corpora_are_namespaced_and_split_per_corpus_and_gender(tmp_path):
+    index = corpus.build_index(_three_corpora(tmp_path), CorpusConfig())
+    assert {n: c["format"] for n, c in index["corpora"].items()} == {"libri": "librispeech", "kaldi": "kaldi",
+                                                                    "manifest": "csv"}
+    for name, facts in index["corpora"].items():
+        assert facts["split"] == corpus.SPLIT_PER_GENDER
+        for split in ("train", "eval", "test"):
+            assert all(n >= 1 for n in facts["speakers_per_split"][split].values()), (name, split)
+    assert all(s.split("/")[0] in index["corpora"] for s in index["speakers"])
+    test_rows = corpus.split_files(index, "test")
+    assert {r["corpus"] for r in test_rows} == {"libri", "kaldi", "manifest"}
+    assert all(index["speakers"][r["speaker"]]["split"] == "test" for r in test_rows)
+    # Deterministic, and the same whatever the order the corpora are given in.
+    again = corpus.build_index(list(reversed(_three_corpora(tmp_path / "again"))), CorpusConfig())
+    assert ({s: e["split"] for s, e in again["speakers"].items()} == {s: e["split"] for s, e in index["speakers"].items()})
+
+
+def test_a_corpus_too_small_to_split_goes_whole_to_train(tmp_path):
+    libri = str(build_corpus(tmp_path / "libri", per_gender=4))
+    small = str(build_kaldi_corpus(tmp_path / "small", per_gender=2, utterances=1))
+    index = corpus.build_index([libri, small], CorpusConfig())
+    assert index["corpora"]["small"]["split"].startswith("train only (2 male, 2 female speakers")
+    assert all(e["split"] == "train" for s, e in index["speakers"].items() if e["corpus"] == "small")
+    with pytest.raises(AudioClfError, match=r"only 2 male speaker\(s\)"):   # alone, it cannot be split at all
+        corpus.build_index([small], CorpusConfig())
+
+
+def test_minors_are_left_out_and_counted(tmp_path):
+    root = build_kaldi_corpus(tmp_path / "kaldi", per_gender=4, utterances=1)
+    ages = (root / "data" / "spk2age").read_text().splitlines()
+    young = ages[0].split()[0]
+    (root / "data" / "spk2age").write_text("\n".join([f"{young} 12"] + ages[1:]) + "\n")
+    index = corpus.build_index(str(root), CorpusConfig())
+    assert index["corpora"]["kaldi"]["minors_left_out"] == 1 and f"kaldi/{young}" not in index["speakers"]
+    assert len(index["speakers"]) == 7 and index["min_age"] == 16
+    assert corpus.build_index(str(root), CorpusConfig(min_age=10))["corpora"]["kaldi"]["minors_left_out"] == 0
+
+
+def test_sources_round_trip_and_names_are_unique():
+    sources = [corpus.Source("/d/data"), corpus.Source("/e/data"), corpus.Source("gs://b/cv", "commonvoice", "cv")]
+    assert corpus.decode_sources(corpus.encode_sources(sources)) == sources
+    assert corpus.encode_sources(["/d/LibriSpeech"]) == "/d/LibriSpeech"      # one plain root stays plain
+    assert corpus.decode_sources("/a, /b") == [corpus.Source("/a"), corpus.Source("/b")]
+    assert corpus.unique_names(sources) == ["data", "data-2", "cv"]
+    assert corpus.Source("/x/own.csv").corpus_name() == "own"
+    with pytest.raises(AudioClfError, match="mapping with 'root'"):
+        corpus.to_source({"path": "/x"})
+    with pytest.raises(AudioClfError, match="not a JSON list"):
+        corpus.decode_sources("[nope")
+    with pytest.raises(AudioClfError, match="corpus format 'mp4'"):
+        corpus.build_index([{"root": "/tmp", "format": "mp4"}], CorpusConfig())

@@ -1,0 +1,79 @@
+"""Classifying whole recordings with an exported model: the one code path of `audioclf predict` and of
+the Evaluator's real-speech gate.
+
+A recording (float mono samples at the model's rate) is cut into clip-length windows, the last one
+padded with silence. The recording's probabilities are the mean of its windows', each window weighted
+by how much of it is real audio, so a 3 s utterance and a one-hour recording are both one decision.
+"""
+import os
+import re
+from typing import List
+
+import numpy as np
+import tensorflow as tf
+
+from components.common import audio
+from pipeline.errors import AudioClfError
+from trainer import export
+
+WINDOW_BATCH = 16
+UNREADABLE_HINT = "The file is corrupt, empty or not audio (formats: those libsndfile or ffmpeg can read)."
+
+
+def resolve_model_dir(path: str) -> str:
+    """The SavedModel folder: `path` itself, or its newest numbered version (a Pusher's serving dir)."""
+    if tf.io.gfile.exists(os.path.join(path, "saved_model.pb")):
+        return path
+    if not tf.io.gfile.isdir(path):
+        raise AudioClfError(f"model folder {path} does not exist; pass the pushed model printed by `audioclf run` "
+                            f"(OUTPUT/serving/<version>) or the serving folder itself.")
+    versions = sorted((int(name.strip("/")) for name in tf.io.gfile.listdir(path) if re.fullmatch(r"\d+/?", name)),
+                      reverse=True)
+    for version in versions:
+        candidate = os.path.join(path, str(version))
+        if tf.io.gfile.exists(os.path.join(candidate, "saved_model.pb")):
+            return candidate
+    raise AudioClfError(f"{path} holds no SavedModel (saved_model.pb) and no numbered model versions; "
+                        f"has a model been blessed and pushed? Run `audioclf run` first.")
+
+
+class Classifier:
+    def __init__(self, model_dir: str):
+        self.model_dir = resolve_model_dir(model_dir)
+        self.metadata = export.read_metadata(self.model_dir)
+        self.sample_rate = int(self.metadata["sample_rate"])
+        self.clip_samples = int(self.metadata["clip_samples"])
+        self.label_names: List[str] = list(self.metadata["label_names"])
+        self._classify = tf.saved_model.load(self.model_dir).signatures[export.CLASSIFY_AUDIO]
+
+    def windows(self, samples: np.ndarray):
+        """(windows [n, clip_samples], real samples in each window)."""
+        count = max(1, -(-len(samples) // self.clip_samples))
+        padded = np.zeros(count * self.clip_samples, dtype=np.float32)
+        padded[:len(samples)] = samples
+        real = np.minimum(self.clip_samples, len(samples) - np.arange(count) * self.clip_samples)
+        return padded.reshape(count, self.clip_samples), real
+
+    def classify_samples(self, samples: np.ndarray) -> dict:
+        windows, real = self.windows(samples)
+        probabilities = np.concatenate([
+            self._classify(audio=tf.constant(windows[i:i + WINDOW_BATCH]))[export.OUTPUT_KEY].numpy()
+            for i in range(0, len(windows), WINDOW_BATCH)])
+        mean = (probabilities * real[:, None]).sum(axis=0) / real.sum()
+        best = int(np.argmax(mean))
+        return {
+            "label": self.label_names[best], "probability": round(float(mean[best]), 4),
+            "probabilities": {n: round(float(p), 4) for n, p in zip(self.label_names, mean)},
+            "duration_s": round(len(samples) / self.sample_rate, 3),
+            "windows": [{"start_s": round(i * self.clip_samples / self.sample_rate, 3),
+                         "seconds": round(float(real[i]) / self.sample_rate, 3),
+                         "label": self.label_names[int(np.argmax(p))], "probability": round(float(p.max()), 4)}
+                        for i, p in enumerate(probabilities)],
+        }
+
+    def read(self, path: str) -> np.ndarray:
+        """The file as the model hears it: mono float samples at the model's rate."""
+        return audio.decode_audio(path, self.sample_rate, UNREADABLE_HINT)
+
+    def classify_file(self, path: str) -> dict:
+        return {"file": path, **self.classify_samples(self.read(path))}
