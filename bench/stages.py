@@ -459,6 +459,8 @@ def result_rows(results, settings):
             rate = _rate_of(t["epoch_s"][1:], n)
             text = (f"**{_num(rate)} examples/s** (median of epochs 2-{len(t['epoch_s'])}, {t['steps']} steps of "
                     f"{t['batch']}; epoch 1 {t['epoch_s'][0]:.1f} s not counted; {t['params']:,} parameters)")
+            if t.get("own_cores") is not None:   # CPU seconds / wall seconds of the whole timed fit
+                text += f"; **{t['own_cores']:.2f} cores** busy in `model.fit` (all epochs)"
             gpu = results[key].get("gpu_summary")
             if gpu:
                 text += (f"; GPU utilisation mean **{gpu['util_mean']:.0f} %** (max {gpu['util_max']:.0f} %), "

@@ -55,13 +55,19 @@ class SynthesisConfig:
     # few-second recordings `predict` is also used on. The benchmark measures 60 s clips.
     clip_seconds: float = 10.0
     clips: Dict[str, int] = field(default_factory=lambda: {"train": 600, "eval": 100, "test": 100})
-    # Probability that a clip is a "room full of people" (all utterances at once) rather than a sequence.
+    # Probability that a clip is one random crop of one real utterance (one speaker, no speed change:
+    # what `predict` hears) rather than one of the post's mixtures below.
+    crop_probability: float = 0.0
+    # Probability that a mixture is a "room full of people" (all utterances at once) rather than a sequence.
     simultaneous_probability: float = 0.5
     speakers_per_clip: List[int] = field(default_factory=lambda: [1, 3])
     pause_seconds: List[float] = field(default_factory=lambda: [0.0, 5.0])
     gain_db: List[float] = field(default_factory=lambda: [-6.0, 6.0])
     # Playback-speed factor (changes tempo and pitch together, as pydub's frame-rate trick in the post).
     speed: List[float] = field(default_factory=lambda: [0.9, 1.1])
+    # Probability of white noise over a clip, at an SNR (dB) drawn from noise_snr_db.
+    noise_probability: float = 0.0
+    noise_snr_db: List[float] = field(default_factory=lambda: [10.0, 40.0])
     # No utterance piece shorter than this is placed in a clip (a sequence stops instead).
     min_piece_seconds: float = 1.0
     # Adds a third class, label 2: clips mixing both genders.
@@ -88,8 +94,20 @@ class TrainerConfig:
     n_mels: int = 64
     mel_f_max: float = 0.0      # top of the mel filter bank in Hz (0: half the sample rate)
     batch_norm_momentum: float = 0.99
-    # Subtract each mel band's mean over the clip (removes a fixed recording-channel response).
-    mean_normalization: bool = True
+    mel_f_min: float = 0.0      # bottom of the mel filter bank in Hz
+    # What is subtracted from the dB mel spectrogram of each clip: "band_mean" each band's mean over time
+    # (removes a fixed recording-channel response, but also the long-term spectral envelope, a gender
+    # cue); "max" the clip's loudest value (gain invariance only; the envelope stays); "none".
+    normalization: str = "band_mean"
+    # SpecAugment-style masking while training (0: off): this many time masks of up to time_mask_frames
+    # frames and frequency masks of up to freq_mask_bins mel bands, each set to the clip's mean.
+    time_masks: int = 0
+    time_mask_frames: int = 20
+    freq_masks: int = 0
+    freq_mask_bins: int = 8
+    # Pooling after the last conv block: "max" (the post) or "avg".
+    pooling: str = "max"
+    label_smoothing: float = 0.0
     delta_win_length: int = 5   # frames used by the delta (must be odd)
     frame_length: int = 64      # spectrogram frames per segment (~1 s at the defaults)
     frame_hop: int = 32         # half-overlapping segments
@@ -98,6 +116,8 @@ class TrainerConfig:
     dropout: float = 0.2
     optimizer: str = "adam"
     learning_rate: float = 1e-3
+    # "constant", or "cosine": decays to 1 % of learning_rate over epochs x steps per epoch.
+    lr_schedule: str = "constant"
     batch_size_per_replica: int = 16
     epochs: int = 10
     # 0: one pass over the train split per epoch (its examples are counted at the start of training).
@@ -128,9 +148,8 @@ class EvaluatorConfig:
     # speakers) on the same utterances by more than this (0.0: not worse at all).
     max_deficit_vs_pitch_rule: float = 0.0
     # Train utterances the pitch rule's threshold is fitted on: round-robin over the train speakers
-    # (every voice before a second utterance of any), each cut to its first pitch_fit_seconds.
+    # (every voice before a second utterance of any), whole (cutting them to 8 s cost 7 points).
     pitch_fit_utterances: int = 400
-    pitch_fit_seconds: float = 8.0
 
 
 @dataclass
@@ -330,8 +349,10 @@ def validate(config: PipelineConfig) -> None:
         if not isinstance(count, int) or count <= 0:
             raise AudioClfError(f"config: synthesis.clips.{split}={count!r}: zero clips requested; "
                                 f"every split needs at least one clip (2 or more for both labels).")
-    if not 0.0 <= syn.simultaneous_probability <= 1.0:
-        raise AudioClfError("config: synthesis.simultaneous_probability must be within [0, 1].")
+    for name in ("simultaneous_probability", "crop_probability", "noise_probability"):
+        if not 0.0 <= getattr(syn, name) <= 1.0:
+            raise AudioClfError(f"config: synthesis.{name} must be within [0, 1].")
+    _check_range("synthesis.noise_snr_db", syn.noise_snr_db)
     _check_range("synthesis.speakers_per_clip", syn.speakers_per_clip, 1)
     _check_range("synthesis.pause_seconds", syn.pause_seconds, 0.0)
     _check_range("synthesis.gain_db", syn.gain_db)
@@ -347,6 +368,16 @@ def validate(config: PipelineConfig) -> None:
     tr = config.trainer
     if len(tr.conv_filters) != 4 or len(tr.kernel_size) != 3:
         raise AudioClfError("config: trainer.conv_filters needs 4 values (one per block) and trainer.kernel_size 3.")
+    if tr.normalization not in ("band_mean", "max", "none"):
+        raise AudioClfError(f"config: trainer.normalization={tr.normalization!r}; use band_mean, max or none.")
+    if tr.lr_schedule not in ("constant", "cosine"):
+        raise AudioClfError(f"config: trainer.lr_schedule={tr.lr_schedule!r}; use constant or cosine.")
+    if tr.pooling not in ("max", "avg"):
+        raise AudioClfError(f"config: trainer.pooling={tr.pooling!r}; use max or avg.")
+    if not 0.0 <= tr.label_smoothing < 1.0:
+        raise AudioClfError("config: trainer.label_smoothing must be within [0, 1).")
+    if min(tr.time_masks, tr.freq_masks, tr.time_mask_frames, tr.freq_mask_bins) < 0:
+        raise AudioClfError("config: trainer.time_masks, freq_masks, time_mask_frames and freq_mask_bins must be >= 0.")
     if tr.delta_win_length < 3 or tr.delta_win_length % 2 == 0:
         raise AudioClfError("config: trainer.delta_win_length must be an odd number >= 3.")
     for name in ("batch_size_per_replica", "epochs", "patience", "report_every_epochs", "shuffle_buffer"):
@@ -361,8 +392,8 @@ def validate(config: PipelineConfig) -> None:
         raise AudioClfError("config: evaluator.max_regression must be >= 0.")
     if ev.real_accuracy_floor < 0 or ev.max_deficit_vs_pitch_rule < 0:
         raise AudioClfError("config: evaluator.real_accuracy_floor and evaluator.max_deficit_vs_pitch_rule must be >= 0.")
-    if ev.pitch_fit_utterances < 2 or ev.pitch_fit_seconds <= 0:
-        raise AudioClfError("config: evaluator.pitch_fit_utterances must be >= 2 and evaluator.pitch_fit_seconds > 0.")
+    if ev.pitch_fit_utterances < 2:
+        raise AudioClfError("config: evaluator.pitch_fit_utterances must be >= 2.")
     co = config.corpus
     if isinstance(co.subsets, str):
         co.subsets = [co.subsets]   # one subset named as a string, not its characters

@@ -35,6 +35,14 @@ def test_runner_passthrough_replaces_direct_runner_args():
     ("synthesis.nonsense=1", r"unknown setting\(s\) synthesis.nonsense"),
     ("examples.audio_encoding=mp3", r"use 'pcm16' or 'float'"),
     ("nokey", r"expected section.key=value"),
+    ("synthesis.crop_probability=1.5", r"synthesis.crop_probability must be within \[0, 1\]"),
+    ("synthesis.noise_snr_db=[40, 10]", r"synthesis.noise_snr_db must be \[low, high\]"),
+    ("trainer.normalization=layer", r"trainer.normalization='layer'; use band_mean, max or none"),
+    ("trainer.lr_schedule=step", r"trainer.lr_schedule='step'"),
+    ("trainer.pooling=min", r"trainer.pooling='min'"),
+    ("trainer.label_smoothing=1.0", r"label_smoothing must be within \[0, 1\)"),
+    ("evaluator.pitch_fit_utterances=1", r"pitch_fit_utterances must be >= 2"),
+    ("corpus.min_speakers_to_split=2", r"min_speakers_to_split must be >= 3"),
 ])
 def test_bad_settings_are_refused_with_the_setting_named(override, message):
     with pytest.raises(AudioClfError, match=message):
@@ -44,3 +52,7 @@ def test_bad_settings_are_refused_with_the_setting_named(override, message):
 def test_missing_config_file(tmp_path):
     with pytest.raises(AudioClfError, match="not found"):
         load_config(str(tmp_path / "absent.yaml"))
+
+
+def test_one_subset_named_as_a_string_is_one_subset():
+    assert load_config(overrides=["corpus.subsets=dev-mini"]).corpus.subsets == ["dev-mini"]

@@ -17,6 +17,53 @@ from pipeline.config import TrainerConfig
 AUDIO_INPUT = "audio"
 
 
+class MaxNormalization(tf.keras.layers.Layer):
+    """Subtracts the clip's loudest dB value: the same voice recorded louder or softer gives the same
+    input, and the spectral envelope (formants, a gender cue) is left as it is. Unlike a mean, the
+    maximum does not depend on how much of the clip is silence (a short recording padded to a window)."""
+
+    def call(self, inputs):  # (batch, time, mels, channels)
+        return inputs - tf.reduce_max(inputs, axis=[1, 2, 3], keepdims=True)
+
+
+class SpecAugment(tf.keras.layers.Layer):
+    """Time and frequency masking while training (Park et al., 2019); the identity at inference.
+
+    Each mask sets a random band of up to `time_width` frames (or `freq_width` mel bands) to the clip's
+    mean value, so the model cannot lean on any one moment or band of a voice."""
+
+    def __init__(self, time_masks: int, time_width: int, freq_masks: int, freq_width: int, **kwargs):
+        super().__init__(**kwargs)
+        self.time_masks, self.time_width = time_masks, time_width
+        self.freq_masks, self.freq_width = freq_masks, freq_width
+
+    def get_config(self):
+        return dict(super().get_config(), time_masks=self.time_masks, time_width=self.time_width,
+                    freq_masks=self.freq_masks, freq_width=self.freq_width)
+
+    @staticmethod
+    def _masks(batch, size, count, width):
+        """[batch, size] boolean: True inside any of `count` random intervals of up to `width`."""
+        positions = tf.range(size)[None, None, :]
+        widths = tf.random.uniform([batch, count, 1], 0, width + 1, dtype=tf.int32)
+        room = tf.cast(tf.maximum(1, size - widths + 1), tf.float32)
+        starts = tf.cast(tf.floor(tf.random.uniform([batch, count, 1]) * room), tf.int32)
+        return tf.reduce_any((positions >= starts) & (positions < starts + widths), axis=1)
+
+    def call(self, inputs, training=None):  # (batch, time, mels, channels)
+        if not training or (self.time_masks == 0 and self.freq_masks == 0):
+            return inputs
+        shape = tf.shape(inputs)
+        batch, frames, bands = shape[0], shape[1], shape[2]
+        mask = tf.zeros([batch, frames, bands], dtype=tf.bool)
+        if self.time_masks and self.time_width:
+            mask |= self._masks(batch, frames, self.time_masks, self.time_width)[:, :, None]
+        if self.freq_masks and self.freq_width:
+            mask |= self._masks(batch, bands, self.freq_masks, self.freq_width)[:, None, :]
+        fill = tf.reduce_mean(inputs, axis=[1, 2, 3], keepdims=True)
+        return tf.where(mask[..., None], fill, inputs)
+
+
 class MeanNormalization(tf.keras.layers.Layer):
     """Subtracts each mel band's mean over the clip's time axis from the dB spectrogram.
 
@@ -33,11 +80,15 @@ def build_model(config: TrainerConfig, sample_rate: int, clip_samples: int, num_
     x = tf.keras.layers.Reshape((clip_samples, 1), name="channel")(audio)
     mel = get_melspectrogram_layer(input_shape=(clip_samples, 1), n_fft=config.n_fft, hop_length=config.hop_length,
                                    sample_rate=sample_rate, n_mels=config.n_mels, return_decibel=True,
-                                   mel_f_max=config.mel_f_max or None,
+                                   mel_f_min=config.mel_f_min, mel_f_max=config.mel_f_max or None,
                                    input_data_format="channels_last", output_data_format="channels_last",
                                    name="mel_spectrogram")(x)  # (batch, time, mels, 1)
-    if config.mean_normalization:
+    if config.normalization == "band_mean":
         mel = MeanNormalization(name="mean_normalization")(mel)
+    elif config.normalization == "max":
+        mel = MaxNormalization(name="max_normalization")(mel)
+    mel = SpecAugment(config.time_masks, config.time_mask_frames, config.freq_masks, config.freq_mask_bins,
+                      name="spec_augment")(mel)
     delta = Delta(win_length=config.delta_win_length, data_format="channels_last", name="delta")(mel)
     x = tf.keras.layers.Concatenate(axis=-1, name="mel_and_delta")([mel, delta])  # (batch, time, mels, 2)
     x = Frame(frame_length=config.frame_length, hop_length=config.frame_hop, pad_end=True,
@@ -50,18 +101,38 @@ def build_model(config: TrainerConfig, sample_rate: int, clip_samples: int, num_
         x = tf.keras.layers.Dropout(config.dropout, name=f"dropout{block}")(x)
         if block < last:
             x = tf.keras.layers.MaxPool3D(pool_size=(2, 2, 2), padding="same", name=f"pool{block}")(x)
+        elif config.pooling == "avg":
+            x = tf.keras.layers.GlobalAveragePooling3D(name="global_avg_pool")(x)
         else:
             x = tf.keras.layers.GlobalMaxPooling3D(name="global_max_pool")(x)
     probabilities = tf.keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     return tf.keras.Model(audio, probabilities, name="audioclf")
 
 
-def compile_model(model: tf.keras.Model, config: TrainerConfig) -> tf.keras.Model:
+def _loss(label_smoothing: float, num_classes: int):
+    """Sparse cross-entropy; with label smoothing, on one-hot labels (the sparse loss has no smoothing)."""
+    if not label_smoothing:
+        return "sparse_categorical_crossentropy"
+    smoothed = tf.keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+
+    def loss(labels, probabilities):
+        return smoothed(tf.one_hot(tf.cast(tf.reshape(labels, [-1]), tf.int32), num_classes), probabilities)
+
+    return loss
+
+
+def compile_model(model: tf.keras.Model, config: TrainerConfig, total_steps: int = 0) -> tf.keras.Model:
+    """`total_steps` (epochs x steps per epoch) is what a "cosine" learning-rate schedule decays over."""
     optimizers = {"adam": tf.keras.optimizers.Adam, "sgd": tf.keras.optimizers.SGD,
                   "rmsprop": tf.keras.optimizers.RMSprop}
     if config.optimizer not in optimizers:
         from pipeline.errors import AudioClfError  # pylint: disable=import-outside-toplevel
         raise AudioClfError(f"config: trainer.optimizer={config.optimizer!r}; use one of {', '.join(optimizers)}.")
-    model.compile(optimizer=optimizers[config.optimizer](learning_rate=config.learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["sparse_categorical_accuracy"])
+    rate = config.learning_rate
+    if config.lr_schedule == "cosine" and total_steps > 0:
+        # From the configured rate down to 1 % of it by the last planned step: late epochs refine
+        # rather than jump, so early stopping's best epoch is less a matter of luck.
+        rate = tf.keras.optimizers.schedules.CosineDecay(config.learning_rate, total_steps, alpha=0.01)
+    model.compile(optimizer=optimizers[config.optimizer](learning_rate=rate),
+                  loss=_loss(config.label_smoothing, model.output_shape[-1]), metrics=["sparse_categorical_accuracy"])
     return model

@@ -1,5 +1,6 @@
 """The kapre model: layers in the post's order, shapes, and that it learns."""
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from pipeline.config import TrainerConfig
@@ -53,6 +54,49 @@ def test_mean_normalization_removes_a_fixed_band_offset():
     out, shifted = layer(spectrogram).numpy(), layer(spectrogram + offset).numpy()
     np.testing.assert_allclose(out.mean(axis=1), 0.0, atol=1e-5)
     np.testing.assert_allclose(out, shifted, atol=1e-4)
-    model = model_lib.build_model(TrainerConfig(**{**TINY.__dict__, "mean_normalization": True}), RATE, SAMPLES, 2)
+    model = model_lib.build_model(TrainerConfig(**{**TINY.__dict__, "normalization": "band_mean"}), RATE, SAMPLES, 2)
     names = [layer.name for layer in model.layers]
     assert names.index("mel_spectrogram") < names.index("mean_normalization") < names.index("delta")
+
+
+def test_max_normalization_is_gain_invariant_and_keeps_the_envelope():
+    layer = model_lib.MaxNormalization()
+    spectrogram = np.random.default_rng(3).normal(size=(2, 30, 16, 1)).astype(np.float32)
+    louder = spectrogram + 12.0   # +12 dB: the same voice, louder
+    np.testing.assert_allclose(layer(spectrogram).numpy(), layer(louder).numpy(), atol=1e-4)
+    def bands(x):   # each band's mean over time, relative to the clip's mean band: the envelope
+        envelope = x.mean(axis=1)
+        return envelope - envelope.mean(axis=1, keepdims=True)
+    np.testing.assert_allclose(bands(layer(spectrogram).numpy()), bands(spectrogram), atol=1e-4)
+
+
+def test_spec_augment_masks_only_while_training():
+    layer = model_lib.SpecAugment(time_masks=2, time_width=5, freq_masks=2, freq_width=3)
+    x = np.random.default_rng(4).normal(size=(4, 40, 16, 2)).astype(np.float32)
+    np.testing.assert_array_equal(layer(x, training=False).numpy(), x)
+    masked = layer(x, training=True).numpy()
+    changed = (masked != x).any(axis=-1)
+    assert changed.any() and changed.mean() < 0.6
+    fill = x.mean(axis=(1, 2, 3))
+    for b in range(4):   # masked cells hold the clip's mean
+        np.testing.assert_allclose(masked[b][changed[b]], fill[b], atol=1e-5)
+
+
+def test_label_smoothing_and_average_pooling_train():
+    config = TrainerConfig(**{**TINY.__dict__, "label_smoothing": 0.1, "pooling": "avg", "normalization": "max",
+                              "time_masks": 1, "freq_masks": 1})
+    model = model_lib.compile_model(model_lib.build_model(config, RATE, SAMPLES, num_classes=2), config)
+    names = [layer.name for layer in model.layers]
+    assert "global_avg_pool" in names and "max_normalization" in names and "spec_augment" in names
+    x = np.random.default_rng(5).normal(size=(8, SAMPLES)).astype(np.float32) * 0.1
+    history = model.fit(x, np.array([0, 1] * 4), epochs=1, batch_size=4, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_cosine_schedule_decays_over_the_planned_steps():
+    config = TrainerConfig(**{**TINY.__dict__, "lr_schedule": "cosine", "learning_rate": 0.01})
+    model = model_lib.compile_model(model_lib.build_model(config, RATE, SAMPLES, num_classes=2), config, total_steps=100)
+    schedule = model.optimizer._learning_rate   # pylint: disable=protected-access  (the schedule itself)
+    assert float(schedule(0)) == pytest.approx(0.01) and float(schedule(100)) == pytest.approx(0.0001)
+    constant = model_lib.compile_model(model_lib.build_model(TINY, RATE, SAMPLES, num_classes=2), TINY, total_steps=100)
+    assert float(constant.optimizer.learning_rate) == pytest.approx(TINY.learning_rate)

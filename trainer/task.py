@@ -96,7 +96,7 @@ def train(settings: TrainingSettings, train_files: Sequence[str], eval_files: Se
     with strategy.scope():
         model = model_lib.compile_model(
             model_lib.build_model(config, settings.sample_rate, settings.clip_samples, len(settings.label_names)),
-            config)
+            config, total_steps=steps * config.epochs)
 
     eval_examples = input_lib.count_records(eval_files)
     reports = callbacks_lib.ClassificationReports(

@@ -20,6 +20,7 @@ from pipeline.errors import AudioClfError
 
 SIMULTANEOUS = "simultaneous"
 SEQUENTIAL = "sequential"
+CROP = "crop"          # one real utterance of one speaker, as `predict` hears a recording
 PEAK = 0.99  # a mix louder than this is scaled down rather than clipped
 
 Pools = Dict[str, Dict[str, List[str]]]  # gender -> speaker -> file paths (as the speaker index holds them)
@@ -129,6 +130,25 @@ def _draw_utterance(rng, pools: Pools, gender: str, speaker: str, load: Callable
     return None, None
 
 
+def _add_noise(rng: np.random.Generator, mix: np.ndarray, config: SynthesisConfig) -> Optional[float]:
+    """White noise at a random SNR (dB, against the speech's RMS over its non-silent samples), with
+    probability noise_probability; returns the SNR used, or None. Noise leaves pitch and formants in
+    place, so it teaches the model a microphone's hiss, not a different voice."""
+    if rng.random() >= config.noise_probability:
+        return None
+    snr_db = float(rng.uniform(*config.noise_snr_db))
+    speech = np.count_nonzero(mix)
+    if not speech:
+        return None
+    power = float(np.dot(mix, mix)) / speech
+    scale = np.float32(np.sqrt(power / 10.0 ** (snr_db / 10.0)))
+    noise = np.random.default_rng(rng.integers(1 << 63))   # its own stream: the clip's draws stay as they were
+    for begin in range(0, len(mix), CHUNK):
+        part = mix[begin:begin + CHUNK]
+        part += noise.standard_normal(len(part), dtype=np.float32) * scale
+    return round(snr_db, 2)
+
+
 def synthesize_clip(split: str, clip_index: int, pools: Pools, config: SynthesisConfig,
                     load: Callable[[str], Optional[np.ndarray]]) -> Tuple[np.ndarray, dict]:
     """Returns (float32 samples of exactly clip_seconds, metadata) for clip `clip_index` of `split`."""
@@ -137,8 +157,11 @@ def synthesize_clip(split: str, clip_index: int, pools: Pools, config: Synthesis
     length = clip_samples(config)
     min_piece = int(round(config.min_piece_seconds * rate))
     label = clip_label(config, clip_index)
-    mode = SIMULTANEOUS if rng.random() < config.simultaneous_probability else SEQUENTIAL
-    chosen = _choose_speakers(rng, pools, label, *config.speakers_per_clip)
+    # Drawn only when crops are asked for, so that other settings keep their clips byte for byte.
+    crop = config.crop_probability > 0 and label != LABELS["mixed"] and rng.random() < config.crop_probability
+    mode = CROP if crop else SIMULTANEOUS if rng.random() < config.simultaneous_probability else SEQUENTIAL
+    chosen = _choose_speakers(rng, pools, label, 1, 1) if crop else _choose_speakers(rng, pools, label,
+                                                                                      *config.speakers_per_clip)
     mix = np.zeros(length, dtype=np.float32)
     placed: List[dict] = []
     skipped: List[str] = []
@@ -150,7 +173,8 @@ def synthesize_clip(split: str, clip_index: int, pools: Pools, config: Synthesis
         long one contributes a random window; False (sequence): it starts at `at`, cut at the end.
         """
         path, samples = _draw_utterance(rng, pools, gender, speaker, load, skipped)
-        speed = float(rng.uniform(*config.speed))
+        # A crop keeps the speaker's own pitch: playback speed moves F0 and formants, a gender cue.
+        speed = 1.0 if mode == CROP else float(rng.uniform(*config.speed))
         gain_db = float(rng.uniform(*config.gain_db))
         if samples is None:
             return 0
@@ -165,7 +189,7 @@ def synthesize_clip(split: str, clip_index: int, pools: Pools, config: Synthesis
                        "seconds": round(used / rate, 4), "speed": round(speed, 4), "gain_db": round(gain_db, 3)})
         return used
 
-    if mode == SIMULTANEOUS:
+    if mode in (SIMULTANEOUS, CROP):
         for gender, speaker in chosen:
             place(gender, speaker, 0, length, anywhere=True)
     else:
@@ -182,17 +206,18 @@ def synthesize_clip(split: str, clip_index: int, pools: Pools, config: Synthesis
         genders = {g for g, _ in chosen}
         others = [(g, spk) for g in sorted(genders) for spk in sorted(pools[g]) if (g, spk) not in chosen]
         for i in rng.permutation(len(others)):
-            if place(*others[int(i)], 0, length, anywhere=(mode == SIMULTANEOUS)):
+            if place(*others[int(i)], 0, length, anywhere=(mode != SEQUENTIAL)):
                 break
     if not placed:
         raise AudioClfError(f"clip {split}-{clip_index}: no decodable utterance for speakers "
                             f"{', '.join(s for _, s in chosen)}; check the skipped files in the speaker index.")
+    noise_db = _add_noise(rng, mix, config) if config.noise_probability > 0 else None
     peak = max(float(mix.max()), -float(mix.min()))  # no |mix| temporary
     if peak > PEAK:
         mix *= np.float32(PEAK / peak)
     speakers = sorted({p["speaker"] for p in placed}, key=lambda s: (len(s), s))
     meta = {"clip_id": f"{split}-{clip_index:06d}", "split": split, "index": clip_index, "label": label,
             "label_name": LABEL_NAMES[label], "mode": mode, "speakers": speakers, "num_speakers": len(speakers),
-            "utterances": placed, "duration_s": config.clip_seconds, "sample_rate": rate,
+            "utterances": placed, "duration_s": config.clip_seconds, "sample_rate": rate, "noise_snr_db": noise_db,
             "skipped_files": sorted(set(skipped))}
     return mix, meta

@@ -113,3 +113,36 @@ def test_skipped_files_are_listed_per_clip_not_per_worker(index, small_corpus):
         assert meta == fresh[i]
     assert any(m["skipped_files"] for m in fresh.values())
     assert all(speaker not in m["speakers"] for m in fresh.values())
+
+
+def test_crops_are_one_real_utterance_at_its_own_pitch(index):
+    config = _config(crop_probability=0.7, clip_seconds=3.0)
+    pools = synthesis.split_pools(index, "train")
+    metas = [synthesis.synthesize_clip("train", i, pools, config, _cache(index, config).get)[1] for i in range(40)]
+    crops = [m for m in metas if m["mode"] == synthesis.CROP]
+    assert 18 <= len(crops) <= 38 and {m["mode"] for m in metas} >= {synthesis.CROP}
+    for meta in crops:
+        (placed,) = meta["utterances"]
+        assert meta["num_speakers"] == 1 and placed["speed"] == 1.0
+        gender = "M" if meta["label"] == 0 else "F"
+        assert index["speakers"][placed["speaker"]]["gender"] == gender
+        assert placed["seconds"] <= 3.0 and meta["noise_snr_db"] is None
+    # Crops off: the mixtures are byte for byte what they were before crops existed.
+    plain = _config(clip_seconds=3.0)
+    assert all(synthesis.synthesize_clip("train", i, pools, plain, _cache(index, plain).get)[1]["mode"] != synthesis.CROP
+               for i in range(10))
+
+
+def test_noise_at_the_drawn_snr(index):
+    config = _config(noise_probability=1.0, noise_snr_db=[20.0, 20.0], crop_probability=1.0, clip_seconds=3.0)
+    quiet = _config(crop_probability=1.0, clip_seconds=3.0)
+    pools = synthesis.split_pools(index, "train")
+    noisy, meta = synthesis.synthesize_clip("train", 3, pools, config, _cache(index, config).get)
+    clean, _ = synthesis.synthesize_clip("train", 3, pools, quiet, _cache(index, quiet).get)
+    assert meta["noise_snr_db"] == 20.0
+    speech = clean != 0
+    noise = noisy - clean   # same draws: the clip differs by the noise alone (and the peak scaling, none here)
+    snr = 10 * np.log10(np.mean(clean[speech] ** 2) / np.mean(noise ** 2))
+    assert snr == pytest.approx(20.0, abs=0.5)
+    again, _ = synthesis.synthesize_clip("train", 3, pools, config, _cache(index, config).get)
+    np.testing.assert_array_equal(noisy, again)   # deterministic

@@ -1,0 +1,517 @@
+"""Speaker-grouped k-fold (and leave-one-corpus-out) accuracy on real utterances of unseen speakers.
+
+A single pipeline run tests ~30 speakers: too few to tell two training recipes apart. Here every speaker
+of every corpus is tested once, by a model that never heard them: speakers are dealt to `--folds` folds
+per (corpus, gender); for each fold the project's own synthesis and trainer (trainer.task.train) build a
+model from the other speakers, and three classifiers judge exactly the same whole test utterances: that
+model (through predict's Classifier), the median-F0 pitch rule and an MFCC-statistics + logistic
+regression baseline, both fitted on the fold's train speakers only. `--loco A,B` instead tests each
+named corpus whole against a model trained on the other corpora.
+
+Each fold's results land atomically in OUT/fold-<k>.json (loco-<corpus>.json); a fold already there with
+the same settings is reused, so an interrupted run resumes. OUT/summary.md|json pool them per corpus
+with 95 % Wilson intervals.
+
+Run:  .venv/bin/python -m bench.kfold [--data-root ROOT ...] [--config FILE] [--set k=v ...] [--seed N]
+      [--folds 5 | --loco NAME[,NAME]] [--name NAME | --out DIR] [--work DIR] [--keep] [--quick]
+"""
+import argparse
+import concurrent.futures
+import copy
+import datetime
+import json
+import logging
+import multiprocessing
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from typing import Dict, List, Optional, Sequence
+
+import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+from bench import _util
+from components.audio_evaluator import pitch_rule, real_speech
+from components.audio_synthesis import synthesis
+from components.common import audio, fs, stats
+from components.speaker_index import corpus
+from pipeline import config as config_lib
+from pipeline.errors import EXIT_USER_ERROR, AudioClfError
+
+log = logging.getLogger("kfold")
+DEFAULT_ROOTS = [os.path.join(_util.REPO_ROOT, "data", n)
+                 for n in ("librispeech-mini", "speechocean762-adults", "vctk-mini", "commonvoice-mini")]
+QUICK_ROOTS = DEFAULT_ROOTS[0::2]   # librispeech-mini and vctk-mini: small FLAC corpora
+QUICK_SPEAKERS = 6                  # per (corpus, gender): 2 folds still leave 3 non-test speakers for eval
+QUICK_SET = ["synthesis.sample_rate=8000", "synthesis.clip_seconds=2", "synthesis.clips={train: 16, eval: 4, test: 4}",
+             "trainer.n_fft=256", "trainer.hop_length=128", "trainer.n_mels=16", "trainer.frame_length=8",
+             "trainer.frame_hop=4", "trainer.conv_filters=[4, 4, 8, 8]", "trainer.epochs=1",
+             "trainer.batch_size_per_replica=8", "trainer.shuffle_buffer=32"]
+CLASSIFIERS = {"model": "model", "pitch": "pitch rule", "mfcc": "MFCC + LR"}
+MFCC_RATE, N_MFCC = 16000, 20
+LOG_EVERY_S = 10.0
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.kfold", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-root", action="append", default=[], help="a corpus root (repeat); default: data/*")
+    p.add_argument("--config", default=None, help="YAML/JSON config, as `audioclf run --config`")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="config override (repeat)")
+    p.add_argument("--seed", type=int, default=0, help="fold seed; also added to synthesis.seed and trainer.seed")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--loco", default="", help="leave-one-corpus-out instead: corpus names, comma-separated")
+    p.add_argument("--max-speakers-per-group", type=int, default=0, help="keep the first N speakers per (corpus, gender)")
+    p.add_argument("--name", default=None, help="results name (default 'default', 'quick' with --quick)")
+    p.add_argument("--out", default=None, help="results folder (default bench/results/kfold/<name>[-seedN][-loco])")
+    p.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "audioclf-kfold"),
+                   help="F0/MFCC caches and per-fold scratch folders (clips, models)")
+    p.add_argument("--keep", action="store_true", help="keep each fold's clips and model")
+    p.add_argument("--workers", type=int, default=2, help="processes for synthesis and F0/MFCC")
+    p.add_argument("--quick", action="store_true", help="smoke run: 2 folds, 2 corpora, 6 speakers per group, tiny model")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.folds = 2
+        args.data_root = args.data_root or QUICK_ROOTS
+        args.max_speakers_per_group = args.max_speakers_per_group or QUICK_SPEAKERS
+    args.data_root = [os.path.abspath(r) for r in (args.data_root or DEFAULT_ROOTS)]
+    args.loco = [c.strip() for c in args.loco.split(",") if c.strip()]
+    if args.folds < 2 and not args.loco:
+        raise AudioClfError(f"--folds {args.folds}: need at least 2 folds (each fold tests 1/k of the speakers).")
+    args.name = args.name or ("quick" if args.quick else "default")
+    suffix = (f"-seed{args.seed}" if args.seed else "") + ("-loco" if args.loco else "")
+    args.out = args.out or os.path.join(_util.REPO_ROOT, "bench", "results", "kfold", args.name + suffix)
+    return args
+
+
+def load_settings(args) -> config_lib.PipelineConfig:
+    """The user's config, then --quick's tiny sizes on top; --seed shifts the synthesis and trainer seeds."""
+    config = config_lib.load_config(args.config, list(args.set) + (QUICK_SET if args.quick else []))
+    config.synthesis.seed += args.seed
+    config.trainer.seed += args.seed
+    return config
+
+
+def _read_json(path: str, default):
+    return json.loads(fs.read_text(path)) if os.path.exists(path) else default
+
+
+def groups(index: dict) -> Dict[tuple, List[str]]:
+    """(corpus, gender) -> sorted speaker ids: the unit every split decision is made in."""
+    result: Dict[tuple, List[str]] = {}
+    for speaker, entry in index["speakers"].items():
+        result.setdefault((entry["corpus"], entry["gender"]), []).append(speaker)
+    return {key: sorted(ids) for key, ids in sorted(result.items())}
+
+
+def limit_speakers(index: dict, per_group: int) -> dict:
+    """Keeps the first `per_group` (sorted) speakers of each (corpus, gender): small, repeatable subsets."""
+    if per_group > 0:
+        keep = {s for ids in groups(index).values() for s in ids[:per_group]}
+        index["speakers"] = {s: e for s, e in index["speakers"].items() if s in keep}
+    return index
+
+
+def assign_folds(index: dict, folds: int, seed: int) -> Dict[str, int]:
+    """speaker -> fold: shuffled per (corpus, gender) with a seeded generator, dealt round-robin, so each
+    fold holds every corpus and both genders in proportion."""
+    assignment = {}
+    for (name, gender), ids in groups(index).items():
+        ids = list(ids)
+        random.Random(f"{seed}:{name}:{gender}").shuffle(ids)
+        assignment.update({s: i % folds for i, s in enumerate(ids)})
+    return assignment
+
+
+def split_speakers(index: dict, test: set, seed: int, run: str) -> Dict[str, str]:
+    """speaker -> train/eval/test. Eval (for early stopping): per (corpus, gender), max(1, round(10 %)) of
+    the non-test speakers when there are >= 3; if a gender still has no eval speaker, one is taken from
+    its largest train group (the trainer needs both genders in eval)."""
+    split = {s: "test" for s in test}
+    rest = {key: [s for s in ids if s not in test] for key, ids in groups(index).items()}
+    for key, ids in rest.items():
+        chosen = []
+        if len(ids) >= 3:
+            chosen = random.Random(f"{seed}:{run}:{key[0]}:{key[1]}:eval").sample(ids, max(1, round(0.1 * len(ids))))
+        split.update({s: "eval" if s in chosen else "train" for s in ids})
+    for gender in config_lib.GENDERS:
+        if not any(v == "eval" and index["speakers"][s]["gender"] == gender for s, v in split.items()):
+            largest = max((ids for key, ids in rest.items() if key[1] == gender), key=len, default=[])
+            if len(largest) >= 2:
+                split[largest[-1]] = "eval"
+    return split
+
+
+def fold_index(index: dict, split: Dict[str, str]) -> dict:
+    """A copy of the index with the fold's splits, so every project function taking an index works on it."""
+    result = copy.deepcopy(index)
+    for speaker, entry in result["speakers"].items():
+        entry["split"] = split[speaker]
+    result["splits"] = {name: {g: sorted((s for s, e in result["speakers"].items()
+                                          if e["split"] == name and e["gender"] == g), key=lambda s: (len(s), s))
+                               for g in config_lib.GENDERS} for name in config_lib.SPLITS}
+    corpus.check_index(result)
+    return result
+
+
+def plan_runs(index: dict, args) -> List[dict]:
+    """Each run: its name and test speakers (k folds, or one run per left-out corpus)."""
+    if args.loco:
+        names = sorted(index["corpora"])
+        unknown = [c for c in args.loco if c not in names]
+        if unknown:
+            raise AudioClfError(f"--loco {','.join(unknown)}: no such corpus; the corpora read are {', '.join(names)}.")
+        return [{"name": f"loco-{c}", "fold": None, "loco": c,
+                 "test": {s for s, e in index["speakers"].items() if e["corpus"] == c}} for c in args.loco]
+    folds = assign_folds(index, args.folds, args.seed)
+    return [{"name": f"fold-{k}", "fold": k, "loco": None, "test": {s for s, f in folds.items() if f == k}}
+            for k in range(args.folds)]
+
+
+# ---- per-file features (fold-independent: computed once, cached in the work folder) --------------------
+
+def mfcc_stats(path: str) -> List[float]:
+    """Mean and std over frames of 20 MFCCs and their deltas (80 numbers): the classic cheap baseline."""
+    import librosa  # pylint: disable=import-outside-toplevel
+    import numpy as np  # pylint: disable=import-outside-toplevel
+    mfcc = librosa.feature.mfcc(y=audio.decode_audio(path, MFCC_RATE), sr=MFCC_RATE, n_mfcc=N_MFCC)
+    width = min(9, mfcc.shape[1] - (1 - mfcc.shape[1] % 2))   # delta needs an odd width <= frames
+    delta = librosa.feature.delta(mfcc, width=width) if width >= 3 else np.zeros_like(mfcc)
+    return [round(float(v), 5) for v in np.concatenate([mfcc.mean(1), mfcc.std(1), delta.mean(1), delta.std(1)])]
+
+
+def _file_features(tasks: List[tuple]) -> List[tuple]:
+    """Worker: (path, f0 or None, mfcc or None) for each (path, need_f0, need_mfcc); an undecodable file
+    gets None (it is then counted wrong for that classifier)."""
+    out = []
+    for path, need_f0, need_mfcc in tasks:
+        f0 = mfcc = None
+        try:
+            f0 = pitch_rule.file_f0(path) if need_f0 else None
+            mfcc = mfcc_stats(path) if need_mfcc else None
+        except AudioClfError as err:
+            log.warning("features: %s", err)
+        out.append((path, need_f0, f0, need_mfcc, mfcc))
+    return out
+
+
+def file_features(paths: Sequence[str], work: str, pool, workers: int) -> tuple:
+    """(path -> median F0, path -> MFCC stats) for every path, computing only what the caches lack
+    (pitch_rule.file_f0, the function pitch_rule.files_f0 maps, run here in chunks for progress lines)."""
+    caches = {n: os.path.join(work, f"{n}_cache.json") for n in ("f0", "mfcc")}
+    values = {n: _read_json(p, {}) for n, p in caches.items()}
+    tasks = [(p, p not in values["f0"], p not in values["mfcc"]) for p in sorted(set(paths))]
+    tasks = [t for t in tasks if t[1] or t[2]]
+    if tasks:
+        started = last = time.monotonic()
+        log.info("features: F0 and MFCC of %d files (%d processes)", len(tasks), workers)
+        chunks = [tasks[i:i + 8] for i in range(0, len(tasks), 8)]
+        done = 0
+        for future in concurrent.futures.as_completed([pool.submit(_file_features, c) for c in chunks]):
+            for path, need_f0, f0, need_mfcc, mfcc in future.result():
+                values["f0"].update({path: f0} if need_f0 else {})
+                values["mfcc"].update({path: mfcc} if need_mfcc else {})
+                done += 1
+            if time.monotonic() - last > LOG_EVERY_S or done == len(tasks):  # saved too: an interrupted
+                last = time.monotonic()                                       # run keeps what it computed
+                log.info("features: %d/%d files (%.0f s)", done, len(tasks), last - started)
+                for name, path in caches.items():  # merged with what another run may have written meanwhile
+                    fs.write_text(path, json.dumps({**_read_json(path, {}), **values[name]}))
+    return values["f0"], values["mfcc"]
+
+
+# ---- one fold: clips, model, three classifiers ---------------------------------------------------------
+
+_UTTERANCES: Dict[int, synthesis.UtteranceCache] = {}   # per worker process and sample rate, kept across folds
+
+
+def _synthesize(split: str, indices: range, pools, config) -> List[tuple]:
+    """Worker: (index, int16 PCM, the meta make_example reads) of clips `indices` (deterministic per index)."""
+    if config.sample_rate not in _UTTERANCES:
+        _UTTERANCES[config.sample_rate] = synthesis.UtteranceCache(config.sample_rate, config.cache_mb << 20)
+    out = []
+    for i in indices:
+        samples, meta = synthesis.synthesize_clip(split, i, pools, config, _UTTERANCES[config.sample_rate].get)
+        out.append((i, audio.to_pcm16(samples), {k: meta[k] for k in ("label", "mode", "num_speakers")}))
+    return out
+
+
+def write_clips(fidx: dict, config, folder: str, pool) -> Dict[str, List[str]]:
+    """Train and eval clips as gzip TFRecords of make_example, as AudioExampleGen writes them."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from components.common import example_format  # pylint: disable=import-outside-toplevel
+    files = {}
+    for split in ("train", "eval"):
+        count, shards = config.synthesis.clips[split], config.examples.num_shards
+        os.makedirs(os.path.join(folder, split))
+        files[split] = [os.path.join(folder, split, f"data_tfrecord-{s:05d}-of-{shards:05d}.gz") for s in range(shards)]
+        writers = [tf.io.TFRecordWriter(f, options="GZIP") for f in files[split]]
+        pools = synthesis.split_pools(fidx, split)
+        futures = [pool.submit(_synthesize, split, range(i, min(i + 16, count)), pools, config.synthesis)
+                   for i in range(0, count, 16)]
+        for future in futures:
+            for i, pcm, meta in future.result():
+                example = example_format.make_example(pcm, config.synthesis.sample_rate, meta,
+                                                      config.examples.audio_encoding)
+                writers[i % shards].write(example.SerializeToString())
+        for w in writers:
+            w.close()
+    return files
+
+
+def train_model(config, files: Dict[str, List[str]], folder: str) -> dict:
+    """trainer.task.train as the pipeline calls it; returns the training facts. model.fit is wrapped for
+    its wall time only (it includes validation and the per-epoch report callback)."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from trainer import task  # pylint: disable=import-outside-toplevel
+    settings = task.TrainingSettings(
+        trainer=config.trainer, sample_rate=config.synthesis.sample_rate,
+        clip_samples=config_lib.clip_samples(config.synthesis), label_names=config_lib.label_names(config),
+        audio_encoding=config.examples.audio_encoding)
+    fit_seconds, original = [], tf.keras.Model.fit
+
+    def timed_fit(self, *a, **kw):
+        start = time.perf_counter()
+        try:
+            return original(self, *a, **kw)
+        finally:
+            fit_seconds.append(time.perf_counter() - start)
+
+    tf.keras.Model.fit = timed_fit
+    wall, cpu = time.perf_counter(), os.times()
+    try:
+        _, history = task.train(settings, files["train"], files["eval"], os.path.join(folder, "model"),
+                                os.path.join(folder, "model_run"))
+    finally:
+        tf.keras.Model.fit = original
+    wall, now = time.perf_counter() - wall, os.times()
+    fit = sum(fit_seconds) or wall
+    tf.keras.backend.clear_session()
+    return {"seconds": round(wall, 2), "fit_seconds": round(fit, 2), "epochs_run": history["epochs_run"],
+            "best_epoch": history["best_epoch"], "train_clips": history["train_clips"],
+            "examples_per_s": round(history["train_clips"] * history["epochs_run"] / fit, 2),
+            "cores_used": round((now.user + now.system - cpu.user - cpu.system) / wall, 2),
+            "best_eval_accuracy": history["best_eval_accuracy"],
+            "trained_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
+def baselines(fidx: dict, test_rows: List[dict], f0s: dict, mfccs: dict) -> tuple:
+    """(pitch threshold, path -> P(female) of MFCC + logistic regression): both fitted on every utterance
+    of the fold's train speakers only, so they are judged on unseen speakers like the model."""
+    from sklearn import linear_model, pipeline as sk_pipeline, preprocessing  # pylint: disable=import-outside-toplevel
+    train = corpus.split_files(fidx, "train")
+    truth = [real_speech.LABEL_OF_GENDER[r["gender"]] for r in train]
+    threshold = pitch_rule.fit_threshold([f0s[r["path"]] for r in train], truth)
+    usable = [(mfccs[r["path"]], t) for r, t in zip(train, truth) if mfccs[r["path"]] is not None]
+    lr = sk_pipeline.make_pipeline(preprocessing.StandardScaler(), linear_model.LogisticRegression(max_iter=2000, C=1.0))
+    lr.fit([x for x, _ in usable], [t for _, t in usable])
+    known = [r["path"] for r in test_rows if mfccs[r["path"]] is not None]
+    return threshold, dict(zip(known, lr.predict_proba([mfccs[p] for p in known])[:, 1] if known else []))
+
+
+def score_rows(test_rows: List[dict], answers: dict, f0s: dict, threshold: float, mfcc_probs: dict) -> List[dict]:
+    """One row per test utterance with all three classifiers' labels (-1: no answer, counted wrong)."""
+    rows = []
+    for r in test_rows:
+        answer, f0, p = answers[r["path"]], f0s.get(r["path"]), mfcc_probs.get(r["path"])
+        rows.append({"path": r["path"], "corpus": r["corpus"], "speaker": r["speaker"],
+                     "truth": real_speech.LABEL_OF_GENDER[r["gender"]], "model": answer.get("label", -1),
+                     "probability": answer.get("probability"), "model_error": answer.get("error"),
+                     "f0": f0, "pitch": pitch_rule.predict(f0, threshold), "mfcc": -1 if p is None else int(p > 0.5),
+                     "mfcc_probability": None if p is None else round(float(p), 4)})
+    return rows
+
+
+def run_fold(run: dict, index: dict, config, args, pool, features) -> dict:
+    """Trains and scores one fold in a scratch folder; returns what goes to <run>.json."""
+    from trainer.classifier import Classifier  # pylint: disable=import-outside-toplevel
+    split = split_speakers(index, run["test"], args.seed, run["name"])
+    try:
+        fidx = fold_index(index, split)
+    except AudioClfError as err:
+        raise AudioClfError(f"{run['name']}: the speakers left for training cannot be split: {err}") from err
+    test_rows = corpus.split_files(fidx, "test")
+    f0s, mfccs = features()
+    folder = tempfile.mkdtemp(prefix=f"{run['name']}-", dir=args.work)
+    started = time.monotonic()
+    try:
+        files = write_clips(fidx, config, folder, pool)
+        timings = {"synthesis_s": round(time.monotonic() - started, 1)}
+        log.info("%s: synthesis: %s clips (%.0f s)", run["name"], {s: config.synthesis.clips[s] for s in files},
+                 timings["synthesis_s"])
+        training = train_model(config, files, folder)
+        log.info("%s: training: %d epochs (best %d), %.0f s, %.1f examples/s, %.2f cores", run["name"],
+                 training["epochs_run"], training["best_epoch"], training["seconds"], training["examples_per_s"],
+                 training["cores_used"])
+        mark = time.monotonic()
+        answers = real_speech.classify_rows(Classifier(os.path.join(folder, "model")), test_rows, "model")
+    finally:
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    threshold, mfcc_probs = baselines(fidx, test_rows, f0s, mfccs)
+    rows = score_rows(test_rows, answers, f0s, threshold, mfcc_probs)
+    timings.update(scoring_s=round(time.monotonic() - mark, 1), wall_s=round(time.monotonic() - started, 1))
+    log.info("%s: scoring: %d utterances, model %.3f, pitch rule %.3f, MFCC %.3f (%.0f s)", run["name"], len(rows),
+             *(accuracy(rows, k)["accuracy"] for k in CLASSIFIERS), timings["scoring_s"])
+    return {"speakers": {s: sorted(k for k, v in split.items() if v == s) for s in config_lib.SPLITS},
+            "pitch_threshold_hz": round(threshold, 2), "training": training, "timings": timings, "rows": rows}
+
+
+# ---- summary -------------------------------------------------------------------------------------------
+
+BOOTSTRAP_DRAWS = 2000
+
+
+def _speaker_bootstrap(rows: List[dict], value) -> Optional[List[float]]:
+    """95 % interval of mean(value(row)) when whole speakers are resampled: the utterances of one speaker
+    are not independent (speechocean762 has 10 each), which a per-utterance interval ignores."""
+    by_speaker: Dict[str, List[float]] = {}
+    for r in rows:
+        by_speaker.setdefault(r["speaker"], []).append(value(r))
+    if len(by_speaker) < 2:
+        return None
+    import numpy as np  # pylint: disable=import-outside-toplevel
+    sums = np.array([sum(v) for v in by_speaker.values()])
+    counts = np.array([len(v) for v in by_speaker.values()])
+    draws = np.random.default_rng(0).integers(0, len(sums), size=(BOOTSTRAP_DRAWS, len(sums)))
+    means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
+    return [round(float(q), 4) for q in np.quantile(means, [0.025, 0.975])]
+
+
+def accuracy(rows: List[dict], key: str) -> dict:
+    """Correct, n, accuracy, its 95 % Wilson interval (utterances independent) and its speaker-bootstrap
+    interval (speakers resampled); a -1 prediction (no F0, unreadable) is wrong."""
+    n, correct = len(rows), sum(r[key] == r["truth"] for r in rows)
+    ci = stats.wilson_interval(correct, n)
+    return {"correct": correct, "n": n, "accuracy": round(correct / n, 4) if n else None,
+            "ci95": [round(v, 4) for v in ci] if ci else None,
+            "speaker_ci95": _speaker_bootstrap(rows, lambda r: float(r[key] == r["truth"]))}
+
+
+def difference(rows: List[dict], key: str, other: str) -> dict:
+    """Accuracy of `key` minus that of `other` on the same utterances, with its speaker-bootstrap interval
+    (paired: both classifiers judged each resampled speaker)."""
+    diff = lambda r: float(r[key] == r["truth"]) - float(r[other] == r["truth"])  # noqa: E731
+    return {"points": round(100 * sum(diff(r) for r in rows) / len(rows), 2) if rows else None,
+            "speaker_ci95_points": [round(100 * v, 2) for v in _speaker_bootstrap(rows, diff) or []] or None}
+
+
+def summarize(results: List[dict], args, wall: float) -> dict:
+    rows = [r for res in results for r in res["rows"]]
+    per_corpus = {}
+    for name in sorted({r["corpus"] for r in rows}) + ["overall"]:
+        part = [r for r in rows if name in ("overall", r["corpus"])]
+        per_corpus[name] = {"utterances": len(part), "speakers": len({r["speaker"] for r in part}),
+                            **{k: accuracy(part, k) for k in CLASSIFIERS},
+                            "model_minus_pitch": difference(part, "model", "pitch"),
+                            "model_minus_mfcc": difference(part, "model", "mfcc")}
+    runs = [{"run": res["run"], "reused": res["reused"], "utterances": len(res["rows"]),
+             **{k: accuracy(res["rows"], k)["accuracy"] for k in CLASSIFIERS},
+             **{k: res["training"][k] for k in ("seconds", "epochs_run", "best_epoch", "examples_per_s", "cores_used")},
+             "wall_s": res["timings"]["wall_s"]} for res in results]
+    mean = lambda key: round(sum(r[key] for r in runs) / len(runs), 2)  # noqa: E731
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"name": args.name, "mode": "loco" if args.loco else f"{args.folds}-fold", "seed": args.seed,
+            "quick": args.quick, "data_roots": args.data_root, "config_file": args.config, "overrides": args.set,
+            "per_corpus": per_corpus, "runs": runs, "mean_training_s": mean("seconds"),
+            "mean_examples_per_s": mean("examples_per_s"), "mean_cores_used": mean("cores_used"),
+            "total_fold_wall_s": round(sum(r["wall_s"] for r in runs), 1), "this_invocation_wall_s": round(wall, 1),
+            "machine": {"cpu": _util.cpu_model(), "cores": usable, "git_commit": _util.git_commit(),
+                        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}}
+
+
+def markdown(summary: dict) -> str:
+    def cell(a):
+        if not a["n"]:
+            return "-"
+        spk = a.get("speaker_ci95")
+        return (f"{a['accuracy']:.3f} ({a['ci95'][0]:.3f}-{a['ci95'][1]:.3f}"
+                + (f"; spk {spk[0]:.3f}-{spk[1]:.3f})" if spk else ")"))
+
+    def diff(d):
+        ci = d.get("speaker_ci95_points")
+        return "-" if d["points"] is None else f"{d['points']:+.1f}" + (f" ({ci[0]:+.1f} to {ci[1]:+.1f})" if ci else "")
+    m = summary["machine"]
+    lines = [f"# Speaker-grouped {summary['mode']}: {summary['name']} (seed {summary['seed']})", ""]
+    lines += _util.QUICK_NOTE if summary["quick"] else []
+    lines += [f"- corpora: {', '.join(summary['data_roots'])}", f"- config: {summary['config_file'] or 'defaults'}"
+              f"{'; --set ' + ' '.join(summary['overrides']) if summary['overrides'] else ''}",
+              f"- machine: {m['cpu']}, {m['cores']} cores; {m['date']}; commit {m['git_commit']}", "",
+              "Single-utterance accuracy, every utterance scored once by a model that never heard its speaker "
+              "(95 % Wilson interval over utterances; spk: 95 % interval when whole speakers are resampled). "
+              "Model - rule: accuracy difference in points on the same utterances, with its paired "
+              "speaker-bootstrap interval:", "",
+              _util.table(["corpus", "utterances", "speakers", *CLASSIFIERS.values(), "model - pitch rule",
+                           "model - MFCC + LR"],
+                          [[n, c["utterances"], c["speakers"], *(cell(c[k]) for k in CLASSIFIERS),
+                            diff(c["model_minus_pitch"]), diff(c["model_minus_mfcc"])]
+                           for n, c in summary["per_corpus"].items()]), "",
+              _util.table(["run", "utterances", *CLASSIFIERS.values(), "training s", "epochs (best)", "examples/s",
+                           "cores", "wall s", "reused"],
+                          [[r["run"], r["utterances"], *(f"{r[k]:.3f}" for k in CLASSIFIERS), r["seconds"],
+                            f"{r['epochs_run']} ({r['best_epoch']})", r["examples_per_s"], r["cores_used"], r["wall_s"],
+                            "yes" if r["reused"] else "no"] for r in summary["runs"]]), "",
+              f"Mean per run: training {summary['mean_training_s']} s, {summary['mean_examples_per_s']} examples/s, "
+              f"{summary['mean_cores_used']} cores. Total wall time of the runs {summary['total_fold_wall_s']} s "
+              f"(this invocation {summary['this_invocation_wall_s']} s)."]
+    return "\n".join(lines) + "\n"
+
+
+def run(args) -> dict:
+    started = time.monotonic()
+    config = load_settings(args)
+    index = limit_speakers(corpus.build_index(args.data_root, config.corpus), args.max_speakers_per_group)
+    runs = plan_runs(index, args)
+    os.makedirs(args.out, exist_ok=True)
+    os.makedirs(args.work, exist_ok=True)
+    context = multiprocessing.get_context("spawn")
+    results, features = [], {}
+    with concurrent.futures.ProcessPoolExecutor(max(1, args.workers), mp_context=context) as pool:
+        def get_features():
+            """Computed on first need only: a fully resumed run does not touch audio."""
+            if not features:
+                paths = [f["path"] for e in index["speakers"].values() for f in e["files"]]
+                features["v"] = file_features(paths, args.work, pool, args.workers)
+            return features["v"]
+
+        for spec in runs:
+            path = os.path.join(args.out, f"{spec['name']}.json")
+            settings = json.loads(json.dumps({
+                "config": config.to_dict(), "seed": args.seed, "folds": None if spec["loco"] else args.folds,
+                "fold": spec["fold"], "loco": spec["loco"], "data_roots": args.data_root,
+                "max_speakers_per_group": args.max_speakers_per_group}))
+            old = _read_json(path, None)
+            if old and old.get("settings") == settings:
+                log.info("%s: done before, reused", spec["name"])
+                results.append(dict(old, reused=True))
+                continue
+            log.info("%s: %d test speakers", spec["name"], len(spec["test"]))
+            result = {"run": spec["name"], "settings": settings,
+                      **run_fold(spec, index, config, args, pool, get_features)}
+            fs.write_text(path, json.dumps(result, indent=1))
+            results.append(dict(result, reused=False))
+    summary = summarize(results, args, time.monotonic() - started)
+    text = markdown(summary)
+    fs.write_text(os.path.join(args.out, "summary.json"), json.dumps(summary, indent=1))
+    fs.write_text(os.path.join(args.out, "summary.md"), text)
+    print(text)
+    return summary
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    log.setLevel(logging.INFO)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        run(parse_args(argv))
+    except AudioClfError as err:
+        print(f"bench.kfold: error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    return 0
+
+
+if __name__ == "__main__":
+    # Through the package module, so that the spawned workers unpickle bench.kfold's functions, not __main__'s.
+    from bench import kfold as _kfold  # pylint: disable=import-self
+    sys.exit(_kfold.main())
