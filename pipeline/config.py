@@ -105,6 +105,9 @@ class TrainerConfig:
     time_mask_frames: int = 20
     freq_masks: int = 0
     freq_mask_bins: int = 8
+    # A third input channel beside mel and delta: a cepstral pitch map computed in the graph
+    # (trainer/model.py CepstralPitch), so that the model sees the voice's F0 at a few Hz resolution.
+    pitch_channel: bool = False
     # Pooling after the last conv block: "max" (the post) or "avg".
     pooling: str = "max"
     label_smoothing: float = 0.0

@@ -336,10 +336,10 @@ def run_status(summary: dict) -> Tuple[str, str, List[str]]:
     test = model.get("test") or {}
     accuracy = (test.get("metrics") or {}).get("overall", {}).get(ACCURACY)
     if model.get("blessed") and model.get("pushed"):
-        return "ok", "Blessed and pushed", [f"Test accuracy {_pct(accuracy)}; pushed to {model.get('pushed_model')}"]
+        return "ok", "Blessed and pushed", [_accuracies(model, accuracy) + f"; pushed to {model.get('pushed_model')}"]
     if model.get("blessed") is False:
         from pipeline.model_report import not_blessed_reasons  # pylint: disable=import-outside-toplevel
-        return "warn", "Not blessed: nothing was pushed", [f"Test accuracy {_pct(accuracy)}."] + not_blessed_reasons(model)
+        return "warn", "Not blessed: nothing was pushed", [_accuracies(model, accuracy) + "."] + not_blessed_reasons(model)
     if model.get("blessed"):
         return "warn", "Blessed but not pushed", ["The Pusher did not push the blessed model."]
     return "warn", "Finished without a blessing", ["No blessing was recorded: the Evaluator did not run."]
@@ -638,6 +638,16 @@ def _baseline_part(facts: Facts, accuracy: Optional[float]) -> Raw:
     return _facts_list([("baseline model", _code(facts.model.get("baseline_model") or "—")),
                         ("baseline accuracy", _pct(baseline)), ("this model", _pct(accuracy)),
                         ("difference", "—" if difference is None else f"{100 * difference:+.1f} points")])
+
+
+def _accuracies(model: dict, clip_accuracy: Optional[float]) -> str:
+    """The banner's figures: test-clip accuracy (TFMA) and, when measured, real-utterance accuracy."""
+    text = f"Test-clip accuracy {_pct(clip_accuracy)}"
+    real = model.get("real_speech")
+    if real:
+        text += (f"; real test utterances {_pct(real['model']['overall']['accuracy'])} "
+                 f"(pitch rule {_pct(real['pitch_rule']['overall']['accuracy'])})")
+    return text
 
 
 def _scored(scores: Optional[dict]) -> str:

@@ -94,7 +94,7 @@ def test_not_blessed_banner_gives_the_reasons():
         "validation": {"ok": False, "failures": ["sparse_categorical_accuracy = 0.5000, floor 0.7 (overall, test split)"]}})
     kind, headline, details = report.run_status(summary)
     assert kind == "warn" and headline == "Not blessed: nothing was pushed"
-    assert details == ["Test accuracy 50.0 %.", "sparse_categorical_accuracy = 0.5000, floor 0.7 (overall, test split)"]
+    assert details == ["Test-clip accuracy 50.0 %.", "sparse_categorical_accuracy = 0.5000, floor 0.7 (overall, test split)"]
 
 
 def test_a_folder_without_a_run_is_refused(tmp_path):

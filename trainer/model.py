@@ -64,6 +64,39 @@ class SpecAugment(tf.keras.layers.Layer):
         return tf.where(mask[..., None], fill, inputs)
 
 
+class CepstralPitch(tf.keras.layers.Layer):
+    """A pitch map computed in the graph from raw audio: each frame's real cepstrum read at `bins`
+    log-spaced fundamental frequencies from f0_min to f0_max (low F0 first, like the mel bands).
+
+    A voiced frame's cepstrum peaks at the quefrency of its period (sample_rate / F0), so the strongest
+    bin is the speaker's pitch at 5-7 Hz resolution around 100 Hz, where the mel bands are 30-40 Hz wide.
+    Framing is kapre's (frame n_fft, hop, no padding), so frames line up with the mel spectrogram's; each
+    clip's map is standardised (the cepstrum of a log spectrum is already gain invariant)."""
+
+    def __init__(self, n_fft: int, hop_length: int, sample_rate: int, bins: int, f0_min: float = 60.0,
+                 f0_max: float = 400.0, **kwargs):
+        super().__init__(**kwargs)
+        self.n_fft, self.hop_length, self.sample_rate, self.bins = n_fft, hop_length, sample_rate, bins
+        self.f0_min, self.f0_max = f0_min, f0_max
+        lowest = max(f0_min, sample_rate / (n_fft // 2 - 2))     # the period must fit in half a frame
+        f0 = tf.exp(tf.linspace(tf.math.log(float(lowest)), tf.math.log(float(f0_max)), bins))
+        self._quefrency = float(sample_rate) / f0                  # in samples, fractional
+
+    def get_config(self):
+        return dict(super().get_config(), n_fft=self.n_fft, hop_length=self.hop_length, sample_rate=self.sample_rate,
+                    bins=self.bins, f0_min=self.f0_min, f0_max=self.f0_max)
+
+    def call(self, audio):  # (batch, samples) -> (batch, frames, bins, 1)
+        spectrum = tf.abs(tf.signal.stft(audio, frame_length=self.n_fft, frame_step=self.hop_length,
+                                         fft_length=self.n_fft, pad_end=False))
+        cepstrum = tf.signal.irfft(tf.complex(tf.math.log(spectrum + 1e-6), 0.0), fft_length=[self.n_fft])
+        low = tf.cast(tf.floor(self._quefrency), tf.int32)
+        frac = self._quefrency - tf.cast(low, tf.float32)
+        pitch = (tf.gather(cepstrum, low, axis=-1) * (1.0 - frac) + tf.gather(cepstrum, low + 1, axis=-1) * frac)
+        mean, variance = tf.nn.moments(pitch, axes=[1, 2], keepdims=True)
+        return ((pitch - mean) / tf.sqrt(variance + 1e-6))[..., None]
+
+
 class MeanNormalization(tf.keras.layers.Layer):
     """Subtracts each mel band's mean over the clip's time axis from the dB spectrogram.
 
@@ -90,7 +123,11 @@ def build_model(config: TrainerConfig, sample_rate: int, clip_samples: int, num_
     mel = SpecAugment(config.time_masks, config.time_mask_frames, config.freq_masks, config.freq_mask_bins,
                       name="spec_augment")(mel)
     delta = Delta(win_length=config.delta_win_length, data_format="channels_last", name="delta")(mel)
-    x = tf.keras.layers.Concatenate(axis=-1, name="mel_and_delta")([mel, delta])  # (batch, time, mels, 2)
+    channels = [mel, delta]
+    if config.pitch_channel:
+        channels.append(CepstralPitch(config.n_fft, config.hop_length, sample_rate, config.n_mels,
+                                      name="cepstral_pitch")(audio))
+    x = tf.keras.layers.Concatenate(axis=-1, name="mel_and_delta")(channels)  # (batch, time, mels, 2 or 3)
     x = Frame(frame_length=config.frame_length, hop_length=config.frame_hop, pad_end=True,
               data_format="channels_last", name="segments")(x)  # (batch, segments, frame, mels, 2)
     last = len(config.conv_filters) - 1

@@ -100,3 +100,22 @@ def test_cosine_schedule_decays_over_the_planned_steps():
     assert float(schedule(0)) == pytest.approx(0.01) and float(schedule(100)) == pytest.approx(0.0001)
     constant = model_lib.compile_model(model_lib.build_model(TINY, RATE, SAMPLES, num_classes=2), TINY, total_steps=100)
     assert float(constant.optimizer.learning_rate) == pytest.approx(TINY.learning_rate)
+
+
+@pytest.mark.parametrize("f0, rate, n_fft, hop", [(110.0, 16000, 512, 256), (220.0, 16000, 512, 256),
+                                                  (120.0, 8000, 256, 128), (200.0, 8000, 256, 128)])
+def test_cepstral_pitch_peaks_at_the_voice_f0(f0, rate, n_fft, hop):
+    t = np.arange(rate) / rate
+    tone = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 12) if k * f0 < rate / 2).astype(np.float32)
+    layer = model_lib.CepstralPitch(n_fft, hop, rate, bins=64)
+    pitch = layer(tone[None, :] * 0.1).numpy()[0, :, :, 0]
+    assert pitch.shape == (1 + (rate - n_fft) // hop, 64)
+    grid = rate / layer._quefrency.numpy()   # pylint: disable=protected-access
+    found = grid[np.bincount(pitch.argmax(axis=1)).argmax()]
+    assert abs(found - f0) / f0 < 0.06, found
+
+
+def test_pitch_channel_lines_up_with_the_mel_frames():
+    config = TrainerConfig(**{**TINY.__dict__, "pitch_channel": True})
+    model = model_lib.build_model(config, RATE, SAMPLES, num_classes=2)
+    assert model.get_layer("mel_and_delta").output_shape[-1] == 3
