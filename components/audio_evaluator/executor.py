@@ -37,14 +37,13 @@ def _serving_dir(artifacts: List[types.Artifact]):
     return path_utils.serving_model_path(artifacts[0].uri) if artifacts else None
 
 
-def _set_blessing(blessing: types.Artifact, blessed: bool) -> None:
-    for name in (constants.BLESSED_FILE_NAME, constants.NOT_BLESSED_FILE_NAME):
-        path = os.path.join(blessing.uri, name)
-        if tf.io.gfile.exists(path):
-            tf.io.gfile.remove(path)
-    fs.write_text(os.path.join(blessing.uri, constants.BLESSED_FILE_NAME if blessed else constants.NOT_BLESSED_FILE_NAME), "")
-    blessing.set_int_custom_property(constants.ARTIFACT_PROPERTY_BLESSED_KEY,
-                                     constants.BLESSED_VALUE if blessed else constants.NOT_BLESSED_VALUE)
+def _withdraw_blessing(blessing: types.Artifact) -> None:
+    """Turns TFX's BLESSED verdict into NOT_BLESSED: the marker file and the `blessed` property."""
+    blessed_file = os.path.join(blessing.uri, constants.BLESSED_FILE_NAME)
+    if tf.io.gfile.exists(blessed_file):
+        tf.io.gfile.remove(blessed_file)
+    fs.write_text(os.path.join(blessing.uri, constants.NOT_BLESSED_FILE_NAME), "")
+    blessing.set_int_custom_property(constants.ARTIFACT_PROPERTY_BLESSED_KEY, constants.NOT_BLESSED_VALUE)
 
 
 class Executor(evaluator_executor.Executor):
@@ -83,4 +82,4 @@ class Executor(evaluator_executor.Executor):
                      result["speakers"], "gate passed" if result["gate"]["passed"] else
                      "gate FAILED: " + "; ".join(result["gate"]["failures"]))
         if clips_blessed and not result["gate"]["passed"]:
-            _set_blessing(blessing, False)
+            _withdraw_blessing(blessing)

@@ -16,8 +16,6 @@ from typing import Dict, Iterable, List, Sequence, Union
 
 from components.common import audio, fs
 from components.speaker_index import readers
-from components.speaker_index.readers.librispeech import (SPEAKERS_FILE, parse_speakers_txt,  # noqa: F401 (API)
-                                                          read_speakers_file, scan_audio_files)
 from pipeline.config import GENDERS, SPLITS, CorpusConfig
 from pipeline.errors import AudioClfError
 
@@ -140,8 +138,7 @@ def _file_entries(paths: Iterable[str], config: CorpusConfig, skipped: List[dict
 
 def _read_source(source: Source, name: str, config: CorpusConfig, skipped_files: List[dict]):
     """(corpus facts, speakers of this corpus keyed by namespaced id)."""
-    root = str(source.root).rstrip("/") if source.root not in ("/",) else source.root
-    root = root if fs.is_remote(root) else os.path.abspath(root)
+    root = str(source.root).rstrip("/") if fs.is_remote(source.root) else os.path.abspath(source.root)
     listing = readers.read_corpus(root, source.format, config.subsets, config.audio_extensions)
     speakers: Dict[str, dict] = {}
     minors: List[str] = []

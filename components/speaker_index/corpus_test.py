@@ -4,6 +4,7 @@ import json
 import pytest
 
 from components.speaker_index import corpus
+from components.speaker_index.readers import librispeech
 from conftest import build_corpus, build_csv_manifest, build_kaldi_corpus
 from pipeline.config import CorpusConfig
 from pipeline.errors import AudioClfError
@@ -20,7 +21,7 @@ SPEAKERS_TXT = """\
 
 
 def test_parse_handles_comments_ragged_spacing_and_pipes_in_names():
-    speakers = corpus.parse_speakers_txt(SPEAKERS_TXT)
+    speakers = librispeech.parse_speakers_txt(SPEAKERS_TXT)
     assert sorted(speakers) == ["103", "19", "60", "7"]
     assert speakers["60"].name == "|CBW|Simon"
     assert speakers["7"].name == "Name | with | pipes"
@@ -30,12 +31,12 @@ def test_parse_handles_comments_ragged_spacing_and_pipes_in_names():
 
 def test_unknown_gender_code_names_line_and_speaker():
     with pytest.raises(AudioClfError, match=r"SPEAKERS.TXT:2: speaker 42 has gender code 'X'"):
-        corpus.parse_speakers_txt("; c\n42 | X | dev | 1.0 | Someone\n")
+        librispeech.parse_speakers_txt("; c\n42 | X | dev | 1.0 | Someone\n")
 
 
 def test_duplicate_speaker_is_refused():
     with pytest.raises(AudioClfError, match="listed twice"):
-        corpus.parse_speakers_txt("1 | F | a | 1 | A\n1 | F | a | 1 | A\n")
+        librispeech.parse_speakers_txt("1 | F | a | 1 | A\n1 | F | a | 1 | A\n")
 
 
 def test_missing_speakers_file_says_what_to_do(tmp_path):
@@ -48,7 +49,7 @@ def test_missing_speakers_file_says_what_to_do(tmp_path):
 
 def test_missing_data_root(tmp_path):
     with pytest.raises(AudioClfError, match="does not exist"):
-        corpus.scan_audio_files(str(tmp_path / "nowhere"), [], [".flac"])
+        librispeech.scan_audio_files(str(tmp_path / "nowhere"), [], [".flac"])
 
 
 def test_split_is_deterministic_disjoint_and_per_gender():

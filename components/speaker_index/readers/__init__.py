@@ -5,7 +5,7 @@ Each module has `FORMAT` (its name in `corpus.sources[].format`), `detect(root) 
 of READERS: the first whose marker file is present wins (LibriSpeech's SPEAKERS.TXT before VCTK's
 speaker-info.txt, since a VCTK copy in LibriSpeech layout carries both).
 """
-from typing import Dict, Sequence
+from typing import Sequence
 
 from components.common import fs
 from components.speaker_index.readers import commonvoice, csv_manifest, kaldi, librispeech, vctk
@@ -39,7 +39,3 @@ def read_corpus(root: str, fmt: str = AUTO, subsets: Sequence[str] = (),
     if fmt not in READERS:
         raise AudioClfError(f"corpus format {fmt!r} for {root} is unknown; use one of {', '.join(READERS)} or '{AUTO}'.")
     return READERS[fmt].read(root, subsets=subsets, extensions=extensions)
-
-
-def reader_modules() -> Dict[str, object]:
-    return dict(READERS)
