@@ -6,7 +6,7 @@ OUTPUT ?= output/demo
 setup:
 	@scripts/setup.sh
 
-# The main job: the local pipeline (LocalDagRunner) on the bundled LibriSpeech corpus.
+# The main job: the local pipeline (LocalDagRunner) on the four bundled corpora (data/).
 demo: setup
 	.venv/bin/audioclf run --output $(OUTPUT)
 

@@ -30,6 +30,8 @@ import tempfile
 import time
 from typing import Dict, List, Optional, Sequence
 
+import numpy as np
+
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 from bench import _util
 from components.audio_evaluator import pitch_rule, real_speech
@@ -68,6 +70,10 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "audioclf-kfold"),
                    help="F0/MFCC caches and per-fold scratch folders (clips, models)")
     p.add_argument("--keep", action="store_true", help="keep each fold's clips and model")
+    p.add_argument("--epoch-curve", action="store_true",
+                   help="diagnostic: also score the test utterances after every epoch (recorded, never used to choose)")
+    p.add_argument("--runs", default="", help="only these runs, comma-separated (e.g. fold-3,fold-4): a probe; "
+                                              "the summary then covers those runs only and says so")
     p.add_argument("--workers", type=int, default=2, help="processes for synthesis and F0/MFCC")
     p.add_argument("--quick", action="store_true", help="smoke run: 2 folds, 2 corpora, 6 speakers per group, tiny model")
     args = p.parse_args(argv)
@@ -77,6 +83,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         args.max_speakers_per_group = args.max_speakers_per_group or QUICK_SPEAKERS
     args.data_root = [os.path.abspath(r) for r in (args.data_root or DEFAULT_ROOTS)]
     args.loco = [c.strip() for c in args.loco.split(",") if c.strip()]
+    args.runs = [r.strip() for r in args.runs.split(",") if r.strip()]
     if args.folds < 2 and not args.loco:
         raise AudioClfError(f"--folds {args.folds}: need at least 2 folds (each fold tests 1/k of the speakers).")
     args.name = args.name or ("quick" if args.quick else "default")
@@ -174,7 +181,6 @@ def plan_runs(index: dict, args) -> List[dict]:
 def mfcc_stats(path: str) -> List[float]:
     """Mean and std over frames of 20 MFCCs and their deltas (80 numbers): the classic cheap baseline."""
     import librosa  # pylint: disable=import-outside-toplevel
-    import numpy as np  # pylint: disable=import-outside-toplevel
     mfcc = librosa.feature.mfcc(y=audio.decode_audio(path, MFCC_RATE), sr=MFCC_RATE, n_mfcc=N_MFCC)
     width = min(9, mfcc.shape[1] - (1 - mfcc.shape[1] % 2))   # delta needs an odd width <= frames
     delta = librosa.feature.delta(mfcc, width=width) if width >= 3 else np.zeros_like(mfcc)
@@ -260,9 +266,47 @@ def write_clips(fidx: dict, config, folder: str, pool) -> Dict[str, List[str]]:
     return files
 
 
-def train_model(config, files: Dict[str, List[str]], folder: str) -> dict:
+class EpochCurve:
+    """Diagnostic (--epoch-curve): the test utterances' accuracy after every epoch, windowed and weighted
+    as trainer.classifier.Classifier does, with the model in memory. Recorded beside the training facts to
+    see whether the epoch early stopping picks (on synthesized eval clips) is a good one; never used to
+    choose anything."""
+
+    def __init__(self, rows: List[dict], sample_rate: int, clip_samples: int):
+        from trainer.classifier import Classifier  # pylint: disable=import-outside-toplevel
+        cutter = Classifier.__new__(Classifier)   # its windowing only: no SavedModel exists yet
+        cutter.clip_samples = clip_samples
+        self.truth, self.windows, self.weights, self.owner = [], [], [], []
+        for i, r in enumerate(rows):
+            windows, real = cutter.windows(audio.decode_audio(r["path"], sample_rate, "bench.kfold --epoch-curve"))
+            self.truth.append(real_speech.LABEL_OF_GENDER[r["gender"]])
+            self.windows.append(windows)
+            self.weights.extend(real.tolist())
+            self.owner.extend([i] * len(windows))
+        self.windows = np.concatenate(self.windows) if self.windows else np.zeros((0, clip_samples), np.float32)
+        self.curve: List[float] = []
+
+    def callback(self):
+        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        curve = self
+
+        class _Callback(tf.keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                probabilities = self.model.predict(curve.windows, batch_size=32, verbose=0)
+                curve.curve.append(curve.accuracy(probabilities))
+                log.info("epoch %d: test utterances %.3f (diagnostic)", epoch + 1, curve.curve[-1])
+        return _Callback()
+
+    def accuracy(self, probabilities: np.ndarray) -> float:
+        weighted = np.zeros((len(self.truth), probabilities.shape[1]))
+        np.add.at(weighted, np.array(self.owner), probabilities * np.array(self.weights)[:, None])
+        return round(float(np.mean(weighted.argmax(axis=1) == np.array(self.truth))), 4)
+
+
+def train_model(config, files: Dict[str, List[str]], folder: str, curve: Optional[EpochCurve] = None) -> dict:
     """trainer.task.train as the pipeline calls it; returns the training facts. model.fit is wrapped for
-    its wall time only (it includes validation and the per-epoch report callback)."""
+    its wall time only (it includes validation and the per-epoch report callback), and to add the
+    diagnostic epoch curve's callback when asked."""
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     from trainer import task  # pylint: disable=import-outside-toplevel
     settings = task.TrainingSettings(
@@ -272,6 +316,8 @@ def train_model(config, files: Dict[str, List[str]], folder: str) -> dict:
     fit_seconds, original = [], tf.keras.Model.fit
 
     def timed_fit(self, *a, **kw):
+        if curve is not None:
+            kw["callbacks"] = list(kw.get("callbacks") or []) + [curve.callback()]
         start = time.perf_counter()
         try:
             return original(self, *a, **kw)
@@ -293,6 +339,8 @@ def train_model(config, files: Dict[str, List[str]], folder: str) -> dict:
             "examples_per_s": round(history["train_clips"] * history["epochs_run"] / fit, 2),
             "cores_used": round((now.user + now.system - cpu.user - cpu.system) / wall, 2),
             "best_eval_accuracy": history["best_eval_accuracy"],
+            "eval_accuracy_by_epoch": [round(v, 4) for v in history["history"].get(task.EVAL_ACCURACY, [])],
+            **({"test_accuracy_by_epoch": curve.curve} if curve is not None else {}),
             "trained_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
@@ -340,7 +388,9 @@ def run_fold(run: dict, index: dict, config, args, pool, features) -> dict:
         timings = {"synthesis_s": round(time.monotonic() - started, 1)}
         log.info("%s: synthesis: %s clips (%.0f s)", run["name"], {s: config.synthesis.clips[s] for s in files},
                  timings["synthesis_s"])
-        training = train_model(config, files, folder)
+        curve = (EpochCurve(test_rows, config.synthesis.sample_rate, config_lib.clip_samples(config.synthesis))
+                 if args.epoch_curve else None)
+        training = train_model(config, files, folder, curve)
         log.info("%s: training: %d epochs (best %d), %.0f s, %.1f examples/s, %.2f cores", run["name"],
                  training["epochs_run"], training["best_epoch"], training["seconds"], training["examples_per_s"],
                  training["cores_used"])
@@ -371,7 +421,6 @@ def _speaker_bootstrap(rows: List[dict], value) -> Optional[List[float]]:
         by_speaker.setdefault(r["speaker"], []).append(value(r))
     if len(by_speaker) < 2:
         return None
-    import numpy as np  # pylint: disable=import-outside-toplevel
     sums = np.array([sum(v) for v in by_speaker.values()])
     counts = np.array([len(v) for v in by_speaker.values()])
     draws = np.random.default_rng(0).integers(0, len(sums), size=(BOOTSTRAP_DRAWS, len(sums)))
@@ -413,7 +462,7 @@ def summarize(results: List[dict], args, wall: float) -> dict:
     mean = lambda key: round(sum(r[key] for r in runs) / len(runs), 2)  # noqa: E731
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {"name": args.name, "mode": "loco" if args.loco else f"{args.folds}-fold", "seed": args.seed,
-            "quick": args.quick, "data_roots": args.data_root, "config_file": args.config, "overrides": args.set,
+            "quick": args.quick, "only_runs": args.runs, "data_roots": args.data_root, "config_file": args.config, "overrides": args.set,
             "per_corpus": per_corpus, "runs": runs, "mean_training_s": mean("seconds"),
             "mean_examples_per_s": mean("examples_per_s"), "mean_cores_used": mean("cores_used"),
             "total_fold_wall_s": round(sum(r["wall_s"] for r in runs), 1), "this_invocation_wall_s": round(wall, 1),
@@ -433,7 +482,8 @@ def markdown(summary: dict) -> str:
         ci = d.get("speaker_ci95_points")
         return "-" if d["points"] is None else f"{d['points']:+.1f}" + (f" ({ci[0]:+.1f} to {ci[1]:+.1f})" if ci else "")
     m = summary["machine"]
-    lines = [f"# Speaker-grouped {summary['mode']}: {summary['name']} (seed {summary['seed']})", ""]
+    lines = [f"# Speaker-grouped {summary['mode']}: {summary['name']} (seed {summary['seed']})"
+             + (f", probe: {', '.join(summary['only_runs'])} only" if summary.get("only_runs") else ""), ""]
     lines += _util.QUICK_NOTE if summary["quick"] else []
     lines += [f"- corpora: {', '.join(summary['data_roots'])}", f"- config: {summary['config_file'] or 'defaults'}"
               f"{'; --set ' + ' '.join(summary['overrides']) if summary['overrides'] else ''}",
@@ -463,6 +513,12 @@ def run(args) -> dict:
     config = load_settings(args)
     index = limit_speakers(corpus.build_index(args.data_root, config.corpus), args.max_speakers_per_group)
     runs = plan_runs(index, args)
+    if args.runs:
+        unknown = sorted(set(args.runs) - {r["name"] for r in runs})
+        if unknown:
+            raise AudioClfError(f"--runs {','.join(unknown)}: no such run; the runs are "
+                                f"{', '.join(r['name'] for r in runs)}.")
+        runs = [r for r in runs if r["name"] in args.runs]
     os.makedirs(args.out, exist_ok=True)
     os.makedirs(args.work, exist_ok=True)
     context = multiprocessing.get_context("spawn")
@@ -493,8 +549,9 @@ def run(args) -> dict:
             results.append(dict(result, reused=False))
     summary = summarize(results, args, time.monotonic() - started)
     text = markdown(summary)
-    fs.write_text(os.path.join(args.out, "summary.json"), json.dumps(summary, indent=1))
-    fs.write_text(os.path.join(args.out, "summary.md"), text)
+    stem = "summary" + ("-" + "+".join(args.runs) if args.runs else "")   # a probe never overwrites the full summary
+    fs.write_text(os.path.join(args.out, stem + ".json"), json.dumps(summary, indent=1))
+    fs.write_text(os.path.join(args.out, stem + ".md"), text)
     print(text)
     return summary
 

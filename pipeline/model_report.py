@@ -16,7 +16,8 @@ from components.audio_evaluator.tfma_config import EVAL_SPLIT
 from trainer import task
 
 _TRAINING_KEYS = ("strategy", "replicas", "global_batch", "train_clips", "eval_clips", "steps_per_epoch",
-                  "epochs_run", "best_epoch", "stopped_early", "best_eval_accuracy")
+                  "epochs_run", "best_epoch", "stopped_early", "best_eval_accuracy", "kept_weights",
+                  "early_stopping_metric")
 
 
 def _first(components: Dict[str, dict], component: str, key: str) -> Optional[str]:

@@ -572,9 +572,10 @@ def _plural(count: int, word: str) -> str:
 
 def _training_facts(training: dict, trainer_config: dict, best_eval: Optional[float]) -> Raw:
     planned, patience = trainer_config.get("epochs"), trainer_config.get("patience")
+    watched = "loss" if training.get("early_stopping_metric") == "val_loss" else "accuracy"
     if training.get("stopped_early"):
         stopping = (f"stopped early after {training['epochs_run']}" + (f" of {planned}" if planned else "")
-                    + " epochs" + (f" (no better eval accuracy for {patience} epochs)" if patience else ""))
+                    + " epochs" + (f" (no better eval {watched} for {patience} epochs)" if patience else ""))
     else:
         stopping = f"ran all {training['epochs_run']} epochs" + (f" (patience {patience})" if patience else "")
     strategy = STRATEGY_NAMES.get(training["strategy"], training["strategy"])
@@ -584,7 +585,11 @@ def _training_facts(training: dict, trainer_config: dict, best_eval: Optional[fl
                          f"({_plural(training['steps_per_epoch'], 'step')} per epoch)"),
         ("clips", f"{training['train_clips']} train, {training['eval_clips']} eval"),
         ("early stopping", stopping),
-        ("best epoch", f"{training['best_epoch']}: eval accuracy {_pct(best_eval)}; the model keeps its weights")])
+        ("best epoch", f"{training['best_epoch']} (by eval {watched}): eval accuracy {_pct(best_eval)}; "
+                       f"the model keeps its weights")
+        if training.get("kept_weights") != "average" else
+        ("weights kept", f"the moving average of the weights over all {training['epochs_run']} epochs: eval accuracy "
+                         f"{_pct(best_eval)} (best single epoch: {training['best_epoch']})")])
 
 
 def _training_section(facts: Facts) -> Raw:
@@ -604,9 +609,11 @@ def _training_section(facts: Facts) -> Raw:
     rows = [(e, _num(at("loss", e)), _pct(at(ACCURACY, e)), _num(at("val_loss", e)), _pct(at("val_" + ACCURACY, e)))
             for e in range(1, len(values.get("loss", [])) + 1)]
     return _section("training", "Training", _join([
-        _problems(facts, "training"), _training_facts(training, trainer_config, at("val_" + ACCURACY, best)),
+        _problems(facts, "training"), _training_facts(training, trainer_config, training.get("best_eval_accuracy")
+                                               if training.get("kept_weights") == "average" else at("val_" + ACCURACY, best)),
         _picture(curves, "Loss and accuracy per epoch on the train and eval splits; the dotted line marks the best "
-                         "epoch (highest eval accuracy), whose weights are restored."),
+                         "epoch (by the eval value early stopping watches), " + ("whose weights are restored." if training.get("kept_weights")
+                                                              != "average" else "though the model keeps the weight average.")),
         _table(["epoch", "train loss", "train accuracy", "eval loss", "eval accuracy"], rows, numeric=(0, 1, 2, 3, 4),
                row_class=lambda r: "best" if r[0] == best else None),
         _config_part(facts)]))

@@ -117,3 +117,13 @@ def test_pictures_are_png_data_uris_and_identical_for_the_same_input():
     assert first.data_uri.startswith(prefix) and first.data_uri == second.data_uri
     assert base64.b64decode(first.data_uri[len(prefix):])[:8] == b"\x89PNG\r\n\x1a\n"
     assert first.width_px == round(9.5 * 96)
+
+
+@pytest.mark.parametrize("kept, expected", [("best epoch", "3 (by eval accuracy): eval accuracy 90.0 %; the model keeps its weights"),
+                                            ("average", "the moving average of the weights over all 5 epochs")])
+def test_training_facts_say_which_weights_the_model_keeps(kept, expected):
+    training = {"strategy": "_DefaultDistributionStrategy", "replicas": 1, "global_batch": 16, "steps_per_epoch": 94,
+                "train_clips": 1500, "eval_clips": 200, "epochs_run": 5, "best_epoch": 3, "stopped_early": False,
+                "kept_weights": kept}
+    html = str(report._training_facts(training, {"epochs": 5, "patience": 4}, 0.9))  # pylint: disable=protected-access
+    assert expected in html

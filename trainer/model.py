@@ -2,7 +2,7 @@
 
 raw audio -> kapre mel spectrogram (dB) and its delta, stacked as two channels -> kapre framing into
 overlapping segments -> four blocks of Conv3D, batch norm, dropout and 2x2x2 max pooling (the last with
-global max pooling instead) -> dense softmax over the classes.
+global max pooling instead, or a pool over time only that keeps the frequency axis) -> dense softmax over the classes.
 
 The spectrogram is computed inside the model, so the exported model takes the same raw audio as
 `predict` reads from a file, and serving needs no separate feature code.
@@ -97,6 +97,28 @@ class CepstralPitch(tf.keras.layers.Layer):
         return ((pitch - mean) / tf.sqrt(variance + 1e-6))[..., None]
 
 
+TIME_POOLING = ("time_max", "time_avg")
+
+
+class TimePooling(tf.keras.layers.Layer):
+    """Pools over time only (segments and frames) and keeps the frequency axis, flattened with the filters.
+
+    Convolutions are shift-equivariant, so a global pool over frequency too hands the dense layer the
+    same numbers for a voice at 100 Hz and one at 200 Hz shifted up the mel (or pitch) axis: where in
+    frequency a pattern sits, the main gender cue, is lost. Here each filter keeps one value per band."""
+
+    def __init__(self, mode: str, **kwargs):
+        super().__init__(**kwargs)
+        self.mode = mode
+
+    def get_config(self):
+        return dict(super().get_config(), mode=self.mode)
+
+    def call(self, inputs):  # (batch, segments, frames, bands, filters) -> (batch, bands * filters)
+        pooled = (tf.reduce_max if self.mode == "time_max" else tf.reduce_mean)(inputs, axis=[1, 2])
+        return tf.reshape(pooled, [-1, pooled.shape[1] * pooled.shape[2]])
+
+
 class MeanNormalization(tf.keras.layers.Layer):
     """Subtracts each mel band's mean over the clip's time axis from the dB spectrogram.
 
@@ -140,6 +162,8 @@ def build_model(config: TrainerConfig, sample_rate: int, clip_samples: int, num_
             x = tf.keras.layers.MaxPool3D(pool_size=(2, 2, 2), padding="same", name=f"pool{block}")(x)
         elif config.pooling == "avg":
             x = tf.keras.layers.GlobalAveragePooling3D(name="global_avg_pool")(x)
+        elif config.pooling in TIME_POOLING:
+            x = TimePooling(config.pooling, name="time_pool")(x)
         else:
             x = tf.keras.layers.GlobalMaxPooling3D(name="global_max_pool")(x)
     probabilities = tf.keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
@@ -170,6 +194,7 @@ def compile_model(model: tf.keras.Model, config: TrainerConfig, total_steps: int
         # From the configured rate down to 1 % of it by the last planned step: late epochs refine
         # rather than jump, so early stopping's best epoch is less a matter of luck.
         rate = tf.keras.optimizers.schedules.CosineDecay(config.learning_rate, total_steps, alpha=0.01)
-    model.compile(optimizer=optimizers[config.optimizer](learning_rate=rate),
+    ema = {"use_ema": True, "ema_momentum": config.weight_ema} if config.weight_ema else {}
+    model.compile(optimizer=optimizers[config.optimizer](learning_rate=rate, **ema),
                   loss=_loss(config.label_smoothing, model.output_shape[-1]), metrics=["sparse_categorical_accuracy"])
     return model

@@ -11,19 +11,30 @@ TINY = TrainerConfig(n_fft=256, hop_length=128, n_mels=16, frame_length=8, frame
 RATE, SAMPLES = 8000, 8000
 
 
+def test_the_posts_model_is_still_a_setting():
+    """pitch_channel off and global max pooling: the blog post's two channels and pooling."""
+    post = TrainerConfig(**{**TINY.__dict__, "pitch_channel": False, "pooling": "max"})
+    model = model_lib.build_model(post, RATE, SAMPLES, num_classes=2)
+    assert model.get_layer("mel_and_delta").output.shape[-1] == 2
+    assert model.get_layer("global_max_pool").output.shape[-1] == post.conv_filters[-1]
+
+
 def test_uses_tf_keras_not_keras3():
     """TF_USE_LEGACY_KERAS=1 (set by our packages) makes tf.keras the tf_keras package (Keras 2)."""
     assert tf.keras.Model.__module__.startswith("tf_keras.")
 
 
 def test_layers_and_shapes():
+    """The default recipe: mel, delta and the pitch map as three channels, pooled over time only."""
     model = model_lib.build_model(TINY, RATE, SAMPLES, num_classes=2)
     names = [layer.name for layer in model.layers]
     assert names.index("mel_spectrogram") < names.index("delta") < names.index("segments") < names.index("conv0")
+    assert names.index("cepstral_pitch") < names.index("mel_and_delta")
     assert [n for n in names if n.startswith("conv")] == ["conv0", "conv1", "conv2", "conv3"]
-    assert model.get_layer("mel_and_delta").output.shape[-1] == 2  # mel and delta as two channels
+    assert model.get_layer("mel_and_delta").output.shape[-1] == 3  # mel, delta and pitch map
     segments = model.get_layer("segments").output.shape
-    assert segments[2:] == (8, 16, 2)  # (segments, frame_length, mels, channels)
+    assert segments[2:] == (8, 16, 3)  # (segments, frame_length, mels, channels)
+    assert "time_pool" in names and "global_max_pool" not in names
     assert model.get_layer("conv0").output.shape.rank == 5
     probabilities = model(np.random.default_rng(0).normal(size=(3, SAMPLES)).astype(np.float32))
     assert probabilities.shape == (3, 2)
@@ -119,3 +130,28 @@ def test_pitch_channel_lines_up_with_the_mel_frames():
     config = TrainerConfig(**{**TINY.__dict__, "pitch_channel": True})
     model = model_lib.build_model(config, RATE, SAMPLES, num_classes=2)
     assert model.get_layer("mel_and_delta").output_shape[-1] == 3
+
+
+def test_time_pooling_keeps_where_in_frequency_a_pattern_sits():
+    """The same pattern one band higher: a global max pool cannot tell the two apart, a pool over time can."""
+    low = np.zeros((1, 3, 4, 8, 2), np.float32)
+    low[0, 1, 2, 3, 0] = 1.0
+    high = np.roll(low, 1, axis=3)
+    for mode in model_lib.TIME_POOLING:
+        layer = model_lib.TimePooling(mode)
+        a, b = layer(low).numpy(), layer(high).numpy()
+        assert a.shape == (1, 8 * 2) and not np.allclose(a, b)
+    pool = tf.keras.layers.GlobalMaxPooling3D()
+    np.testing.assert_allclose(pool(low).numpy(), pool(high).numpy())
+
+
+@pytest.mark.parametrize("pooling", ["time_max", "time_avg"])
+def test_time_pooled_model_trains_and_reloads(pooling, tmp_path):
+    config = TrainerConfig(**{**TINY.__dict__, "pooling": pooling, "pitch_channel": True})
+    model = model_lib.compile_model(model_lib.build_model(config, RATE, SAMPLES, num_classes=2), config)
+    assert model.get_layer("time_pool").output_shape == (None, 2 * TINY.conv_filters[-1])  # 16 mels -> 2 bands
+    x = np.random.default_rng(6).normal(size=(8, SAMPLES)).astype(np.float32) * 0.1
+    model.fit(x, np.array([0, 1] * 4), epochs=1, batch_size=4, verbose=0)
+    model.save(str(tmp_path / "m"))
+    again = tf.keras.models.load_model(str(tmp_path / "m"), compile=False)
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-4, atol=1e-5)

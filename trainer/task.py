@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 HISTORY_FILE = "training.json"   # in the model run folder: per-epoch metrics, best epoch, reports
 ACCURACY = "sparse_categorical_accuracy"
 EVAL_ACCURACY = "val_" + ACCURACY
+EVAL_LOSS = "val_loss"
 
 
 @dataclasses.dataclass
@@ -104,26 +105,34 @@ def train(settings: TrainingSettings, train_files: Sequence[str], eval_files: Se
         datasets={"eval": eval_data,
                   "train": dataset(train_files, False, "train-sample").take(max(1, math.ceil(eval_examples / batch)))},
         label_names=settings.label_names, every=config.report_every_epochs, total_epochs=config.epochs)
+    monitor, mode = (EVAL_LOSS, "min") if config.early_stopping_metric == "loss" else (EVAL_ACCURACY, "max")
     callbacks = [
         tf.keras.callbacks.TensorBoard(log_dir=run_dir, update_freq="epoch"),
         reports,
-        tf.keras.callbacks.EarlyStopping(monitor=EVAL_ACCURACY, mode="max", patience=config.patience,
-                                         restore_best_weights=True, verbose=1),
+        # With a weight average the averaged weights are the model (model.fit swaps them in at the end).
+        tf.keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.patience,
+                                         restore_best_weights=not config.weight_ema, verbose=1),
     ]
     # A progress bar per step on a terminal; one line per epoch in logs (a pod, CI, a file).
     history = model.fit(train_data, epochs=config.epochs, steps_per_epoch=steps, validation_data=eval_data,
                         callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2)
 
     epochs_run = len(history.history[EVAL_ACCURACY])
-    best = max(range(epochs_run), key=lambda i: (history.history[EVAL_ACCURACY][i], -i))
+    # The epoch early stopping restores: the first best value of the watched metric (Keras keeps the first).
+    sign = -1.0 if mode == "min" else 1.0
+    best = max(range(epochs_run), key=lambda i: (sign * history.history[monitor][i], -i))
     result = {"strategy": type(strategy).__name__, "replicas": strategy.num_replicas_in_sync, "global_batch": batch,
               "train_clips": train_examples, "eval_clips": eval_examples, "steps_per_epoch": steps,
               "epochs_run": epochs_run, "best_epoch": best + 1, "stopped_early": epochs_run < config.epochs,
+              "early_stopping_metric": monitor,
               "history": {k: [float(v) for v in vs] for k, vs in history.history.items()}}
-    # With early stopping the best weights are restored: the final report (written at step epochs_run + 1)
-    # is on those weights.
-    final = reports.report(epochs_run, title=f"best weights (epoch {best + 1})")
-    result["reports"] = {name: dict(report, epoch=best + 1) for name, report in final.items()}
+    # The final report (written at step epochs_run + 1) is on the weights kept: the best epoch's, which early
+    # stopping restored, or the weight average over all steps run.
+    kept = epochs_run if config.weight_ema else best + 1
+    final = reports.report(epochs_run, title=f"averaged weights (epochs 1-{epochs_run})" if config.weight_ema
+                           else f"best weights (epoch {best + 1})")
+    result["kept_weights"] = "average" if config.weight_ema else "best epoch"
+    result["reports"] = {name: dict(report, epoch=kept) for name, report in final.items()}
     result["best_eval_accuracy"] = result["reports"]["eval"]["accuracy"]
     export.save(model, export_dir, settings.audio_encoding, settings.sample_rate, settings.clip_samples,
                 settings.label_names, dataclasses.asdict(config))

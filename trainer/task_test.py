@@ -43,7 +43,10 @@ def test_history_reports_and_tensorboard(trained):
     assert written["train_clips"] == 12 and written["eval_clips"] == 6 and written["steps_per_epoch"] == 3
     assert written["strategy"] == "_DefaultDistributionStrategy" and written["global_batch"] == 4
     assert 1 <= written["epochs_run"] <= 3 and 1 <= written["best_epoch"] <= written["epochs_run"]
-    # Early stopping restored the best epoch: the final eval report matches that epoch's eval accuracy.
+    # Early stopping watched the eval loss (the default) and restored its best epoch: the final eval report
+    # matches that epoch's eval accuracy.
+    losses = written["history"][task.EVAL_LOSS]
+    assert written["early_stopping_metric"] == task.EVAL_LOSS and written["best_epoch"] == losses.index(min(losses)) + 1
     best_val = written["history"][task.EVAL_ACCURACY][written["best_epoch"] - 1]
     assert written["best_eval_accuracy"] == pytest.approx(best_val, abs=1e-6)
     eval_report = written["reports"]["eval"]
@@ -84,3 +87,18 @@ def test_exported_model_loads_without_kapre(trained):
             "print('ok')")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]
+
+
+def test_weight_average_is_the_model_kept(examples, tmp_path):
+    """weight_ema: all epochs run (nothing is restored) and the exported model is the averaged weights,
+    whose final eval report is not one epoch's eval accuracy."""
+    import dataclasses  # pylint: disable=import-outside-toplevel
+    config = dataclasses.replace(TINY, weight_ema=0.5, patience=5, epochs=2)
+    model, result = task.train(settings(config), [f"{examples}/Split-train/*"], [f"{examples}/Split-eval/*"],
+                               str(tmp_path / "serving"), str(tmp_path / "run"))
+    assert result["kept_weights"] == "average" and result["epochs_run"] == 2 and result["reports"]["eval"]["epoch"] == 2
+    assert model.optimizer.use_ema
+    loaded = tf.saved_model.load(str(tmp_path / "serving"))
+    audio = tf.random.normal([2, SAMPLES]) * 0.1
+    np.testing.assert_allclose(loaded.signatures[export.CLASSIFY_AUDIO](audio=audio)[export.OUTPUT_KEY].numpy(),
+                               model(audio, training=False).numpy(), rtol=1e-5, atol=1e-6)
