@@ -171,15 +171,19 @@ def build_model(config: TrainerConfig, sample_rate: int, clip_samples: int, num_
 
 
 def _loss(label_smoothing: float, num_classes: int):
-    """Sparse cross-entropy; with label smoothing, on one-hot labels (the sparse loss has no smoothing)."""
+    """Sparse cross-entropy; with label smoothing, on one-hot labels (the sparse loss has no smoothing).
+
+    A per-example function, not a Loss object called inside it: Keras wraps it with the reduction a
+    distribution strategy needs (a Loss object with AUTO reduction called by hand fails under
+    MirroredStrategy and MultiWorkerMirroredStrategy)."""
     if not label_smoothing:
         return "sparse_categorical_crossentropy"
-    smoothed = tf.keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
 
-    def loss(labels, probabilities):
-        return smoothed(tf.one_hot(tf.cast(tf.reshape(labels, [-1]), tf.int32), num_classes), probabilities)
+    def smoothed_crossentropy(labels, probabilities):
+        one_hot = tf.one_hot(tf.cast(tf.reshape(labels, [-1]), tf.int32), num_classes)
+        return tf.keras.losses.categorical_crossentropy(one_hot, probabilities, label_smoothing=label_smoothing)
 
-    return loss
+    return smoothed_crossentropy
 
 
 def compile_model(model: tf.keras.Model, config: TrainerConfig, total_steps: int = 0) -> tf.keras.Model:

@@ -155,3 +155,14 @@ def test_time_pooled_model_trains_and_reloads(pooling, tmp_path):
     model.save(str(tmp_path / "m"))
     again = tf.keras.models.load_model(str(tmp_path / "m"), compile=False)
     np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
+
+
+def test_label_smoothing_trains_under_a_distribution_strategy():
+    """The smoothed loss must leave the reduction to Keras: a hand-called Loss object fails under a strategy
+    (found by the two-worker test)."""
+    config = TrainerConfig(**{**TINY.__dict__, "label_smoothing": 0.1})
+    with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
+        model = model_lib.compile_model(model_lib.build_model(config, RATE, SAMPLES, num_classes=2), config)
+    x = np.random.default_rng(7).normal(size=(8, SAMPLES)).astype(np.float32) * 0.1
+    history = model.fit(x, np.array([0, 1] * 4), epochs=1, batch_size=4, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
