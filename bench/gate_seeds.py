@@ -66,12 +66,15 @@ def run_seed(args, seed: int, overrides: List[str]) -> dict:
     summary = json.loads(fs.read_text(summary_path)) if os.path.exists(summary_path) else {}
     model = summary.get("model") or {}
     real = model.get("real_speech") or {}
+
+    def per_corpus(scores: dict, key: str) -> dict:   # the pitch rule's part also holds its threshold, counts
+        return {c: v[key] for c, v in (scores or {}).items() if isinstance(v, dict) and key in v}
+
     result = {"seed": seed, "exit_code": done.returncode, "wall_s": round(wall, 1), "status": summary.get("status"),
               "blessed": model.get("blessed"), "stderr_tail": done.stderr.strip().splitlines()[-3:],
               "gate": real.get("gate"), "utterances": real.get("utterances"), "speakers": real.get("speakers"),
-              "model": {c: v["accuracy"] for c, v in (real.get("model") or {}).items()},
-              "model_ci95": {c: v["ci95"] for c, v in (real.get("model") or {}).items()},
-              "pitch_rule": {c: v["accuracy"] for c, v in (real.get("pitch_rule") or {}).items()},
+              "model": per_corpus(real.get("model"), "accuracy"), "model_ci95": per_corpus(real.get("model"), "ci95"),
+              "pitch_rule": per_corpus(real.get("pitch_rule"), "accuracy"),
               "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     if not args.keep:
         shutil.rmtree(output, ignore_errors=True)

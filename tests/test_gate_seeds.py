@@ -24,3 +24,24 @@ def test_summary_counts_passes_and_refusals():
     assert "| 1 | 3 | refused | 150 | 30 | 0.900 (0.850-0.930) | 0.930 | a 0.900 vs 0.930 | 401.0 |" in text
     crashed = dict(_result(2, False, 0.0, 0.0, 1), gate=None, model={}, model_ci95={}, pitch_rule={})
     assert "| 2 | 1 | refused |" in gate_seeds.markdown([crashed], args)
+
+
+def test_a_runs_summary_is_read_per_corpus(tmp_path, monkeypatch):
+    """The pitch rule's part of summary.json also holds its threshold and counts: only corpora are read."""
+    import json, subprocess  # pylint: disable=import-outside-toplevel
+    args = gate_seeds.parse_args(["--seeds", "0", "--name", "t", "--work", str(tmp_path)])
+    score = {"accuracy": 0.9, "ci95": [0.8, 0.95], "n": 10}
+    summary = {"status": "complete", "model": {"blessed": True, "real_speech": {
+        "gate": {"passed": True}, "utterances": 10, "speakers": 2, "model": {"overall": score, "a": score},
+        "pitch_rule": {"overall": score, "a": score, "threshold_hz": 157.0, "fit_utterances": 400}}}}
+
+    def fake_run(command, **_):
+        out = command[command.index("--output") + 1]
+        (tmp_path / "seed-0").mkdir(exist_ok=True)
+        (tmp_path / "seed-0" / "summary.json").write_text(json.dumps(summary))
+        assert out == str(tmp_path / "seed-0")
+        return subprocess.CompletedProcess(command, 0, "", "audioclf: model blessed and pushed\n")
+    monkeypatch.setattr(gate_seeds.subprocess, "run", fake_run)
+    result = gate_seeds.run_seed(args, 0, [])
+    assert result["pitch_rule"] == {"overall": 0.9, "a": 0.9} and result["model_ci95"]["a"] == [0.8, 0.95]
+    assert result["exit_code"] == 0 and not (tmp_path / "seed-0").exists()   # removed without --keep
