@@ -5,7 +5,7 @@ synthesis.seed, trainer.seed + N), so each run tests other speakers with another
 Per run: exit code (0 blessed and pushed, 3 refused by a gate), wall time, the gate's real-utterance
 accuracy of the model and of the pitch rule (overall and per corpus) and the gate's reasons. Each run's
 facts land atomically in OUT/seed-<N>.json; a seed already there with the same settings is reused, so an
-interrupted run resumes. OUT/summary.md|json tabulate them.
+interrupted run resumes (the commit each ran at is shown). OUT/summary.md|json tabulate them.
 
 Run:  .venv/bin/python -m bench.gate_seeds [--seeds 0,1,2,3,4] [--config FILE] [--set k=v ...]
       [--name NAME | --out DIR] [--keep]
@@ -61,7 +61,14 @@ def run_seed(args, seed: int, overrides: List[str]) -> dict:
     print(f"seed {seed}: {' '.join(command)}", flush=True)
     started = time.monotonic()
     done = subprocess.run(command, cwd=_util.REPO_ROOT, capture_output=True, text=True, check=False)
-    wall = time.monotonic() - started
+    result = collect(seed, output, done.returncode, time.monotonic() - started, done.stderr)
+    if not args.keep:
+        shutil.rmtree(output, ignore_errors=True)
+    return result
+
+
+def collect(seed: int, output: str, exit_code: int, wall: Optional[float], stderr: str) -> dict:
+    """One run's facts from its output folder (summary.json) and process."""
     summary_path = os.path.join(output, "summary.json")
     summary = json.loads(fs.read_text(summary_path)) if os.path.exists(summary_path) else {}
     model = summary.get("model") or {}
@@ -70,15 +77,13 @@ def run_seed(args, seed: int, overrides: List[str]) -> dict:
     def per_corpus(scores: dict, key: str) -> dict:   # the pitch rule's part also holds its threshold, counts
         return {c: v[key] for c, v in (scores or {}).items() if isinstance(v, dict) and key in v}
 
-    result = {"seed": seed, "exit_code": done.returncode, "wall_s": round(wall, 1), "status": summary.get("status"),
-              "blessed": model.get("blessed"), "stderr_tail": done.stderr.strip().splitlines()[-3:],
-              "gate": real.get("gate"), "utterances": real.get("utterances"), "speakers": real.get("speakers"),
-              "model": per_corpus(real.get("model"), "accuracy"), "model_ci95": per_corpus(real.get("model"), "ci95"),
-              "pitch_rule": per_corpus(real.get("pitch_rule"), "accuracy"),
-              "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-    if not args.keep:
-        shutil.rmtree(output, ignore_errors=True)
-    return result
+    return {"seed": seed, "exit_code": exit_code, "wall_s": None if wall is None else round(wall, 1),
+            "status": summary.get("status"), "blessed": model.get("blessed"),
+            "stderr_tail": stderr.strip().splitlines()[-3:], "gate": real.get("gate"),
+            "utterances": real.get("utterances"), "speakers": real.get("speakers"),
+            "model": per_corpus(real.get("model"), "accuracy"), "model_ci95": per_corpus(real.get("model"), "ci95"),
+            "pitch_rule": per_corpus(real.get("pitch_rule"), "accuracy"),
+            "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
 def markdown(results: List[dict], args) -> str:
@@ -92,8 +97,9 @@ def markdown(results: List[dict], args) -> str:
         rows.append([r["seed"], r["exit_code"], "passed" if r["gate"] and r["gate"].get("passed") else "refused",
                      r["utterances"], r["speakers"],
                      "-" if overall_m is None else f"{overall_m:.3f} ({ci[0]:.3f}-{ci[1]:.3f})",
-                     "-" if overall_r is None else f"{overall_r:.3f}", corpora, r["wall_s"]])
-    walls = [r["wall_s"] for r in results]
+                     "-" if overall_r is None else f"{overall_r:.3f}", corpora,
+                     "-" if r["wall_s"] is None else r["wall_s"], r.get("settings", {}).get("commit", "-")])
+    walls = [r["wall_s"] for r in results if r["wall_s"] is not None] or [float("nan")]
     return "\n".join([
         f"# make demo over {len(results)} seeds: {args.name}", "",
         f"- config: {args.config or 'defaults'}{'; --set ' + ' '.join(args.set) if args.set else ''}",
@@ -102,7 +108,7 @@ def markdown(results: List[dict], args) -> str:
         f"- seed N adds N to {', '.join(SEEDED)}: another speaker split, other clips, another model", "",
         f"**Gate passed in {passed} of {len(results)} runs.** Wall time {min(walls):.0f}-{max(walls):.0f} s.", "",
         _util.table(["seed", "exit", "gate", "utterances", "speakers", "model (95 % Wilson)", "pitch rule",
-                     "per corpus: model vs rule", "wall s"], rows), ""])
+                     "per corpus: model vs rule", "wall s", "commit"], rows), ""])
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -115,7 +121,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         path = os.path.join(args.out, f"seed-{seed}.json")
         settings = {"config": args.config, "overrides": overrides, "commit": _util.git_commit()}
         old = json.loads(fs.read_text(path)) if os.path.exists(path) else None
-        if old and old.get("settings") == settings:
+        # Same config and overrides: reused (the commit it ran at is recorded and shown, not compared).
+        if old and all(old.get("settings", {}).get(k) == settings[k] for k in ("config", "overrides")):
             print(f"seed {seed}: done before, reused", flush=True)
             results.append(old)
             continue

@@ -9,6 +9,7 @@ from tfx.types import standard_artifacts
 
 from components.audio_example_gen import executor
 from components.audio_synthesis import executor as synthesis_executor
+from components.audio_synthesis import synthesis
 from components.common import audio, example_format
 from components.common.testing import IN_MEMORY, AudioClips, artifact, run_beam_executor, synthesize_clips
 from pipeline.errors import AudioClfError
@@ -42,7 +43,8 @@ def test_examples_per_split_with_features(tmp_path, clips, encoding):
         first = records[0].features.feature
         assert first[example_format.SAMPLE_RATE].int64_list.value[0] == 8000
         assert first[example_format.NUM_SAMPLES].int64_list.value[0] == 16000
-        assert first[example_format.MODE].bytes_list.value[0] in (b"simultaneous", b"sequential")
+        modes = (synthesis.SIMULTANEOUS, synthesis.SEQUENTIAL, synthesis.CROP)
+        assert first[example_format.MODE].bytes_list.value[0].decode() in modes
         assert first[example_format.NUM_SPEAKERS].int64_list.value[0] >= 1
         samples = example_format.decode_audio_feature(records[0])
         assert samples.dtype == np.float32 and len(samples) == 16000
