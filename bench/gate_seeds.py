@@ -88,13 +88,18 @@ def collect(seed: int, output: str, exit_code: int, wall: Optional[float], stder
 
 def markdown(results: List[dict], args) -> str:
     passed = sum(1 for r in results if r["gate"] and r["gate"].get("passed"))
+    # The criterion is the gate's comparison with the rule; the gate also has an absolute floor.
+    level = [r for r in results if r["model"].get("overall") is not None and r["pitch_rule"].get("overall") is not None
+             and r["model"]["overall"] >= r["pitch_rule"]["overall"]]
     rows = []
     for r in results:
         overall_m, overall_r = r["model"].get("overall"), r["pitch_rule"].get("overall")
         ci = r["model_ci95"].get("overall")
         corpora = ", ".join(f"{c} {r['model'][c]:.3f} vs {r['pitch_rule'][c]:.3f}" for c in sorted(r["model"])
                             if c != "overall")
-        rows.append([r["seed"], r["exit_code"], "passed" if r["gate"] and r["gate"].get("passed") else "refused",
+        failed = [c["name"] for c in (r["gate"] or {}).get("conditions", []) if not c.get("passed")]
+        rows.append([r["seed"], r["exit_code"], "passed" if r["gate"] and r["gate"].get("passed") else
+                     "refused" + (f" ({', '.join(failed)})" if failed else ""), "yes" if r in level else "no",
                      r["utterances"], r["speakers"],
                      "-" if overall_m is None else f"{overall_m:.3f} ({ci[0]:.3f}-{ci[1]:.3f})",
                      "-" if overall_r is None else f"{overall_r:.3f}", corpora,
@@ -106,8 +111,9 @@ def markdown(results: List[dict], args) -> str:
         f"- machine: {_util.cpu_model()}, {os.cpu_count()} cores; "
         f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; commit {_util.git_commit()}",
         f"- seed N adds N to {', '.join(SEEDED)}: another speaker split, other clips, another model", "",
-        f"**Gate passed in {passed} of {len(results)} runs.** Wall time {min(walls):.0f}-{max(walls):.0f} s.", "",
-        _util.table(["seed", "exit", "gate", "utterances", "speakers", "model (95 % Wilson)", "pitch rule",
+        f"**Gate passed in {passed} of {len(results)} runs; the model was not worse than the pitch rule in "
+        f"{len(level)} of {len(results)}.** Wall time {min(walls):.0f}-{max(walls):.0f} s.", "",
+        _util.table(["seed", "exit", "gate", "model >= rule", "utterances", "speakers", "model (95 % Wilson)", "pitch rule",
                      "per corpus: model vs rule", "wall s", "commit"], rows), ""])
 
 

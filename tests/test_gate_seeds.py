@@ -20,10 +20,13 @@ def _result(seed, passed, model, rule, code):
 def test_summary_counts_passes_and_refusals():
     args = gate_seeds.parse_args(["--seeds", "0,1", "--name", "t"])
     text = gate_seeds.markdown([_result(0, True, 0.95, 0.93, 0), _result(1, False, 0.90, 0.93, 3)], args)
-    assert "**Gate passed in 1 of 2 runs.**" in text
-    assert "| 1 | 3 | refused | 150 | 30 | 0.900 (0.850-0.930) | 0.930 | a 0.900 vs 0.930 | 401.0 | - |" in text
+    assert "**Gate passed in 1 of 2 runs; the model was not worse than the pitch rule in 1 of 2.**" in text
+    assert "| 1 | 3 | refused | no | 150 | 30 | 0.900 (0.850-0.930) | 0.930 | a 0.900 vs 0.930 | 401.0 | - |" in text
     crashed = dict(_result(2, False, 0.0, 0.0, 1), gate=None, model={}, model_ci95={}, pitch_rule={})
-    assert "| 2 | 1 | refused |" in gate_seeds.markdown([crashed], args)
+    assert "| 2 | 1 | refused | no |" in gate_seeds.markdown([crashed], args)
+    floor_only = dict(_result(3, False, 0.85, 0.80, 3), gate={"passed": False, "conditions": [
+        {"name": "real_accuracy_floor", "passed": False}, {"name": "vs_pitch_rule", "passed": True}]})
+    assert "| 3 | 3 | refused (real_accuracy_floor) | yes |" in gate_seeds.markdown([floor_only], args)
 
 
 def test_a_runs_summary_is_read_per_corpus(tmp_path, monkeypatch):
