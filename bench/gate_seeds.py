@@ -46,9 +46,12 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
 
 
 def seed_overrides(config: config_lib.PipelineConfig, seed: int) -> List[str]:
-    base = {"corpus.seed": config.corpus.seed, "synthesis.seed": config.synthesis.seed,
-            "trainer.seed": config.trainer.seed}
-    return [f"{key}={base[key] + seed}" for key in SEEDED]
+    """`section.seed=<configured + seed>` for each of SEEDED."""
+    overrides = []
+    for key in SEEDED:
+        section, name = key.split(".")
+        overrides.append(f"{key}={getattr(getattr(config, section), name) + seed}")
+    return overrides
 
 
 def run_seed(args, seed: int, overrides: List[str]) -> dict:

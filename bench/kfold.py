@@ -273,17 +273,14 @@ class EpochCurve:
     choose anything."""
 
     def __init__(self, rows: List[dict], sample_rate: int, clip_samples: int):
-        from trainer.classifier import Classifier  # pylint: disable=import-outside-toplevel
-        cutter = Classifier.__new__(Classifier)   # its windowing only: no SavedModel exists yet
-        cutter.clip_samples = clip_samples
-        self.truth, self.windows, self.weights, self.owner = [], [], [], []
-        for i, r in enumerate(rows):
-            windows, real = cutter.windows(audio.decode_audio(r["path"], sample_rate, "bench.kfold --epoch-curve"))
-            self.truth.append(real_speech.LABEL_OF_GENDER[r["gender"]])
-            self.windows.append(windows)
-            self.weights.extend(real.tolist())
-            self.owner.extend([i] * len(windows))
-        self.windows = np.concatenate(self.windows) if self.windows else np.zeros((0, clip_samples), np.float32)
+        from trainer import classifier  # pylint: disable=import-outside-toplevel
+        self._recording = classifier.recording_probabilities
+        self.truth = [real_speech.LABEL_OF_GENDER[r["gender"]] for r in rows]
+        cut = [classifier.cut_windows(audio.decode_audio(r["path"], sample_rate, "bench.kfold --epoch-curve"),
+                                      clip_samples) for r in rows]
+        self.real = [real for _, real in cut]
+        self.windows = (np.concatenate([windows for windows, _ in cut]) if cut
+                        else np.zeros((0, clip_samples), np.float32))
         self.curve: List[float] = []
 
     def callback(self):
@@ -298,9 +295,11 @@ class EpochCurve:
         return _Callback()
 
     def accuracy(self, probabilities: np.ndarray) -> float:
-        weighted = np.zeros((len(self.truth), probabilities.shape[1]))
-        np.add.at(weighted, np.array(self.owner), probabilities * np.array(self.weights)[:, None])
-        return round(float(np.mean(weighted.argmax(axis=1) == np.array(self.truth))), 4)
+        """Each utterance decided as the Classifier decides it, from its own windows' rows."""
+        ends = np.cumsum([len(real) for real in self.real])
+        labels = [int(np.argmax(self._recording(p, real)))
+                  for p, real in zip(np.split(probabilities, ends[:-1]), self.real)]
+        return round(float(np.mean(np.array(labels) == np.array(self.truth))), 4)
 
 
 def train_model(config, files: Dict[str, List[str]], folder: str, curve: Optional[EpochCurve] = None) -> dict:

@@ -570,9 +570,9 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def _training_facts(training: dict, trainer_config: dict, best_eval: Optional[float]) -> Raw:
+def _training_facts(training: dict, trainer_config: dict, best_eval: Optional[float], averaged: bool) -> Raw:
     planned, patience = trainer_config.get("epochs"), trainer_config.get("patience")
-    watched = "loss" if training.get("early_stopping_metric") == "val_loss" else "accuracy"
+    watched = training.get("early_stopping_metric", "accuracy")   # runs before the setting watched accuracy
     if training.get("stopped_early"):
         stopping = (f"stopped early after {training['epochs_run']}" + (f" of {planned}" if planned else "")
                     + " epochs" + (f" (no better eval {watched} for {patience} epochs)" if patience else ""))
@@ -587,7 +587,7 @@ def _training_facts(training: dict, trainer_config: dict, best_eval: Optional[fl
         ("early stopping", stopping),
         ("best epoch", f"{training['best_epoch']} (by eval {watched}): eval accuracy {_pct(best_eval)}; "
                        f"the model keeps its weights")
-        if training.get("kept_weights") != "average" else
+        if not averaged else
         ("weights kept", f"the moving average of the weights over all {training['epochs_run']} epochs: eval accuracy "
                          f"{_pct(best_eval)} (best single epoch: {training['best_epoch']})")])
 
@@ -608,12 +608,14 @@ def _training_section(facts: Facts) -> Raw:
     curves = _draw(facts, "training", "the training curves picture", figures.training_curves, values, best)
     rows = [(e, _num(at("loss", e)), _pct(at(ACCURACY, e)), _num(at("val_loss", e)), _pct(at("val_" + ACCURACY, e)))
             for e in range(1, len(values.get("loss", [])) + 1)]
+    # With a weight average the model is no one epoch: its eval accuracy is the final report's.
+    averaged = training.get("kept_weights") == "average"
+    best_eval = training.get("best_eval_accuracy") if averaged else at("val_" + ACCURACY, best)
     return _section("training", "Training", _join([
-        _problems(facts, "training"), _training_facts(training, trainer_config, training.get("best_eval_accuracy")
-                                               if training.get("kept_weights") == "average" else at("val_" + ACCURACY, best)),
+        _problems(facts, "training"), _training_facts(training, trainer_config, best_eval, averaged),
         _picture(curves, "Loss and accuracy per epoch on the train and eval splits; the dotted line marks the best "
-                         "epoch (by the eval value early stopping watches), " + ("whose weights are restored." if training.get("kept_weights")
-                                                              != "average" else "though the model keeps the weight average.")),
+                         "epoch (by the eval value early stopping watches), "
+                         + ("though the model keeps the weight average." if averaged else "whose weights are restored.")),
         _table(["epoch", "train loss", "train accuracy", "eval loss", "eval accuracy"], rows, numeric=(0, 1, 2, 3, 4),
                row_class=lambda r: "best" if r[0] == best else None),
         _config_part(facts)]))

@@ -125,5 +125,6 @@ def test_training_facts_say_which_weights_the_model_keeps(kept, expected):
     training = {"strategy": "_DefaultDistributionStrategy", "replicas": 1, "global_batch": 16, "steps_per_epoch": 94,
                 "train_clips": 1500, "eval_clips": 200, "epochs_run": 5, "best_epoch": 3, "stopped_early": False,
                 "kept_weights": kept}
-    html = str(report._training_facts(training, {"epochs": 5, "patience": 4}, 0.9))  # pylint: disable=protected-access
+    html = str(report._training_facts(training, {"epochs": 5, "patience": 4}, 0.9,  # pylint: disable=protected-access
+                                      averaged=kept == "average"))
     assert expected in html

@@ -37,6 +37,20 @@ def resolve_model_dir(path: str) -> str:
                         f"has a model been blessed and pushed? Run `audioclf run` first.")
 
 
+def cut_windows(samples: np.ndarray, clip_samples: int):
+    """(windows [n, clip_samples], real samples in each window): clip-length windows, the last padded."""
+    count = max(1, -(-len(samples) // clip_samples))
+    padded = np.zeros(count * clip_samples, dtype=np.float32)
+    padded[:len(samples)] = samples
+    real = np.minimum(clip_samples, len(samples) - np.arange(count) * clip_samples)
+    return padded.reshape(count, clip_samples), real
+
+
+def recording_probabilities(probabilities: np.ndarray, real: np.ndarray) -> np.ndarray:
+    """A recording's class probabilities: its windows', weighted by how much of each is real audio."""
+    return (probabilities * real[:, None]).sum(axis=0) / real.sum()
+
+
 class Classifier:
     def __init__(self, model_dir: str):
         self.model_dir = resolve_model_dir(model_dir)
@@ -48,18 +62,14 @@ class Classifier:
 
     def windows(self, samples: np.ndarray):
         """(windows [n, clip_samples], real samples in each window)."""
-        count = max(1, -(-len(samples) // self.clip_samples))
-        padded = np.zeros(count * self.clip_samples, dtype=np.float32)
-        padded[:len(samples)] = samples
-        real = np.minimum(self.clip_samples, len(samples) - np.arange(count) * self.clip_samples)
-        return padded.reshape(count, self.clip_samples), real
+        return cut_windows(samples, self.clip_samples)
 
     def classify_samples(self, samples: np.ndarray) -> dict:
         windows, real = self.windows(samples)
         probabilities = np.concatenate([
             self._classify(audio=tf.constant(windows[i:i + WINDOW_BATCH]))[export.OUTPUT_KEY].numpy()
             for i in range(0, len(windows), WINDOW_BATCH)])
-        mean = (probabilities * real[:, None]).sum(axis=0) / real.sum()
+        mean = recording_probabilities(probabilities, real)
         best = int(np.argmax(mean))
         return {
             "label": self.label_names[best], "probability": round(float(mean[best]), 4),

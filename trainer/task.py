@@ -31,6 +31,7 @@ HISTORY_FILE = "training.json"   # in the model run folder: per-epoch metrics, b
 ACCURACY = "sparse_categorical_accuracy"
 EVAL_ACCURACY = "val_" + ACCURACY
 EVAL_LOSS = "val_loss"
+KEPT_AVERAGE = "average"          # HISTORY_FILE's kept_weights when trainer.weight_ema made the model
 
 
 @dataclasses.dataclass
@@ -124,14 +125,14 @@ def train(settings: TrainingSettings, train_files: Sequence[str], eval_files: Se
     result = {"strategy": type(strategy).__name__, "replicas": strategy.num_replicas_in_sync, "global_batch": batch,
               "train_clips": train_examples, "eval_clips": eval_examples, "steps_per_epoch": steps,
               "epochs_run": epochs_run, "best_epoch": best + 1, "stopped_early": epochs_run < config.epochs,
-              "early_stopping_metric": monitor,
+              "early_stopping_metric": config.early_stopping_metric,
               "history": {k: [float(v) for v in vs] for k, vs in history.history.items()}}
     # The final report (written at step epochs_run + 1) is on the weights kept: the best epoch's, which early
     # stopping restored, or the weight average over all steps run.
     kept = epochs_run if config.weight_ema else best + 1
     final = reports.report(epochs_run, title=f"averaged weights (epochs 1-{epochs_run})" if config.weight_ema
                            else f"best weights (epoch {best + 1})")
-    result["kept_weights"] = "average" if config.weight_ema else "best epoch"
+    result["kept_weights"] = KEPT_AVERAGE if config.weight_ema else "best epoch"
     result["reports"] = {name: dict(report, epoch=kept) for name, report in final.items()}
     result["best_eval_accuracy"] = result["reports"]["eval"]["accuracy"]
     export.save(model, export_dir, settings.audio_encoding, settings.sample_rate, settings.clip_samples,

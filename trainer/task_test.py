@@ -46,7 +46,7 @@ def test_history_reports_and_tensorboard(trained):
     # Early stopping watched the eval loss (the default) and restored its best epoch: the final eval report
     # matches that epoch's eval accuracy.
     losses = written["history"][task.EVAL_LOSS]
-    assert written["early_stopping_metric"] == task.EVAL_LOSS and written["best_epoch"] == losses.index(min(losses)) + 1
+    assert written["early_stopping_metric"] == "loss" and written["best_epoch"] == losses.index(min(losses)) + 1
     best_val = written["history"][task.EVAL_ACCURACY][written["best_epoch"] - 1]
     assert written["best_eval_accuracy"] == pytest.approx(best_val, abs=1e-6)
     eval_report = written["reports"]["eval"]
@@ -96,7 +96,7 @@ def test_weight_average_is_the_model_kept(examples, tmp_path):
     config = dataclasses.replace(TINY, weight_ema=0.5, patience=5, epochs=2)
     model, result = task.train(settings(config), [f"{examples}/Split-train/*"], [f"{examples}/Split-eval/*"],
                                str(tmp_path / "serving"), str(tmp_path / "run"))
-    assert result["kept_weights"] == "average" and result["epochs_run"] == 2 and result["reports"]["eval"]["epoch"] == 2
+    assert result["kept_weights"] == task.KEPT_AVERAGE and result["epochs_run"] == 2 and result["reports"]["eval"]["epoch"] == 2
     assert model.optimizer.use_ema
     loaded = tf.saved_model.load(str(tmp_path / "serving"))
     audio = tf.random.normal([2, SAMPLES]) * 0.1
