@@ -86,15 +86,51 @@ class CepstralPitch(tf.keras.layers.Layer):
         return dict(super().get_config(), n_fft=self.n_fft, hop_length=self.hop_length, sample_rate=self.sample_rate,
                     bins=self.bins, f0_min=self.f0_min, f0_max=self.f0_max)
 
-    def call(self, audio):  # (batch, samples) -> (batch, frames, bins, 1)
+    def cepstrum_at_bins(self, audio):  # (batch, samples) -> (batch, frames, bins), unscaled
         spectrum = tf.abs(tf.signal.stft(audio, frame_length=self.n_fft, frame_step=self.hop_length,
                                          fft_length=self.n_fft, pad_end=False))
         cepstrum = tf.signal.irfft(tf.complex(tf.math.log(spectrum + 1e-6), 0.0), fft_length=[self.n_fft])
         low = tf.cast(tf.floor(self._quefrency), tf.int32)
         frac = self._quefrency - tf.cast(low, tf.float32)
-        pitch = (tf.gather(cepstrum, low, axis=-1) * (1.0 - frac) + tf.gather(cepstrum, low + 1, axis=-1) * frac)
+        return tf.gather(cepstrum, low, axis=-1) * (1.0 - frac) + tf.gather(cepstrum, low + 1, axis=-1) * frac
+
+    def call(self, audio):  # (batch, samples) -> (batch, frames, bins, 1)
+        pitch = self.cepstrum_at_bins(audio)
         mean, variance = tf.nn.moments(pitch, axes=[1, 2], keepdims=True)
         return ((pitch - mean) / tf.sqrt(variance + 1e-6))[..., None]
+
+
+class PitchHistogram(CepstralPitch):
+    """The clip's pitch distribution as a vector for the classifier head: each frame votes for its
+    strongest cepstral pitch bin, weighted by how far that peak stands above the frame's mean (voiced
+    frames stand out, silence and noise barely vote), then the votes are smoothed over neighbouring bins.
+
+    The conv blocks see pitch only as a local pattern to be pooled; this hands the dense layer the same
+    evidence the median-F0 rule uses, the whole clip's F0 distribution, on which a threshold is linear.
+    Scaled so that a flat histogram is about 1 in every bin (smoothing loses a little at the edges)."""
+
+    def __init__(self, *args, smoothing_bins: float = 1.5, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.smoothing_bins = smoothing_bins
+        offsets = tf.range(-4, 5, dtype=tf.float32)
+        kernel = tf.exp(-0.5 * tf.square(offsets / smoothing_bins))
+        self._kernel = tf.reshape(kernel / tf.reduce_sum(kernel), [-1, 1, 1])
+
+    def get_config(self):
+        return dict(super().get_config(), smoothing_bins=self.smoothing_bins)
+
+    def call(self, audio):  # (batch, samples) -> (batch, bins)
+        cepstrum = self.cepstrum_at_bins(audio)
+        prominence = tf.nn.relu(tf.reduce_max(cepstrum, axis=-1) - tf.reduce_mean(cepstrum, axis=-1))
+        weight = tf.square(prominence)                                           # (batch, frames)
+        votes = tf.one_hot(tf.argmax(cepstrum, axis=-1), self.bins) * weight[..., None]
+        histogram = tf.reduce_sum(votes, axis=1) / (tf.reduce_sum(weight, axis=1, keepdims=True) + 1e-9)
+        smoothed = tf.nn.conv1d(histogram[..., None], self._kernel, stride=1, padding="SAME")[..., 0]
+        return smoothed * float(self.bins)
+
+    def frequencies(self):
+        """The F0 of each bin in Hz (diagnostics and tests)."""
+        return float(self.sample_rate) / self._quefrency
 
 
 TIME_POOLING = ("time_max", "time_avg")
@@ -166,6 +202,10 @@ def build_model(config: TrainerConfig, sample_rate: int, clip_samples: int, num_
             x = TimePooling(config.pooling, name="time_pool")(x)
         else:
             x = tf.keras.layers.GlobalMaxPooling3D(name="global_max_pool")(x)
+    if config.pitch_histogram:
+        histogram = PitchHistogram(config.n_fft, config.hop_length, sample_rate, config.n_mels,
+                                   name="pitch_histogram")(audio)
+        x = tf.keras.layers.Concatenate(name="pooled_and_pitch")([x, histogram])
     probabilities = tf.keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     return tf.keras.Model(audio, probabilities, name="audioclf")
 

@@ -126,6 +126,35 @@ def test_cepstral_pitch_peaks_at_the_voice_f0(f0, rate, n_fft, hop):
     assert abs(found - f0) / f0 < 0.06, found
 
 
+def _voice(f0: float, rate: int, seconds: float = 1.0) -> np.ndarray:
+    t = np.arange(int(rate * seconds)) / rate
+    return sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 12) if k * f0 < rate / 2).astype(np.float32)
+
+
+def test_pitch_histogram_peaks_at_the_voice_f0_and_ignores_silence():
+    rate, n_fft, hop = 16000, 512, 256
+    layer = model_lib.PitchHistogram(n_fft, hop, rate, bins=64)
+    grid = layer.frequencies().numpy()
+    for f0 in (105.0, 210.0):
+        voiced = 0.1 * _voice(f0, rate)
+        # Half a second of faint noise around the voice: its frames barely vote.
+        noise = np.random.default_rng(8).normal(size=rate // 2).astype(np.float32) * 1e-3
+        histogram = layer(np.concatenate([noise, voiced, noise])[None, :]).numpy()[0]
+        assert histogram.shape == (64,) and histogram.sum() == pytest.approx(64.0, rel=0.02)  # smoothing loses a little at the edges
+        assert abs(grid[histogram.argmax()] - f0) / f0 < 0.06, grid[histogram.argmax()]
+
+
+def test_pitch_histogram_reaches_the_softmax_and_reloads(tmp_path):
+    config = TrainerConfig(**{**TINY.__dict__, "pitch_histogram": True, "pooling": "time_avg"})
+    model = model_lib.compile_model(model_lib.build_model(config, RATE, SAMPLES, num_classes=2), config)
+    assert model.get_layer("pooled_and_pitch").output_shape == (None, 2 * TINY.conv_filters[-1] + TINY.n_mels)
+    x = np.stack([0.1 * _voice(f0, RATE) for f0 in (100.0, 210.0, 120.0, 190.0)])
+    model.fit(x, np.array([1, 0, 1, 0]), epochs=1, batch_size=2, verbose=0)
+    model.save(str(tmp_path / "m"))
+    again = tf.keras.models.load_model(str(tmp_path / "m"), compile=False)
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
+
+
 def test_pitch_channel_lines_up_with_the_mel_frames():
     config = TrainerConfig(**{**TINY.__dict__, "pitch_channel": True})
     model = model_lib.build_model(config, RATE, SAMPLES, num_classes=2)
