@@ -208,7 +208,8 @@ def main():
         "clips: synthesize_clip on the train split of data/librispeech-mini, int16 via audio.to_pcm16; one GZIP "
         "TFRecord file per encoding written with example_format.make_example; reads come from the page cache",
         f"read: TFRecordDataset(compression_type='GZIP').map(parse_single_example + decode to float32 audio); "
-        f"eager = Python for loop over the dataset, graph = dataset.reduce in a tf.function traced beforehand (whole pass in the TF runtime, as model.fit); "
+        f"eager = Python for loop over the dataset, graph = dataset.reduce in a tf.function traced beforehand "
+        f"(whole pass in the TF runtime, as model.fit); "
         f"one untimed pass, then {args.passes} full passes of every variant and mode, interleaved; best (median) reported",
         f"CPU cores during the timed reads: ours {meter.own_cores:.2f}, rest of machine {meter.other_cores:.2f}",
         f"audio MB/s = decoded float32 audio ({audio_mb:.1f} MB, {audio_s:.0f} s of audio per pass)",

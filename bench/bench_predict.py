@@ -102,7 +102,6 @@ def main():
     args = parse_args()
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     from components.common import audio  # pylint: disable=import-outside-toplevel
-    from pipeline import predict  # pylint: disable=import-outside-toplevel
 
     classifier = one_thread_classifier(args.model)
     rate = classifier.sample_rate

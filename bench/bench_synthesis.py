@@ -82,6 +82,11 @@ def warm_cache(indices, pools, config, data_root, out_dir):
     return shared
 
 
+def _parts(times, *names) -> str:
+    """'synth 1.2 + encode 0.3 + write 0.1': the mean milliseconds of each column of `times` (seconds)."""
+    return " + ".join(f"{name} {_util.ms(times[:, i]).mean():.1f}" for i, name in enumerate(names))
+
+
 def run_ours(indices, pools, config, cache_factory, out_dir):
     """Per-clip (synth, encode, write) seconds and the clip metadata; cache_factory() per clip or shared."""
     rate = config.sample_rate
@@ -248,7 +253,7 @@ def main():
                 cmd += ["--tmp-dir", args.tmp_dir]
             done, meters["a2"] = measured(lambda: subprocess.run(cmd, env={**os.environ, **MALLOC_ENV}, check=True,
                                                                  capture_output=True, text=True), "(a2)")
-            line = [l for l in done.stdout.splitlines() if l.startswith("WARM_JSON ")][-1]
+            line = [out for out in done.stdout.splitlines() if out.startswith("WARM_JSON ")][-1]
             warm_malloc = np.asarray(json.loads(line[len("WARM_JSON "):]))
             print("(a2) warm, malloc tuned done", flush=True)
         # (b) cold: a fresh cache per clip.
@@ -307,16 +312,18 @@ def main():
 
     rows = [
         ["(a) ours, warm cache (synth + encode_wav + write)", len(warm_total), *_util.mean_p90(warm_total),
-         f"synth {_util.ms(warm[:, 0]).mean():.1f} + encode {_util.ms(warm[:, 1]).mean():.1f} + write {_util.ms(warm[:, 2]).mean():.1f}",
+         _parts(warm, "synth", "encode", "write"),
          meters["a"].summary()],
-        *([["(a2) = (a), glibc malloc keeping freed memory (see note)", len(warm_malloc), *_util.mean_p90(_util.ms(warm_malloc.sum(axis=1))),
-             f"synth {_util.ms(warm_malloc[:, 0]).mean():.1f} + encode {_util.ms(warm_malloc[:, 1]).mean():.1f} + write {_util.ms(warm_malloc[:, 2]).mean():.1f}",
+        *([["(a2) = (a), glibc malloc keeping freed memory (see note)", len(warm_malloc),
+             *_util.mean_p90(_util.ms(warm_malloc.sum(axis=1))),
+             _parts(warm_malloc, "synth", "encode", "write"),
              meters["a2"].summary()]] if warm_malloc is not None else []),
         ["(b) ours, cold cache (every utterance decoded)", len(cold_total), *_util.mean_p90(cold_total),
-         f"synth incl. decode {_util.ms(cold[:, 0]).mean():.1f} + encode {_util.ms(cold[:, 1]).mean():.1f} + write {_util.ms(cold[:, 2]).mean():.1f}",
+         _parts(cold, "synth incl. decode", "encode", "write"),
          meters["b"].summary()],
         ["(c) decode the clip's utterances + encode/write a WAV only", len(dw_total), *_util.mean_p90(dw_total),
-         f"decode {_util.ms(decode_write[:, 0]).mean():.1f} ({decode_write[:, 2].mean():.1f} files) + encode/write {_util.ms(decode_write[:, 1]).mean():.1f}",
+         f"decode {_util.ms(decode_write[:, 0]).mean():.1f} ({decode_write[:, 2].mean():.1f} files) + "
+         f"encode/write {_util.ms(decode_write[:, 1]).mean():.1f}",
          meters["c"].summary()],
         ["(d) blog post's pydub way (same clip plans)", k, *_util.mean_p90(pydub_ms),
          f"ours on the same {k} clips: warm {warm_same.mean():.1f}, cold {cold_same.mean():.1f}",
@@ -360,7 +367,8 @@ def main():
         if 1 in med and 2 in med:
             one, two = med[1], med[2]
             best = {n: max(b["throughput"] for b in v) for n, v in by_n.items()}
-            lines += [f"Speed-up with 2 workers (medians): steady-state throughput **{two['throughput'] / one['throughput']:.2f}x**, "
+            lines += ["Speed-up with 2 workers (medians): steady-state throughput "
+                      f"**{two['throughput'] / one['throughput']:.2f}x**, "
                       f"wall time **{one['wall_s'] / two['wall_s']:.2f}x** (best runs: throughput "
                       f"{best[2] / best[1]:.2f}x).", ""]
         lines += ["steady clips/s = (clips - 1) / (last finish - first finish), from time.time() stamped in the DoFn; "
@@ -371,7 +379,7 @@ def main():
     busy += [(f"(e) run {b['repeat']} with {b['workers']} worker(s)", b["meter"].other_cores) for b in beam_rows]
     busy = [(name, c) for name, c in busy if c > _util.OTHER_LOAD_WARN]
     if busy:
-        lines += [f"**Warning: other processes were using the machine during " +
+        lines += ["**Warning: other processes were using the machine during " +
                   ", ".join(f"{name} ({c:.2f} cores)" for name, c in busy) +
                   "; those figures are slowed down by them.** Re-run on an idle machine.", ""]
     _util.write_report(args.out, "\n".join(lines))

@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from bench import _util  # noqa: E402
+from pipeline import run_dir as run_folder  # noqa: E402
 from pipeline.config import clip_samples, label_names, load_config  # noqa: E402
 
 NOT_BOTTLENECK = 3.0  # input rate / training rate at or above which the input is not the bottleneck
@@ -61,12 +62,12 @@ def run_settings(run_dir, overrides):
     """(examples dir, settings dict, where they came from): the exported model's metadata when there is
     one (pushed model, else the Trainer's Format-Serving), else the pipeline config with `overrides`."""
     from trainer import export  # pylint: disable=import-outside-toplevel
-    with open(os.path.join(run_dir, "summary.json"), encoding="utf-8") as f:
+    with open(os.path.join(run_dir, run_folder.SUMMARY), encoding="utf-8") as f:
         summary = json.load(f)
     examples = summary["components"]["AudioExampleGen"]["outputs"]["examples"][0]
     model = summary.get("model") or {}
     for model_dir in (model.get("pushed_model"), model.get("model") and os.path.join(model["model"], "Format-Serving")):
-        if model_dir and os.path.exists(os.path.join(model_dir, export.METADATA_FILE)):
+        if model_dir and os.path.exists(os.path.join(model_dir, export.MODEL_METADATA_FILE)):
             meta = export.read_metadata(model_dir)
             bad = [o for o in overrides if not o.startswith("trainer.")]
             if bad:

@@ -24,6 +24,7 @@ from typing import List, Optional, Sequence
 from bench import _util
 from components.common import fs
 from pipeline import config as config_lib
+from pipeline import run_dir as run_folder
 
 SEEDED = ("corpus.seed", "synthesis.seed", "trainer.seed")
 
@@ -72,7 +73,7 @@ def run_seed(args, seed: int, overrides: List[str]) -> dict:
 
 def collect(seed: int, output: str, exit_code: int, wall: Optional[float], stderr: str) -> dict:
     """One run's facts from its output folder (summary.json) and process."""
-    summary_path = os.path.join(output, "summary.json")
+    summary_path = os.path.join(output, run_folder.SUMMARY)
     summary = json.loads(fs.read_text(summary_path)) if os.path.exists(summary_path) else {}
     model = summary.get("model") or {}
     real = model.get("real_speech") or {}

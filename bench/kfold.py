@@ -39,7 +39,7 @@ from components.audio_synthesis import synthesis
 from components.common import audio, fs, stats
 from components.speaker_index import corpus
 from pipeline import config as config_lib
-from pipeline.errors import EXIT_USER_ERROR, AudioClfError
+from components.common.errors import EXIT_USER_ERROR, AudioClfError
 
 log = logging.getLogger("kfold")
 DEFAULT_ROOTS = [os.path.join(_util.REPO_ROOT, "data", n)
@@ -461,7 +461,8 @@ def summarize(results: List[dict], args, wall: float) -> dict:
     mean = lambda key: round(sum(r[key] for r in runs) / len(runs), 2)  # noqa: E731
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {"name": args.name, "mode": "loco" if args.loco else f"{args.folds}-fold", "seed": args.seed,
-            "quick": args.quick, "only_runs": args.runs, "data_roots": args.data_root, "config_file": args.config, "overrides": args.set,
+            "quick": args.quick, "only_runs": args.runs, "data_roots": args.data_root, "config_file": args.config,
+            "overrides": args.set,
             "per_corpus": per_corpus, "runs": runs, "mean_training_s": mean("seconds"),
             "mean_examples_per_s": mean("examples_per_s"), "mean_cores_used": mean("cores_used"),
             "total_fold_wall_s": round(sum(r["wall_s"] for r in runs), 1), "this_invocation_wall_s": round(wall, 1),

@@ -40,6 +40,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pipeline  # noqa: E402,F401  (TF_USE_LEGACY_KERAS before any TensorFlow import)
 from bench import _util, monitor  # noqa: E402
+from pipeline import run_dir as run_folder  # noqa: E402
+from trainer.config import ACCURACY_METRIC  # noqa: E402
 
 README = os.path.join(_util.REPO_ROOT, "README.md")
 README_START, README_END = "<!-- bench:stages:start -->", "<!-- bench:stages:end -->"
@@ -265,7 +267,7 @@ class Runner:
 
 def demo_outputs(run_dir):
     """(clips folder, run folder, model folder for predict) of a finished `audioclf run`."""
-    with open(os.path.join(run_dir, "summary.json"), encoding="utf-8") as f:
+    with open(os.path.join(run_dir, run_folder.SUMMARY), encoding="utf-8") as f:
         summary = json.load(f)
     clips = summary["components"]["AudioSynthesis"]["outputs"]["clips"][0]
     model = summary["model"].get("pushed_model") or os.path.join(summary["model"]["model"], "Format-Serving")
@@ -289,7 +291,7 @@ def run_all(args, settings, tmp):
         audioclf = os.path.join(os.path.dirname(sys.executable), "audioclf")
         cli = [audioclf] if os.path.exists(audioclf) else [sys.executable, os.path.join(_util.REPO_ROOT, "audioclf.py")]
         def read_summary(entry):
-            if os.path.exists(os.path.join(run_dir, "summary.json")):
+            if os.path.exists(os.path.join(run_dir, run_folder.SUMMARY)):
                 entry["summary"] = demo_outputs(run_dir)[0]
             elif entry["rc"] != 0:
                 entry["error"] = f"exit status {entry['rc']}, no summary.json"
@@ -309,7 +311,7 @@ def run_all(args, settings, tmp):
         for workers in (1, 2):
             r.run(f"synthesis_beam_{workers}", f"synthesis, Beam, {workers} worker(s), {s['beam_clips']} clips", None,
                   params={"stage": "synthesis_beam", **common, "clips": s["beam_clips"], "workers": workers})
-    have_run = bool(run_dir) and os.path.exists(os.path.join(run_dir, "summary.json"))
+    have_run = bool(run_dir) and os.path.exists(os.path.join(run_dir, run_folder.SUMMARY))
     if have_run:
         _, clips_uri, model_dir = demo_outputs(run_dir)
     for key, label, params in (
@@ -380,7 +382,7 @@ def result_rows(results, settings):
     if "wall_s" in demo and "error" not in demo:
         summ = demo.get("summary") or {}
         model = summ.get("model") or {}
-        accuracy = (((model.get("test") or {}).get("metrics") or {}).get("overall") or {}).get("sparse_categorical_accuracy")
+        accuracy = (((model.get("test") or {}).get("metrics") or {}).get("overall") or {}).get(ACCURACY_METRIC)
         clips = sum((v.get("clips") or 0) for v in (summ.get("splits") or {}).values())
         text = (f"**{_minutes(demo['wall_s'])}** wall: {clips} clips, "
                 f"{(model.get('training') or {}).get('epochs_run', '?')} epochs, test accuracy "
@@ -524,7 +526,8 @@ def build_report(runner, args, load_before, load_after, total_s, gpus):
         f"git commit: {_util.git_commit()}",
         f"load average before / after: {' '.join(f'{v:.2f}' for v in load_before)} / "
         f"{' '.join(f'{v:.2f}' for v in load_after)}",
-        f"benchmark wall time: {_minutes(total_s)}; settings: {json.dumps({k: v for k, v in runner.settings.items() if k != 'demo_args'})}"
+        f"benchmark wall time: {_minutes(total_s)}; "
+        f"settings: {json.dumps({k: v for k, v in runner.settings.items() if k != 'demo_args'})}"
         + (f"; demo args: {' '.join(runner.settings['demo_args'])}" if runner.settings["demo_args"] else ""),
     ]) + [""]
     table_rows = []

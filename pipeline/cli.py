@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import List, Optional
 
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before anything imports TensorFlow)
-from pipeline import logs
-from pipeline.errors import EXIT_NOT_BLESSED, EXIT_USER_ERROR, AudioClfError, find_user_message
+from pipeline import logs, run_dir
+from trainer.config import ACCURACY_METRIC
+from components.common.errors import EXIT_NOT_BLESSED, EXIT_USER_ERROR, AudioClfError, find_user_message
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The corpora bundled in data/ (see their READMEs): `audioclf run` reads all of them unless told otherwise.
@@ -31,11 +32,11 @@ def _cmd_run(args) -> int:
     model = summary["model"]
     test = model["test"] or {}
     output = os.path.abspath(args.output)
-    print(json.dumps({"status": summary["status"], "summary": os.path.join(output, "summary.json"),
-                      "report": os.path.join(output, "report.html"),
+    print(json.dumps({"status": summary["status"], "summary": run_dir.path(output, run_dir.SUMMARY),
+                      "report": run_dir.path(output, run_dir.REPORT),
                       "clips": {s: v.get("clips") for s, v in summary["splits"].items()},
                       "components": {c: v["status"] for c, v in summary["components"].items()},
-                      "test_accuracy": (test.get("metrics") or {}).get("overall", {}).get("sparse_categorical_accuracy"),
+                      "test_accuracy": (test.get("metrics") or {}).get("overall", {}).get(ACCURACY_METRIC),
                       "real_speech": _real_speech_status(model.get("real_speech")),
                       "blessed": model["blessed"], "pushed_model": model["pushed_model"]}, indent=1))
     if not model["blessed"]:
@@ -147,7 +148,8 @@ def _add_config_args(parser: argparse.ArgumentParser) -> None:
 def _add_compile_args(parser: argparse.ArgumentParser) -> None:
     _add_config_args(parser)
     parser.add_argument("--image", help="container image of every step (default: kubeflow.image, made by docker/build.sh)")
-    parser.add_argument("--pipeline-root", help="artifact root the pods share, e.g. gs://bucket/root (default: kubeflow.pipeline_root)")
+    parser.add_argument("--pipeline-root",
+                        help="artifact root the pods share, e.g. gs://bucket/root (default: kubeflow.pipeline_root)")
 
 
 def _add_kfp_args(parser: argparse.ArgumentParser) -> None:

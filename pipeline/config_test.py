@@ -2,7 +2,7 @@
 import pytest
 
 from pipeline.config import load_config, section_from_json, SynthesisConfig
-from pipeline.errors import AudioClfError
+from components.common.errors import AudioClfError
 
 
 def test_defaults_are_valid_and_documented_choices():

@@ -26,7 +26,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable
 
-from pipeline.errors import AudioClfError
+from components.common.errors import AudioClfError
 
 log = logging.getLogger(__name__)
 

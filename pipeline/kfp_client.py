@@ -36,7 +36,7 @@ from kfp.client import KF_PIPELINES_SA_TOKEN_ENV, KF_PIPELINES_SA_TOKEN_PATH
 from kfp.client.set_volume_credentials import ServiceAccountTokenVolumeCredentials
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from pipeline.errors import AudioClfError
+from components.common.errors import AudioClfError
 
 log = logging.getLogger(__name__)
 

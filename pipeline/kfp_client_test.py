@@ -10,7 +10,7 @@ import yaml
 from kfp import compiler, dsl
 
 from pipeline import kfp_client
-from pipeline.errors import AudioClfError
+from components.common.errors import AudioClfError
 from fake_kfp_server import FakeKfpServer
 
 PLATFORM_SPEC = {"platforms": {"kubernetes": {"deploymentSpec": {"executors": {

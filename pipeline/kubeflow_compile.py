@@ -27,10 +27,10 @@ from components.audio_trainer.component import tfjob_launcher
 from components.common import fs
 from components.speaker_index import corpus
 from pipeline import pipeline as pipeline_def
+from pipeline import run_dir
 from pipeline.config import PipelineConfig, ResourcesConfig
-from pipeline.errors import AudioClfError
+from components.common.errors import AudioClfError
 
-SERVING_DIR = "serving"   # under the pipeline root unless pusher.serving_dir is set
 EXECUTOR_SUFFIX = "_executor"
 PARAMETER_TYPES = {str: "STRING", int: "NUMBER_INTEGER", float: "NUMBER_DOUBLE"}
 PARAMETER_HELP = {
@@ -82,7 +82,7 @@ def build_spec(config: PipelineConfig) -> List[Dict[str, Any]]:
     platform spec if any."""
     kf = config.kubeflow
     image, pipeline_root = kf.image, kf.pipeline_root
-    serving_dir = config.pusher.serving_dir or f"{pipeline_root.rstrip('/')}/{SERVING_DIR}"
+    serving_dir = config.pusher.serving_dir or run_dir.path(pipeline_root, run_dir.SERVING)
     parameters = runtime_parameters(config)
     launcher = tfjob_launcher(kf, image) if kf.trainer_launcher == "tfjob" else None
     pipeline = pipeline_def.create_pipeline(config, parameters, pipeline_root=pipeline_root, serving_dir=serving_dir,

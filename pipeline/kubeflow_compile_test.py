@@ -13,7 +13,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from pipeline import kubeflow_compile
 from pipeline import pipeline as pipeline_def
 from pipeline.config import load_config
-from pipeline.errors import AudioClfError
+from components.common.errors import AudioClfError
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = str(REPO / "tests" / "tiny.yaml")

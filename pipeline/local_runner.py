@@ -7,14 +7,12 @@ from tfx import v1 as tfx
 
 from pipeline import pipeline as pipeline_def
 from pipeline import report as run_report
+from pipeline import run_dir
 from pipeline import summary as run_summary
 from components.speaker_index import corpus
 from pipeline.config import PipelineConfig
-from pipeline.errors import AudioClfError, find_user_message
+from components.common.errors import AudioClfError, find_user_message
 
-METADATA_FILE = "metadata.sqlite"
-PIPELINE_ROOT = "pipeline_root"
-SERVING_DIR = "serving"
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +36,10 @@ def run(config: PipelineConfig, data_roots: Union[str, Sequence], output_dir: st
     os.makedirs(output_dir, exist_ok=True)
     # Before running: `audioclf report` shows the settings of a run that failed, too.
     run_report.write_config(output_dir, config.to_dict())
-    metadata_path = os.path.join(output_dir, METADATA_FILE)
+    metadata_path = run_dir.path(output_dir, run_dir.METADATA)
     pipeline = pipeline_def.create_pipeline(
-        config, pipeline_def.default_parameters(config, data_root), pipeline_root=os.path.join(output_dir, PIPELINE_ROOT),
-        serving_dir=config.pusher.serving_dir or os.path.join(output_dir, SERVING_DIR),
+        config, pipeline_def.default_parameters(config, data_root), pipeline_root=run_dir.path(output_dir, run_dir.PIPELINE_ROOT),
+        serving_dir=config.pusher.serving_dir or run_dir.path(output_dir, run_dir.SERVING),
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path),
         enable_cache=enable_cache)
     logging.info("running pipeline %s on %s into %s (beam: %s)", config.name, ", ".join(s.root for s in sources), output_dir,

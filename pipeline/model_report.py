@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from components.audio_evaluator import real_speech
 from pipeline import pipeline as pipeline_def
+from pipeline import run_dir
 from pipeline.config import LABEL_NAMES
 from components.audio_evaluator.tfma_config import EVAL_SPLIT
 from trainer import task
@@ -18,11 +19,6 @@ from trainer import task
 _TRAINING_KEYS = ("strategy", "replicas", "global_batch", "train_clips", "eval_clips", "steps_per_epoch",
                   "epochs_run", "best_epoch", "stopped_early", "best_eval_accuracy", "kept_weights",
                   "early_stopping_metric")
-
-
-def _first(components: Dict[str, dict], component: str, key: str) -> Optional[str]:
-    uris = components.get(component, {}).get("outputs", {}).get(key) or []
-    return uris[0] if uris else None
 
 
 def _properties(components: Dict[str, dict], component: str, key: str) -> dict:
@@ -118,9 +114,9 @@ def validation(evaluation_uri: str) -> dict:
 
 
 def model_summary(components: Dict[str, dict]) -> dict:
-    run_dir = _first(components, pipeline_def.TRAINER, "model_run")
-    history = task.read_history(run_dir) if run_dir else None
-    evaluation_uri = _first(components, pipeline_def.EVALUATOR, "evaluation")
+    model_run = run_dir.output_uri(components, pipeline_def.TRAINER, "model_run")
+    history = task.read_history(model_run) if model_run else None
+    evaluation_uri = run_dir.output_uri(components, pipeline_def.EVALUATOR, "evaluation")
     blessing = _properties(components, pipeline_def.EVALUATOR, "blessing")
     pushed = _properties(components, pipeline_def.PUSHER, "pushed_model")
     # The Resolver's pick, as the Evaluator received it (None on a first run: no blessed model yet).
@@ -128,7 +124,7 @@ def model_summary(components: Dict[str, dict]) -> dict:
     # one input event for it.
     baseline = (components.get(pipeline_def.EVALUATOR, {}).get("inputs", {}).get("baseline_model") or [None])[0]
     summary = {
-        "model": _first(components, pipeline_def.TRAINER, "model"),
+        "model": run_dir.output_uri(components, pipeline_def.TRAINER, "model"),
         "training": ({k: history.get(k) for k in _TRAINING_KEYS} |
                      {"eval_report": (history.get("reports") or {}).get("eval")}) if history else None,
         "test": None,

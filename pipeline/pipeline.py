@@ -16,7 +16,7 @@ from components.audio_trainer.component import AudioTrainer
 from components.schema_curation.component import SchemaCurator
 from components.speaker_index.component import SpeakerIndexGen
 from components.audio_evaluator import tfma_config as evaluation
-from pipeline.config import SPLITS, PipelineConfig, clip_samples, label_names
+from pipeline.config import SPLITS, PipelineConfig, clip_samples, label_names, num_classes
 from trainer.task import TrainingSettings
 
 # Component ids, as they appear in metadata, summary.json and the pipeline_root folders.
@@ -87,7 +87,8 @@ def create_components(config: PipelineConfig, parameters: Dict[str, Param], serv
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing)).with_id(BASELINE_RESOLVER)
     evaluator = AudioEvaluator(examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
-                               baseline_model=baseline.outputs["model"], eval_config=evaluation.eval_config(config),
+                               baseline_model=baseline.outputs["model"],
+                               eval_config=evaluation.eval_config(config.evaluator, num_classes(config)),
                                example_splits=[evaluation.EVAL_SPLIT],
                                accuracy_floor=parameters[ACCURACY_FLOOR], speaker_index=index.outputs["speaker_index"],
                                evaluator_config=config.section_json("evaluator"),

@@ -2,6 +2,7 @@
 import tensorflow_model_analysis as tfma
 
 from components.audio_evaluator import tfma_config as evaluation
+from components.audio_evaluator.config import EvaluatorConfig
 from pipeline import pipeline as pipeline_def
 from pipeline.config import load_config
 
@@ -27,7 +28,7 @@ def test_components_in_order_and_the_trainer_waits_for_the_gate():
 
 
 def test_thresholds_come_from_the_config():
-    config = evaluation.eval_config(load_config(None, ["evaluator.accuracy_floor=0.97", "evaluator.max_regression=0.02"]))
+    config = evaluation.eval_config(EvaluatorConfig(accuracy_floor=0.97, max_regression=0.02), 2)
     gated = [m for spec in config.metrics_specs for m in spec.metrics if m.per_slice_thresholds or m.HasField("threshold")]
     assert [m.class_name for m in gated] == ["SparseCategoricalAccuracy"]
     assert [list(s.feature_keys) for s in gated[0].per_slice_thresholds[0].slicing_specs] == [[]]  # overall only

@@ -13,7 +13,7 @@ import time
 from typing import IO, Optional, Sequence
 
 from components.common import progress
-from pipeline.errors import find_user_message
+from components.common.errors import find_user_message
 from trainer.classifier import Classifier, resolve_model_dir  # noqa: F401  (resolve_model_dir: API)
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from pipeline import predict
-from pipeline.errors import AudioClfError
+from components.common.errors import AudioClfError
 
 
 class _Fake(predict.Classifier):

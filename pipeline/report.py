@@ -23,15 +23,14 @@ from components.common import fs
 from components.common.stats import per_class_metrics, wilson_interval  # noqa: F401 (report API)
 from pipeline import pipeline as pipeline_def
 from pipeline import report_figures as figures
+from pipeline import run_dir
 from pipeline import summary as run_summary
+from trainer.config import ACCURACY_METRIC
 from pipeline.config import LABEL_NAMES, SPLITS
-from pipeline.errors import AudioClfError
+from components.common.errors import AudioClfError
 
 log = logging.getLogger(__name__)
 
-REPORT_FILE = "report.html"
-CONFIG_FILE = "config.json"
-ACCURACY = "sparse_categorical_accuracy"
 # tf.distribute's class names as a person reads them.
 STRATEGY_NAMES = {"_DefaultDistributionStrategy": "TensorFlow's default strategy (one device)",
                   "MirroredStrategy": "MirroredStrategy (the GPUs of one machine)",
@@ -54,7 +53,7 @@ def stopped_at(summary: dict) -> Optional[Tuple[Optional[str], str]]:
 def write_config(output_dir: str, config: Dict[str, Any]) -> str:
     """<output>/config.json: the whole config a run used, written atomically. It is also a valid
     `--config` file, so `audioclf run --config <output>/config.json` repeats the run's settings."""
-    path = fs.join(output_dir, CONFIG_FILE)
+    path = fs.join(output_dir, run_dir.CONFIG)
     fs.write_text(path, json.dumps(config, indent=1) + "\n")  # in PipelineConfig order: corpus, synthesis, ...
     return path
 
@@ -84,8 +83,7 @@ class Facts:
     problems: Dict[str, List[str]] = dataclasses.field(default_factory=lambda: collections.defaultdict(list))
 
     def uri(self, component: str, key: str) -> Optional[str]:
-        uris = self.summary.get("components", {}).get(component, {}).get("outputs", {}).get(key) or []
-        return uris[0] if uris else None
+        return run_dir.output_uri(self.summary.get("components", {}), component, key)
 
     def status(self, component: str) -> str:
         return self.summary.get("components", {}).get(component, {}).get("status", "not run")
@@ -149,7 +147,7 @@ def _evaluation(evaluation_uri: str) -> dict:
         if record.slice_key.single_slice_keys:
             continue
         for entry in record.metric_keys_and_values:
-            if entry.key.name != ACCURACY or not entry.value.HasField("double_value"):
+            if entry.key.name != ACCURACY_METRIC or not entry.value.HasField("double_value"):
                 continue
             if entry.key.is_diff:
                 diff = entry.value.double_value.value
@@ -195,11 +193,11 @@ def _history(model_run_uri: str) -> Optional[dict]:
 
 
 def _read_summary(output_dir: str) -> dict:
-    path = fs.join(output_dir, run_summary.SUMMARY_FILE)
+    path = fs.join(output_dir, run_dir.SUMMARY)
     if not fs.isdir(output_dir):
         raise AudioClfError(f"{output_dir} does not exist; pass the --output folder of an `audioclf run`.")
     if not fs.exists(path):
-        raise AudioClfError(f"{output_dir} holds no run to report on ({run_summary.SUMMARY_FILE} is missing); pass "
+        raise AudioClfError(f"{output_dir} holds no run to report on ({run_dir.SUMMARY} is missing); pass "
                             f"the --output folder of an `audioclf run`, or run `audioclf run --output {output_dir}`.")
     try:
         return json.loads(fs.read_text(path))
@@ -211,11 +209,10 @@ def _read_summary(output_dir: str) -> dict:
 def gather(output_dir: str) -> Facts:
     """Reads everything the page shows; only a folder without a readable summary.json is an error."""
     from components.audio_synthesis.executor import read_manifest  # pylint: disable=import-outside-toplevel
-    from pipeline import local_runner  # pylint: disable=import-outside-toplevel  (it imports this module)
 
     facts = Facts(output_dir, _read_summary(output_dir))
-    facts.config = _attempt(facts, "training", f"read {CONFIG_FILE}", _read_json, fs.join(output_dir, CONFIG_FILE))
-    metadata = fs.join(output_dir, local_runner.METADATA_FILE)
+    facts.config = _attempt(facts, "training", f"read {run_dir.CONFIG}", _read_json, fs.join(output_dir, run_dir.CONFIG))
+    metadata = fs.join(output_dir, run_dir.METADATA)
     if fs.exists(metadata):
         facts.started, facts.durations = (_attempt(facts, "pipeline", "read ML Metadata", _run_times, metadata,
                                                    facts.summary) or (None, {}))
@@ -334,7 +331,7 @@ def run_status(summary: dict) -> Tuple[str, str, List[str]]:
         return "bad", f"Failed at {component}" if component else "Failed", [error]
     model = summary.get("model") or {}
     test = model.get("test") or {}
-    accuracy = (test.get("metrics") or {}).get("overall", {}).get(ACCURACY)
+    accuracy = (test.get("metrics") or {}).get("overall", {}).get(ACCURACY_METRIC)
     if model.get("blessed") and model.get("pushed"):
         return "ok", "Blessed and pushed", [_accuracies(model, accuracy) + f"; pushed to {model.get('pushed_model')}"]
     if model.get("blessed") is False:
@@ -556,9 +553,9 @@ def _config_grid(config: dict) -> Raw:
 def _config_part(facts: Facts) -> Raw:
     heading = _tag("h3", "Config")
     if facts.config:
-        return _join([heading, _note(f"The whole PipelineConfig of this run, from {CONFIG_FILE} (which "
+        return _join([heading, _note(f"The whole PipelineConfig of this run, from {run_dir.CONFIG} (which "
                                      f"`audioclf run --config` takes as it is)."), _config_grid(facts.config)])
-    parts: List[Any] = [heading, _note(f"The config was not recorded for this run (no {CONFIG_FILE}: runs write it "
+    parts: List[Any] = [heading, _note(f"The config was not recorded for this run (no {run_dir.CONFIG}: runs write it "
                                        f"from this version of audioclf on).", "warn")]
     if facts.model_settings and facts.model_settings.get("trainer"):
         parts += [_note("The trainer settings below come from the model's assets.extra/audioclf.json."),
@@ -606,11 +603,11 @@ def _training_section(facts: Facts) -> Raw:
 
     trainer_config = (facts.config or {}).get("trainer") or (facts.model_settings or {}).get("trainer") or {}
     curves = _draw(facts, "training", "the training curves picture", figures.training_curves, values, best)
-    rows = [(e, _num(at("loss", e)), _pct(at(ACCURACY, e)), _num(at("val_loss", e)), _pct(at("val_" + ACCURACY, e)))
+    rows = [(e, _num(at("loss", e)), _pct(at(ACCURACY_METRIC, e)), _num(at("val_loss", e)), _pct(at("val_" + ACCURACY_METRIC, e)))
             for e in range(1, len(values.get("loss", [])) + 1)]
     # With a weight average the model is no one epoch: its eval accuracy is the final report's.
     averaged = training.get("kept_weights") == "average"
-    best_eval = training.get("best_eval_accuracy") if averaged else at("val_" + ACCURACY, best)
+    best_eval = training.get("best_eval_accuracy") if averaged else at("val_" + ACCURACY_METRIC, best)
     return _section("training", "Training", _join([
         _problems(facts, "training"), _training_facts(training, trainer_config, best_eval, averaged),
         _picture(curves, "Loss and accuracy per epoch on the train and eval splits; the dotted line marks the best "
@@ -627,7 +624,7 @@ def _slices_part(metrics: Dict[str, dict]) -> Raw:
     rows = []
     for name, values in metrics.items():
         count = int(values.get("example_count") or 0)
-        accuracy = values.get(ACCURACY)
+        accuracy = values.get(ACCURACY_METRIC)
         correct = round(accuracy * count) if accuracy is not None else 0
         rows.append((name.replace("=", " = "), count, _pct(accuracy),
                      _ci(correct, count) if accuracy is not None else "—"))
@@ -765,7 +762,7 @@ def _evaluation_section(facts: Facts) -> Raw:
                        class_="side")]
     parts += [_tag("h3", "Slices (TFMA)"), _slices_part(metrics),
               _tag("h3", "Against the previous blessed model"),
-              _baseline_part(facts, metrics.get("overall", {}).get(ACCURACY)),
+              _baseline_part(facts, metrics.get("overall", {}).get(ACCURACY_METRIC)),
               _tag("h3", "Real speech: whole utterances of the test speakers, beside the pitch rule"),
               _real_speech_part(facts.model.get("real_speech")),
               _tag("h3", "Blessing"), _blessing_part(facts)]
@@ -854,7 +851,8 @@ th{background:var(--soft);font-weight:600;font-size:13px;color:#394150}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.best td,tr.total td{font-weight:600} tr.best td{background:#eef7f0} tr.bad td{color:var(--bad)}
 .config{columns:2 400px;column-gap:28px} .config>*{break-inside:avoid;padding-top:10px}
-.config h4,.config summary{margin:0;font-size:14px;font-weight:600} .config summary{cursor:pointer} .config table{width:100%;font-size:13px;margin-top:4px}
+.config h4,.config summary{margin:0;font-size:14px;font-weight:600} .config summary{cursor:pointer}
+.config table{width:100%;font-size:13px;margin-top:4px}
 .config td{padding:3px 8px} .config td:first-child{white-space:nowrap;width:50%}
 .config td:last-child{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12px;word-break:break-word}
 figure{margin:14px 0 20px} figure img{max-width:100%;height:auto;border:1px solid var(--line);border-radius:6px}
@@ -862,7 +860,8 @@ figcaption{color:var(--muted);font-size:13px;margin-top:4px}
 .side{display:flex;flex-wrap:wrap;gap:28px;align-items:flex-start} .side figure{margin-top:6px}
 .side>div{flex:1 1 300px;max-width:480px}
 .note{color:var(--muted);margin:6px 0 10px} .note.good{color:var(--ok)} .note.warn{color:var(--warn)}
-.note.bad{color:var(--bad)} strong.good{color:var(--ok)} strong.bad{color:var(--bad)} li.good{color:var(--ok)} li.bad{color:var(--bad)}
+.note.bad{color:var(--bad)} strong.good{color:var(--ok)} strong.bad{color:var(--bad)}
+li.good{color:var(--ok)} li.bad{color:var(--bad)}
 p.lead{font-size:16px} ul.reasons{color:var(--bad);margin-top:0}
 footer{margin-top:48px;color:var(--muted);font-size:12.5px}
 """
@@ -872,7 +871,7 @@ def render(facts: Facts) -> str:
     title = f"audioclf run report: {run_status(facts.summary)[1]}, {facts.summary.get('run_id') or 'no run id'}"
     body = _join([_header(facts), _data_section(facts), _training_section(facts), _evaluation_section(facts),
                   _push_section(facts), _pipeline_section(facts),
-                  _tag("footer", f"Built from the run's {run_summary.SUMMARY_FILE}, {CONFIG_FILE}, ML Metadata and "
+                  _tag("footer", f"Built from the run's {run_dir.SUMMARY}, {run_dir.CONFIG}, ML Metadata and "
                                  f"artifacts. Rebuild with: audioclf report --output {facts.output_dir}")])
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
@@ -883,6 +882,6 @@ def write_report(output_dir: str) -> str:
     """Writes <output_dir>/report.html (atomically) and returns its path."""
     output_dir = output_dir if fs.is_remote(output_dir) else os.path.abspath(output_dir)
     page = render(gather(output_dir))
-    path = fs.join(output_dir, REPORT_FILE)
+    path = fs.join(output_dir, run_dir.REPORT)
     fs.write_text(path, page)
     return path

@@ -17,6 +17,8 @@ import numpy as np  # noqa: E402  pylint: disable=wrong-import-position
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402  pylint: disable=wrong-import-position
 from matplotlib.figure import Figure  # noqa: E402  pylint: disable=wrong-import-position
 
+from trainer.config import ACCURACY_METRIC  # noqa: E402
+
 TRAIN_COLOR = "#3b6fb6"
 EVAL_COLOR = "#e07b39"
 BEST_COLOR = "#2e7d32"
@@ -58,7 +60,7 @@ def training_curves(history: Dict[str, List[float]], best_epoch: int) -> Picture
     """Loss and accuracy per epoch, train and eval, with the restored best epoch marked."""
     fig = _figure(9.5, 3.4)
     axes = fig.subplots(1, 2)
-    for ax, (key, title) in zip(axes, (("loss", "loss"), ("sparse_categorical_accuracy", "accuracy"))):
+    for ax, (key, title) in zip(axes, (("loss", "loss"), (ACCURACY_METRIC, "accuracy"))):
         for prefix, label, color, style in (("", "train", TRAIN_COLOR, "-"), ("val_", "eval", EVAL_COLOR, "--")):
             values = history.get(prefix + key)
             if values:

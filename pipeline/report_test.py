@@ -9,7 +9,7 @@ from pipeline import pipeline as pipeline_def
 from pipeline import report
 from pipeline import report_figures
 from pipeline.config import PipelineConfig, load_config
-from pipeline.errors import AudioClfError
+from components.common.errors import AudioClfError
 
 SECTION_IDS = ("data", "training", "evaluation", "push", "pipeline")
 
@@ -119,7 +119,8 @@ def test_pictures_are_png_data_uris_and_identical_for_the_same_input():
     assert first.width_px == round(9.5 * 96)
 
 
-@pytest.mark.parametrize("kept, expected", [("best epoch", "3 (by eval accuracy): eval accuracy 90.0 %; the model keeps its weights"),
+@pytest.mark.parametrize("kept, expected", [
+    ("best epoch", "3 (by eval accuracy): eval accuracy 90.0 %; the model keeps its weights"),
                                             ("average", "the moving average of the weights over all 5 epochs")])
 def test_training_facts_say_which_weights_the_model_keeps(kept, expected):
     training = {"strategy": "_DefaultDistributionStrategy", "replicas": 1, "global_batch": 16, "steps_per_epoch": 94,

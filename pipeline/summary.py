@@ -17,12 +17,12 @@ from components.common import fs
 from components.speaker_index.executor import read_index
 from pipeline import model_report
 from pipeline import pipeline as pipeline_def
+from pipeline import run_dir
 from pipeline.config import LABEL_NAMES, SPLITS
 
 _STATES = {metadata_store_pb2.Execution.COMPLETE: "complete", metadata_store_pb2.Execution.CACHED: "cached",
            metadata_store_pb2.Execution.FAILED: "failed", metadata_store_pb2.Execution.RUNNING: "running",
            metadata_store_pb2.Execution.NEW: "new", metadata_store_pb2.Execution.CANCELED: "canceled"}
-SUMMARY_FILE = "summary.json"
 
 
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:
@@ -106,11 +106,7 @@ def write_summary(output_dir: str, metadata_path: str, pipeline_name: str, error
     for component in pipeline_def.COMPONENT_ORDER:
         components.setdefault(component, {"status": "not run", "outputs": {}})
 
-    def first_uri(component: str, key: str) -> Optional[str]:
-        uris = components.get(component, {}).get("outputs", {}).get(key) or []
-        return uris[0] if uris else None
-
-    index_uri = first_uri(pipeline_def.SPEAKER_INDEX, "speaker_index")
+    index_uri = run_dir.output_uri(components, pipeline_def.SPEAKER_INDEX, "speaker_index")
     index = read_index(index_uri) if index_uri else None
     summary = {
         "pipeline": pipeline_name,
@@ -120,11 +116,11 @@ def write_summary(output_dir: str, metadata_path: str, pipeline_name: str, error
         "components": {c: components[c] for c in pipeline_def.COMPONENT_ORDER} | {
             c: v for c, v in components.items() if c not in pipeline_def.COMPONENT_ORDER},
         "corpus": corpus_summary(index),
-        "splits": split_summary(index, first_uri(pipeline_def.AUDIO_SYNTHESIS, "clips")),
+        "splits": split_summary(index, run_dir.output_uri(components, pipeline_def.AUDIO_SYNTHESIS, "clips")),
         "model": model_report.model_summary(components),
     }
     for entry in summary["components"].values():
         entry.pop("_properties", None)
-    path = os.path.join(output_dir, SUMMARY_FILE)
+    path = os.path.join(output_dir, run_dir.SUMMARY)
     fs.write_text(path, json.dumps(summary, indent=2, sort_keys=False))   # atomic
     return summary

@@ -1,6 +1,6 @@
 """A local stand-in for the Kubernetes API server and the Kubeflow Training Operator, for tests.
 
-`FakeKubernetes` serves, over plain HTTP on 127.0.0.1, the few REST calls trainer/tfjob.py makes with
+`FakeKubernetes` serves, over plain HTTP on 127.0.0.1, the few REST calls components/audio_trainer/tfjob.py makes with
 the `kubernetes` client: create/get/delete of kubeflow.org/v1 TFJobs, listing pods by label and
 reading a pod's log. On create it does what the operator (v1.9) would: validates the job like its
 webhook, starts one local process per Worker replica running the `tensorflow` container's command

@@ -15,7 +15,8 @@ pipelines (filter by display_name), POST pipelines/upload and pipelines/upload_v
 
 Modes: `require_token` answers 401 to any request without "Authorization: Bearer <token>";
 `missing_experiments` answers 404 to experiment lookups (list and get), as KFP does for an experiment
-that is gone or a namespace the caller cannot see; `multi_user` is what /healthz reports; `failures[(method, path)] = (status, message)`
+that is gone or a namespace the caller cannot see; `multi_user` is what /healthz reports;
+`failures[(method, path)] = (status, message)`
 answers that request with an error.
 """
 import datetime

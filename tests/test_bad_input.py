@@ -2,14 +2,13 @@
 published artifact of the failed component."""
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
 from conftest import build_corpus, build_kaldi_corpus
 from pipeline import cli
-from pipeline.errors import EXIT_USER_ERROR
+from components.common.errors import EXIT_USER_ERROR
 
 TINY_CONFIG = str(Path(__file__).with_name("tiny.yaml"))
 FAST = ["--config", TINY_CONFIG, "--set", "synthesis.clip_seconds=2", "--set", "synthesis.sample_rate=8000",

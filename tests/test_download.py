@@ -18,7 +18,7 @@ import pytest
 
 from pipeline import download
 from pipeline.download import SUBSET_SHA256, download_subset
-from pipeline.errors import AudioClfError
+from components.common.errors import AudioClfError
 
 FLAC_BYTES = bytes(range(256)) * 800  # ~200 kB of barely compressible-looking data
 CHUNK = 4096

@@ -31,7 +31,8 @@ def test_summary_counts_passes_and_refusals():
 
 def test_a_runs_summary_is_read_per_corpus(tmp_path, monkeypatch):
     """The pitch rule's part of summary.json also holds its threshold and counts: only corpora are read."""
-    import json, subprocess  # pylint: disable=import-outside-toplevel
+    import json  # pylint: disable=import-outside-toplevel
+    import subprocess  # pylint: disable=import-outside-toplevel
     args = gate_seeds.parse_args(["--seeds", "0", "--name", "t", "--work", str(tmp_path)])
     score = {"accuracy": 0.9, "ci95": [0.8, 0.95], "n": 10}
     summary = {"status": "complete", "model": {"blessed": True, "real_speech": {

@@ -12,7 +12,7 @@ from pathlib import Path
 from bench import kfold
 from components.speaker_index import corpus
 from pipeline.config import load_config
-from pipeline.errors import EXIT_USER_ERROR
+from components.common.errors import EXIT_USER_ERROR
 
 CLASSIFIERS = ("model", "pitch", "mfcc")
 

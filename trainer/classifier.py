@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.common import audio
-from pipeline.errors import AudioClfError
+from components.common.errors import AudioClfError
 from trainer import export
 
 WINDOW_BATCH = 16

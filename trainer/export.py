@@ -20,7 +20,7 @@ from trainer import input as input_lib
 SERVE_EXAMPLES = "serving_default"
 CLASSIFY_AUDIO = "classify_audio"
 OUTPUT_KEY = "probabilities"
-METADATA_FILE = os.path.join("assets.extra", "audioclf.json")
+MODEL_METADATA_FILE = os.path.join("assets.extra", "audioclf.json")
 
 
 class _ServingModule(tf.Module):
@@ -47,16 +47,16 @@ def save(model: tf.keras.Model, export_dir: str, encoding: str, sample_rate: int
     tf.saved_model.save(module, export_dir, signatures={SERVE_EXAMPLES: module.serve_examples,
                                                         CLASSIFY_AUDIO: module.classify_audio})
     tf.io.gfile.makedirs(os.path.join(export_dir, "assets.extra"))
-    with tf.io.gfile.GFile(os.path.join(export_dir, METADATA_FILE), "w") as f:
+    with tf.io.gfile.GFile(os.path.join(export_dir, MODEL_METADATA_FILE), "w") as f:
         json.dump({"sample_rate": sample_rate, "clip_samples": clip_samples, "label_names": label_names,
                    "audio_encoding": encoding, "trainer": trainer_config}, f, indent=1, sort_keys=True)
 
 
 def read_metadata(export_dir: str) -> Dict[str, Any]:
-    path = os.path.join(export_dir, METADATA_FILE)
+    path = os.path.join(export_dir, MODEL_METADATA_FILE)
     if not tf.io.gfile.exists(path):
-        from pipeline.errors import AudioClfError  # pylint: disable=import-outside-toplevel
-        raise AudioClfError(f"{export_dir} is not a model exported by audioclf ({METADATA_FILE} is missing); "
+        from components.common.errors import AudioClfError  # pylint: disable=import-outside-toplevel
+        raise AudioClfError(f"{export_dir} is not a model exported by audioclf ({MODEL_METADATA_FILE} is missing); "
                             f"pass a pushed model folder, e.g. OUTPUT/serving/<version>.")
     with tf.io.gfile.GFile(path) as f:
         return json.load(f)

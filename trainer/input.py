@@ -8,7 +8,7 @@ from typing import Optional, Sequence, Union
 import tensorflow as tf
 
 from components.common import example_format
-from pipeline.errors import AudioClfError
+from components.common.errors import AudioClfError
 
 
 def audio_feature_spec(encoding: str, clip_samples: int):

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from components.common.testing import write_examples
-from pipeline.errors import AudioClfError
+from sample_artifacts import write_examples  # tests/sample_artifacts.py
+from components.common.errors import AudioClfError
 from trainer import input as input_lib
 
 

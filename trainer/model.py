@@ -12,7 +12,7 @@ from kapre import Frame
 from kapre.composed import get_melspectrogram_layer
 from kapre.time_frequency import Delta
 
-from pipeline.config import TrainerConfig
+from trainer.config import ACCURACY_METRIC, TrainerConfig
 
 AUDIO_INPUT = "audio"
 
@@ -231,7 +231,7 @@ def compile_model(model: tf.keras.Model, config: TrainerConfig, total_steps: int
     optimizers = {"adam": tf.keras.optimizers.Adam, "sgd": tf.keras.optimizers.SGD,
                   "rmsprop": tf.keras.optimizers.RMSprop}
     if config.optimizer not in optimizers:
-        from pipeline.errors import AudioClfError  # pylint: disable=import-outside-toplevel
+        from components.common.errors import AudioClfError  # pylint: disable=import-outside-toplevel
         raise AudioClfError(f"config: trainer.optimizer={config.optimizer!r}; use one of {', '.join(optimizers)}.")
     rate = config.learning_rate
     if config.lr_schedule == "cosine" and total_steps > 0:
@@ -240,5 +240,5 @@ def compile_model(model: tf.keras.Model, config: TrainerConfig, total_steps: int
         rate = tf.keras.optimizers.schedules.CosineDecay(config.learning_rate, total_steps, alpha=0.01)
     ema = {"use_ema": True, "ema_momentum": config.weight_ema} if config.weight_ema else {}
     model.compile(optimizer=optimizers[config.optimizer](learning_rate=rate, **ema),
-                  loss=_loss(config.label_smoothing, model.output_shape[-1]), metrics=["sparse_categorical_accuracy"])
+                  loss=_loss(config.label_smoothing, model.output_shape[-1]), metrics=[ACCURACY_METRIC])
     return model

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline.config import TrainerConfig
+from trainer.config import TrainerConfig
 from trainer import model as model_lib
 
 TINY = TrainerConfig(n_fft=256, hop_length=128, n_mels=16, frame_length=8, frame_hop=4,
@@ -140,7 +140,8 @@ def test_pitch_histogram_peaks_at_the_voice_f0_and_ignores_silence():
         # Half a second of faint noise around the voice: its frames barely vote.
         noise = np.random.default_rng(8).normal(size=rate // 2).astype(np.float32) * 1e-3
         histogram = layer(np.concatenate([noise, voiced, noise])[None, :]).numpy()[0]
-        assert histogram.shape == (64,) and histogram.sum() == pytest.approx(64.0, rel=0.02)  # smoothing loses a little at the edges
+        assert histogram.shape == (64,)
+        assert histogram.sum() == pytest.approx(64.0, rel=0.02)  # smoothing loses a little at the edges
         assert abs(grid[histogram.argmax()] - f0) / f0 < 0.06, grid[histogram.argmax()]
 
 

@@ -18,7 +18,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
-from pipeline.config import TrainerConfig, section_from_json
+from components.common.settings import section_from_json
+from trainer.config import ACCURACY_METRIC, TrainerConfig
 from trainer import callbacks as callbacks_lib
 from trainer import export
 from trainer import input as input_lib
@@ -28,8 +29,7 @@ from trainer import strategy as strategy_lib
 log = logging.getLogger(__name__)
 
 HISTORY_FILE = "training.json"   # in the model run folder: per-epoch metrics, best epoch, reports
-ACCURACY = "sparse_categorical_accuracy"
-EVAL_ACCURACY = "val_" + ACCURACY
+EVAL_ACCURACY = "val_" + ACCURACY_METRIC
 EVAL_LOSS = "val_loss"
 KEPT_AVERAGE = "average"          # HISTORY_FILE's kept_weights when trainer.weight_ema made the model
 

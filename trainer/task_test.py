@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.common.testing import write_examples
-from pipeline.config import TrainerConfig
+from sample_artifacts import write_examples  # tests/sample_artifacts.py
+from trainer.config import TrainerConfig
 from trainer import export, task
 from trainer import input as input_lib
 

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.common import fs
-from pipeline.errors import EXIT_USER_ERROR, AudioClfError
+from components.common.errors import EXIT_USER_ERROR, AudioClfError
 from trainer import task
 
 log = logging.getLogger(__name__)

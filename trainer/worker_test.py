@@ -12,8 +12,8 @@ import fake_k8s  # tests/fake_k8s.py (the root conftest puts tests/ on the path)
 import pytest
 import tensorflow as tf
 
-from components.common.testing import write_examples
-from pipeline.errors import EXIT_USER_ERROR, AudioClfError
+from sample_artifacts import write_examples  # tests/sample_artifacts.py
+from components.common.errors import EXIT_USER_ERROR, AudioClfError
 from trainer import task, worker
 from trainer.task_test import RATE, SECONDS, TINY, settings
 

@@ -14,7 +14,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
-from pipeline.errors import AudioClfError
+from components.common.errors import AudioClfError
 
 ANOMALIES_KEY = "anomalies"
 ANOMALIES_FILE = "SchemaDiff.pb"  # ExampleValidator's file in each Split-<name> folder

@@ -5,7 +5,7 @@ from tfx.types import artifact_utils, standard_artifacts
 
 from components.anomaly_gate import executor
 from components.common.testing import artifact
-from pipeline.errors import AudioClfError
+from components.common.errors import AudioClfError
 
 
 def _anomalies(tmp_path, per_split):

@@ -3,7 +3,8 @@
 Usage::
 
     evaluator = AudioEvaluator(examples=..., model=trainer.outputs["model"], baseline_model=...,
-                               eval_config=tfma_config.eval_config(config), example_splits=["test"],
+                               eval_config=tfma_config.eval_config(config.evaluator, num_classes(config)),
+                               example_splits=["test"],
                                accuracy_floor=config.evaluator.accuracy_floor,   # or a RuntimeParameter
                                speaker_index=index.outputs["speaker_index"],
                                evaluator_config=config.section_json("evaluator"))

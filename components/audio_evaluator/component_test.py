@@ -1,6 +1,7 @@
 """AudioEvaluator: the standard Evaluator's spec plus the accuracy floor (which may be a run-time
 parameter, and which the executor writes into the gated threshold), the speaker index and the
 real-speech settings."""
+import dataclasses
 import json
 
 import pytest
@@ -11,19 +12,19 @@ from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.audio_evaluator import executor
+from components.audio_evaluator import tfma_config as evaluation
+from components.audio_evaluator.config import EvaluatorConfig
 from components.audio_evaluator.component import AudioEvaluator
 from components.common.artifacts import SpeakerIndex
-from components.audio_evaluator import tfma_config as evaluation
-from pipeline.config import load_config
-from pipeline.errors import AudioClfError
+from components.common.errors import AudioClfError
 
 
 def _evaluator(floor):
     return AudioEvaluator(examples=types.Channel(type=standard_artifacts.Examples),
                           model=types.Channel(type=standard_artifacts.Model), baseline_model=None,
-                          eval_config=evaluation.eval_config(load_config()), example_splits=["test"],
+                          eval_config=evaluation.eval_config(EvaluatorConfig(), 2), example_splits=["test"],
                           accuracy_floor=floor, speaker_index=types.Channel(type=SpeakerIndex),
-                          evaluator_config=load_config().section_json("evaluator"))
+                          evaluator_config=json.dumps(dataclasses.asdict(EvaluatorConfig()), sort_keys=True))
 
 
 def test_spec_is_the_evaluators_plus_the_floor():

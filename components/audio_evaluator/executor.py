@@ -22,10 +22,12 @@ from tfx.utils import path_utils, proto_utils
 
 from components.audio_evaluator import real_speech
 from components.common import fs
-from components.audio_evaluator.tfma_config import ACCURACY, EVAL_SPLIT, set_accuracy_floor
+from components.audio_evaluator.tfma_config import EVAL_SPLIT, set_accuracy_floor
+from trainer.config import ACCURACY_METRIC
 from components.speaker_index.executor import read_index
-from pipeline.config import EvaluatorConfig, section_from_json
-from pipeline.errors import AudioClfError
+from components.audio_evaluator.config import EvaluatorConfig
+from components.common.settings import section_from_json
+from components.common.errors import AudioClfError
 
 ACCURACY_FLOOR_KEY = "accuracy_floor"
 EVALUATOR_CONFIG_KEY = "evaluator_config"
@@ -56,7 +58,7 @@ class Executor(evaluator_executor.Executor):
         key = standard_component_specs.EVAL_CONFIG_KEY
         config = proto_utils.json_to_proto(exec_properties[key], tfma.EvalConfig())
         set_accuracy_floor(config, floor)
-        logging.info("evaluator: blessing needs %s >= %g on the overall %s split", ACCURACY, floor, EVAL_SPLIT)
+        logging.info("evaluator: blessing needs %s >= %g on the overall %s split", ACCURACY_METRIC, floor, EVAL_SPLIT)
         properties = {k: v for k, v in exec_properties.items()
                       if k not in (ACCURACY_FLOOR_KEY, EVALUATOR_CONFIG_KEY, PITCH_WORKERS_KEY)}
         properties[key] = proto_utils.proto_to_json(config)

@@ -60,11 +60,11 @@ def fit_threshold(f0s: Sequence[Optional[float]], labels: Sequence[int]) -> floa
 
     Candidates are the midpoints between consecutive distinct values (and just below/above the range);
     values that are None are left out. The first best candidate (lowest threshold) wins."""
-    pairs = [(float(f), int(l)) for f, l in zip(f0s, labels) if f is not None]
+    pairs = [(float(f), int(label)) for f, label in zip(f0s, labels) if f is not None]
     if not pairs:
         raise ValueError("no F0 values to fit a threshold on")
     values = np.array([f for f, _ in pairs])
-    truth = np.array([l for _, l in pairs])
+    truth = np.array([label for _, label in pairs])
     distinct = np.unique(values)
     candidates = np.concatenate([[distinct[0] - 1.0], (distinct[:-1] + distinct[1:]) / 2, [distinct[-1] + 1.0]])
     correct = [np.sum((values > t) == (truth == FEMALE)) for t in candidates]

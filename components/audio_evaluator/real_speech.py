@@ -18,8 +18,8 @@ from typing import Dict, List, Optional, Sequence
 from components.audio_evaluator import pitch_rule
 from components.common import stats
 from components.speaker_index import corpus
-from pipeline.config import EvaluatorConfig
-from pipeline.errors import AudioClfError, find_user_message
+from components.audio_evaluator.config import EvaluatorConfig
+from components.common.errors import AudioClfError, find_user_message
 
 log = logging.getLogger(__name__)
 RESULT_FILE = "real_speech.json"

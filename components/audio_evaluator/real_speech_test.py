@@ -2,8 +2,8 @@
 import pytest
 
 from components.audio_evaluator import pitch_rule, real_speech
-from pipeline.config import EvaluatorConfig
-from pipeline.errors import AudioClfError
+from components.audio_evaluator.config import EvaluatorConfig
+from components.common.errors import AudioClfError
 
 # path -> median F0 the stand-in pitch tracker returns (None: no voiced frame)
 F0 = {"a/f1.flac": 210.0, "a/f2.flac": 190.0, "a/m1.flac": 110.0, "a/m2.flac": 170.0,   # m2: a high male voice

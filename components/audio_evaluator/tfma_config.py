@@ -7,10 +7,9 @@ on the first run there is none and only the floor applies).
 import tensorflow_model_analysis as tfma
 
 from components.common import example_format
-from pipeline.config import PipelineConfig, num_classes
+from components.audio_evaluator.config import EvaluatorConfig
 from trainer import export
 
-ACCURACY = "sparse_categorical_accuracy"
 EVAL_SPLIT = "test"
 SLICE_FEATURES = (example_format.MODE, example_format.NUM_SPEAKERS)
 
@@ -25,12 +24,12 @@ def set_accuracy_floor(config: tfma.EvalConfig, floor: float) -> None:
     gated[0].value_threshold.lower_bound.value = floor
 
 
-def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
+def eval_config(evaluator: EvaluatorConfig, num_classes: int) -> tfma.EvalConfig:
     threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.evaluator.accuracy_floor}),
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": evaluator.accuracy_floor}),
         change_threshold=tfma.GenericChangeThreshold(direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-                                                     absolute={"value": -config.evaluator.max_regression - 1e-10}))
-    classes = list(range(num_classes(config)))
+                                                     absolute={"value": -evaluator.max_regression - 1e-10}))
+    classes = list(range(num_classes))
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(signature_name=export.SERVE_EXAMPLES, label_key=example_format.LABEL,
                                     prediction_key=export.OUTPUT_KEY, model_type=tfma.TF_GENERIC)],

@@ -16,8 +16,10 @@ from tfx.types import artifact_utils
 
 from components.audio_synthesis.executor import read_manifest
 from components.common import artifact_output, audio, example_format, fs, progress
-from pipeline.config import SPLITS, ExamplesConfig, section_from_json
-from pipeline.errors import AudioClfError
+from components.audio_example_gen.config import ExamplesConfig
+from components.common.settings import section_from_json
+from components.common.vocabulary import SPLITS
+from components.common.errors import AudioClfError
 
 CLIPS_KEY = "clips"
 EXAMPLES_KEY = "examples"

@@ -11,8 +11,10 @@ from components.audio_example_gen import executor
 from components.audio_synthesis import executor as synthesis_executor
 from components.audio_synthesis import synthesis
 from components.common import audio, example_format
-from components.common.testing import IN_MEMORY, AudioClips, artifact, run_beam_executor, synthesize_clips
-from pipeline.errors import AudioClfError
+from components.common.artifacts import AudioClips
+from components.common.testing import IN_MEMORY, artifact, run_beam_executor
+from sample_artifacts import synthesize_clips  # tests/sample_artifacts.py
+from components.common.errors import AudioClfError
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,10 @@ from components.common import artifact_output, audio, fs, progress
 from components.common.artifacts import MANIFEST_FILE
 from components.audio_synthesis import synthesis
 from components.speaker_index.executor import read_index
-from pipeline.config import SPLITS, SynthesisConfig, section_from_json
-from pipeline.errors import AudioClfError
+from components.audio_synthesis.config import SynthesisConfig
+from components.common.settings import section_from_json
+from components.common.vocabulary import SPLITS
+from components.common.errors import AudioClfError
 
 SPEAKER_INDEX_KEY = "speaker_index"
 CLIPS_KEY = "clips"

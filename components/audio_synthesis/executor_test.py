@@ -7,11 +7,12 @@ import pytest
 
 from components.audio_synthesis import executor
 from components.common import audio, progress
-from components.common.testing import (IN_MEMORY, TWO_PROCESSES, AudioClips, artifact, run_beam_executor,
-                                       speaker_index_artifact)
+from components.common.artifacts import AudioClips
+from components.common.testing import IN_MEMORY, TWO_PROCESSES, artifact, run_beam_executor, speaker_index_artifact
 from components.speaker_index import corpus
-from pipeline.config import CorpusConfig, SynthesisConfig
-from pipeline.errors import AudioClfError
+from components.audio_synthesis.config import SynthesisConfig
+from components.speaker_index.config import CorpusConfig
+from components.common.errors import AudioClfError
 
 CONFIG = SynthesisConfig(sample_rate=8000, clip_seconds=3.0)
 COUNTS = {"train_clips": 6, "eval_clips": 3, "test_clips": 3}
@@ -35,7 +36,7 @@ def test_clips_and_manifest_identical_with_one_or_two_workers(tmp_path, small_co
     index = corpus.build_index(str(small_corpus), CorpusConfig())
     one = _run(tmp_path, index, "one", IN_MEMORY)
     with caplog.at_level(logging.INFO, logger=progress.__name__):
-        two = _run(tmp_path, index, "two", TWO_PROCESSES)
+        _run(tmp_path, index, "two", TWO_PROCESSES)
     # The two worker processes' counts reached the executor's progress line.
     assert any(r.getMessage().startswith("audio synthesis: 12/12 clips in ") for r in caplog.records)
     rows = executor.read_manifest(one.uri)

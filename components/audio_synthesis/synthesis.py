@@ -15,8 +15,9 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from components.common import audio
-from pipeline.config import LABEL_NAMES, LABELS, SPLITS, SynthesisConfig, clip_samples
-from pipeline.errors import AudioClfError
+from components.audio_synthesis.config import SynthesisConfig, clip_samples
+from components.common.vocabulary import LABELS, LABEL_NAMES, SPLITS
+from components.common.errors import AudioClfError
 
 SIMULTANEOUS = "simultaneous"
 SEQUENTIAL = "sequential"

@@ -4,8 +4,9 @@ import pytest
 
 from components.audio_synthesis import synthesis
 from components.speaker_index import corpus
-from pipeline.config import CorpusConfig, SynthesisConfig
-from pipeline.errors import AudioClfError
+from components.audio_synthesis.config import SynthesisConfig
+from components.speaker_index.config import CorpusConfig
+from components.common.errors import AudioClfError
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from tfx.utils import json_utils
 from components.audio_trainer import executor
 from components.audio_trainer.executor import EPOCHS_KEY, LAUNCHER_KEY
 from components.common.run_time_parameters import extend_spec
-from pipeline.config import KubeflowConfig
+from components.audio_trainer.config import KubeflowConfig
 
 AudioTrainerSpec = extend_spec(standard_component_specs.TrainerSpec, "AudioTrainerSpec", {
     EPOCHS_KEY: component_spec.ExecutionParameter(type=int),

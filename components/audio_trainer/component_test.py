@@ -9,13 +9,13 @@ from tfx.types import standard_artifacts, standard_component_specs
 
 from components.audio_trainer import executor
 from components.audio_trainer.component import AudioTrainer, tfjob_launcher
-from pipeline.config import load_config
+from components.audio_trainer.config import KubeflowConfig
+from trainer.config import TrainerConfig
 from trainer.task import TrainingSettings
 
 
 def _trainer(epochs, launcher=None):
-    config = load_config()
-    settings = TrainingSettings(trainer=config.trainer, sample_rate=16000, clip_samples=160000,
+    settings = TrainingSettings(trainer=TrainerConfig(), sample_rate=16000, clip_samples=160000,
                                 label_names=["male", "female"], audio_encoding="pcm16")
     return AudioTrainer(examples=types.Channel(type=standard_artifacts.Examples),
                         schema=types.Channel(type=standard_artifacts.Schema), run_fn="trainer.task.run_fn",
@@ -29,7 +29,7 @@ def test_spec_is_the_trainers_plus_epochs_and_launcher():
     assert trainer.outputs["model_run"].type is standard_artifacts.ModelRun
     assert isinstance(trainer.exec_properties["epochs"], data_types.RuntimeParameter)
     assert trainer.exec_properties.get("launcher") is None
-    launcher = json.loads(_trainer(3, tfjob_launcher(load_config().kubeflow, "img:1")).exec_properties["launcher"])
+    launcher = json.loads(_trainer(3, tfjob_launcher(KubeflowConfig(), "img:1")).exec_properties["launcher"])
     assert launcher["kind"] == "tfjob" and launcher["image"] == "img:1" and launcher["tfjob"]["workers"] == 2
 
 

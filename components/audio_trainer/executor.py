@@ -20,8 +20,9 @@ from tfx.components.trainer import executor as trainer_executor
 from tfx.dsl.io import fileio
 from tfx.types import standard_component_specs
 
-from pipeline.config import KubeflowConfig, ResourcesConfig, TFJobConfig, section_from_json
-from pipeline.errors import AudioClfError
+from components.audio_trainer.config import KubeflowConfig, ResourcesConfig, TFJobConfig
+from components.common.settings import section_from_json
+from components.common.errors import AudioClfError
 from trainer import task
 
 EPOCHS_KEY = "epochs"
@@ -60,7 +61,8 @@ class Executor(trainer_executor.GenericExecutor):
         self._train_with_tfjob(input_dict, output_dict, properties, launcher)
 
     def _train_with_tfjob(self, input_dict, output_dict, exec_properties, launcher: Dict[str, Any]) -> None:
-        from trainer import tfjob, worker  # pylint: disable=import-outside-toplevel  (kubernetes client)
+        from components.audio_trainer import tfjob  # pylint: disable=import-outside-toplevel  (kubernetes client)
+        from trainer import worker  # pylint: disable=import-outside-toplevel
 
         fn_args = self._GetFnArgs(input_dict, output_dict, exec_properties)
         cluster = KubeflowConfig(image=launcher["image"],

@@ -10,9 +10,10 @@ from tfx.types import standard_artifacts
 
 from components.audio_trainer import executor
 from components.audio_trainer.component import tfjob_launcher
-from components.common.testing import artifact, write_examples
-from pipeline.config import KubeflowConfig, TFJobConfig
-from pipeline.errors import AudioClfError
+from components.common.testing import artifact
+from sample_artifacts import write_examples  # tests/sample_artifacts.py
+from components.audio_trainer.config import KubeflowConfig, TFJobConfig
+from components.common.errors import AudioClfError
 from trainer import task, tfjob, worker
 from trainer.task_test import RATE, SECONDS, settings
 from trainer.worker_test import MULTI_WORKER

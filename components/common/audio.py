@@ -10,7 +10,7 @@ import numpy as np
 import soundfile as sf
 
 from components.common import fs
-from pipeline.errors import AudioClfError
+from components.common.errors import AudioClfError
 
 CORRUPT_HINT = ("The file is corrupt, empty or not audio: replace it (re-download the corpus), delete it, "
                 "or set corpus.skip_corrupt=true to skip such files and report them.")

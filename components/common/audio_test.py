@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from components.common import audio
-from pipeline.errors import AudioClfError
+from components.common.errors import AudioClfError
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 

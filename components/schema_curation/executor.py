@@ -16,8 +16,9 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from components.common import artifact_output, example_format
-from pipeline.config import SynthesisConfig, clip_samples, section_from_json, synthesis_classes
-from pipeline.errors import AudioClfError
+from components.audio_synthesis.config import SynthesisConfig, clip_samples, synthesis_classes
+from components.common.settings import section_from_json
+from components.common.errors import AudioClfError
 
 SCHEMA_KEY = "schema"
 CURATED_SCHEMA_KEY = "curated_schema"

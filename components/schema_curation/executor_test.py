@@ -3,8 +3,8 @@ import pytest
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from components.schema_curation import executor
-from pipeline.config import SynthesisConfig
-from pipeline.errors import AudioClfError
+from components.audio_synthesis.config import SynthesisConfig
+from components.common.errors import AudioClfError
 
 
 def _inferred(*names):

@@ -16,8 +16,9 @@ from typing import Dict, Iterable, List, Sequence, Union
 
 from components.common import audio, fs
 from components.speaker_index import readers
-from pipeline.config import GENDERS, SPLITS, CorpusConfig
-from pipeline.errors import AudioClfError
+from components.common.vocabulary import GENDERS, SPLITS
+from components.speaker_index.config import CorpusConfig
+from components.common.errors import AudioClfError
 
 INDEX_VERSION = 2
 GENDER_WORD = {"F": "female", "M": "male"}

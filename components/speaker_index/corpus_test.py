@@ -6,8 +6,8 @@ import pytest
 from components.speaker_index import corpus
 from components.speaker_index.readers import librispeech
 from conftest import build_corpus, build_csv_manifest, build_kaldi_corpus
-from pipeline.config import CorpusConfig
-from pipeline.errors import AudioClfError
+from components.speaker_index.config import CorpusConfig
+from components.common.errors import AudioClfError
 
 SPEAKERS_TXT = """\
 ; LibriSpeech-style header

@@ -10,7 +10,9 @@ from tfx.types import artifact_utils
 from components.common import artifact_output, fs
 from components.common.artifacts import INDEX_FILE
 from components.speaker_index import corpus
-from pipeline.config import SPLITS, CorpusConfig, section_from_json
+from components.common.settings import section_from_json
+from components.common.vocabulary import SPLITS
+from components.speaker_index.config import CorpusConfig
 
 DATA_ROOT_KEY = "data_root"
 CORPUS_CONFIG_KEY = "corpus_config"

@@ -10,7 +10,7 @@ from typing import Sequence
 from components.common import fs
 from components.speaker_index.readers import commonvoice, csv_manifest, kaldi, librispeech, vctk
 from components.speaker_index.readers.base import SCAN_EXTENSIONS, CorpusListing
-from pipeline.errors import AudioClfError
+from components.common.errors import AudioClfError
 
 READERS = {module.FORMAT: module for module in (librispeech, vctk, kaldi, commonvoice, csv_manifest)}
 AUTO = "auto"

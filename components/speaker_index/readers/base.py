@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from components.common import fs
-from pipeline.errors import AudioClfError
+from components.common.errors import AudioClfError
 
 # Audio files a folder scan picks up (readers whose metadata names each file read any extension).
 SCAN_EXTENSIONS = (".flac", ".wav", ".mp3", ".m4a", ".ogg", ".opus")

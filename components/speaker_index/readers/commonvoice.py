@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from components.common import fs
 from components.speaker_index.readers.base import (SCAN_EXTENSIONS, CorpusListing, SpeakerRecord, numbered_lines,
                                                    quote, read_metadata_text)
-from pipeline.errors import AudioClfError
+from components.common.errors import AudioClfError
 
 FORMAT = "commonvoice"
 TSV_FILES = ("validated.tsv", "other.tsv")   # the first is required

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from components.speaker_index.readers import commonvoice
-from pipeline.errors import AudioClfError
+from components.common.errors import AudioClfError
 
 CORPUS = Path("/work/shared/corpus/commonvoice-mini")
 HEADER = "client_id\tpath\tsentence\tup_votes\tdown_votes\tage\tgender\taccents\tvariant\tlocale\tsegment"

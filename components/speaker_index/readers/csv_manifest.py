@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from components.common import fs
 from components.speaker_index.readers.base import (SCAN_EXTENSIONS, CorpusListing, SpeakerRecord, parse_age,
                                                    parse_gender, quote, read_metadata_text)
-from pipeline.errors import AudioClfError
+from components.common.errors import AudioClfError
 
 FORMAT = "csv"
 MANIFEST = "manifest.csv"

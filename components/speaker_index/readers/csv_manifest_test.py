@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from components.speaker_index.readers import csv_manifest
-from pipeline.errors import AudioClfError
+from components.common.errors import AudioClfError
 
 SHARED = Path("/work/shared/corpus/vctk-mini/dev-mini")
 FLACS = sorted((SHARED / "p225" / "0").glob("*.flac"))[:2] + sorted((SHARED / "p226" / "0").glob("*.flac"))[:2]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from components.speaker_index.readers import kaldi
-from pipeline.errors import AudioClfError
+from components.common.errors import AudioClfError
 
 CORPUS = Path("/work/shared/corpus/speechocean762-adults")
 SPEAKERS = {"0024": "f", "0036": "f"}

@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Sequence
 from components.common import fs
 from components.speaker_index.readers.base import (SCAN_EXTENSIONS, CorpusListing, SpeakerRecord, numbered_lines,
                                                    quote, read_metadata_text)
-from pipeline.errors import AudioClfError
+from components.common.errors import AudioClfError
 
 FORMAT = "librispeech"
 SPEAKERS_FILE = "SPEAKERS.TXT"

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from components.speaker_index import readers
-from pipeline.errors import AudioClfError
+from components.common.errors import AudioClfError
 
 SHARED = Path("/work/shared/corpus")
 

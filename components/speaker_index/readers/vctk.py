@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from components.common import fs
 from components.speaker_index.readers.base import (SCAN_EXTENSIONS, CorpusListing, SpeakerRecord, numbered_lines,
                                                    parse_age, parse_gender, quote, read_metadata_text)
-from pipeline.errors import AudioClfError
+from components.common.errors import AudioClfError
 
 FORMAT = "vctk"
 INFO_FILE = "speaker-info.txt"

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from components.speaker_index.readers import vctk
-from pipeline.errors import AudioClfError
+from components.common.errors import AudioClfError
 
 SHARED = Path("/work/shared/corpus/vctk-mini/dev-mini")
 NEW_INFO = """\
@@ -15,8 +15,7 @@ p225  23  F    English    Southern  England
 p226  22  M    English    Surrey  (mic2 files unavailable)
 s5  22  F    British    Scotland
 """
-OLD_INFO = """\
-ID  AGE  GENDER  ACCENTS  REGION  
+OLD_INFO = "ID  AGE  GENDER  ACCENTS  REGION  \n" + """\
 225  23  F    English    Southern  England
 226  22  M    English    Surrey
 """

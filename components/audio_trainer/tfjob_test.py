@@ -10,10 +10,11 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from components.common.testing import write_examples
-from pipeline.config import KubeflowConfig, ResourcesConfig, TFJobConfig
-from pipeline.errors import AudioClfError
-from trainer import task, tfjob, worker
+from sample_artifacts import write_examples  # tests/sample_artifacts.py
+from components.audio_trainer.config import KubeflowConfig, ResourcesConfig, TFJobConfig
+from components.common.errors import AudioClfError
+from components.audio_trainer import tfjob
+from trainer import task, worker
 from trainer.task_test import RATE, SECONDS
 import fake_k8s  # tests/fake_k8s.py (on the path via the root conftest)
 from trainer.worker_test import REPO, write_worker_args
@@ -129,7 +130,7 @@ def test_rbac_is_valid_and_lets_the_runner_do_what_the_launcher_does():
 def test_checked_in_template_is_what_the_code_builds(tfjob_schema):
     text = (REPO / "kubeflow" / "tfjob-template.yaml").read_text()
     assert text == tfjob.template_yaml(), \
-        "regenerate it: python -m trainer.tfjob --template > kubeflow/tfjob-template.yaml"
+        "regenerate it: python -m components.audio_trainer.tfjob --template > kubeflow/tfjob-template.yaml"
     validate_tfjob(yaml.safe_load(text), tfjob_schema)
 
 

@@ -1,0 +1,7 @@
+"""The words every layer shares: split names, gender codes and the labels clips are trained on."""
+
+SPLITS = ("train", "eval", "test")
+GENDERS = ("M", "F")
+# Labels as in the blog post: male 0, female 1; the optional third class holds clips of both genders.
+LABELS = {"M": 0, "F": 1, "mixed": 2}
+LABEL_NAMES = ["male", "female", "mixed"]
