@@ -14,7 +14,8 @@ from components.common.testing import artifact
 from sample_artifacts import write_examples  # tests/sample_artifacts.py
 from components.audio_trainer.config import KubeflowConfig, TFJobConfig
 from components.common.errors import AudioClfError
-from trainer import task, tfjob, worker
+from components.audio_trainer import tfjob
+from trainer import task, worker
 from trainer.task_test import RATE, SECONDS, settings
 from trainer.worker_test import MULTI_WORKER
 
