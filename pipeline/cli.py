@@ -86,11 +86,11 @@ def _cmd_predict(args) -> int:
 
 
 def _cmd_compile(args) -> int:
-    from pipeline import kubeflow_compile  # pylint: disable=import-outside-toplevel
+    from pipeline.kubeflow import compiler  # pylint: disable=import-outside-toplevel
     from pipeline.config import load_config  # pylint: disable=import-outside-toplevel
 
     config = load_config(args.config, list(args.set or []))
-    spec = kubeflow_compile.compile_pipeline(config, args.output, image=args.image, pipeline_root=args.pipeline_root)
+    spec = compiler.compile_pipeline(config, args.output, image=args.image, pipeline_root=args.pipeline_root)
     params = spec["root"]["inputDefinitions"]["parameters"]
     print(json.dumps({"pipeline": os.path.abspath(args.output), "image": args.image or config.kubeflow.image,
                       "pipeline_root": spec["defaultPipelineRoot"], "trainer_launcher": config.kubeflow.trainer_launcher,
@@ -100,42 +100,42 @@ def _cmd_compile(args) -> int:
 
 def _package(args, folder: str) -> tuple:
     """The compiled pipeline to send (--package, or compiled now from the config) and its config."""
-    from pipeline import kubeflow_compile  # pylint: disable=import-outside-toplevel
+    from pipeline.kubeflow import compiler  # pylint: disable=import-outside-toplevel
     from pipeline.config import load_config  # pylint: disable=import-outside-toplevel
 
     config = load_config(args.config, list(args.set or []))
     if args.package:
         return args.package, config
     path = os.path.join(folder, "pipeline.yaml")
-    kubeflow_compile.compile_pipeline(config, path, image=args.image, pipeline_root=args.pipeline_root)
+    compiler.compile_pipeline(config, path, image=args.image, pipeline_root=args.pipeline_root)
     return path, config
 
 
 def _cmd_submit(args) -> int:
-    from pipeline import kfp_client  # pylint: disable=import-outside-toplevel
+    from pipeline.kubeflow import connection, parameters, runs  # pylint: disable=import-outside-toplevel
 
     with tempfile.TemporaryDirectory(prefix="audioclf-submit-") as folder:
         package, config = _package(args, folder)
-        params = kfp_client.parse_params(list(args.param or []), package)
-        client = kfp_client.connect(args.host, namespace=args.namespace)
-        result = kfp_client.submit(client, package, args.experiment or config.kubeflow.experiment, params,
-                                   run_name=args.run_name)
+        params = parameters.parse_params(list(args.param or []), package)
+        client = connection.connect(args.host, namespace=args.namespace)
+        result = runs.submit(client, package, args.experiment or config.kubeflow.experiment, params,
+                             run_name=args.run_name)
     print(json.dumps(result, indent=1))
     return 0
 
 
 def _cmd_schedule(args) -> int:
-    from pipeline import kfp_client  # pylint: disable=import-outside-toplevel
+    from pipeline.kubeflow import connection, cron, parameters, runs  # pylint: disable=import-outside-toplevel
 
-    kfp_client.normalize_cron(args.cron)  # a bad expression stops here, before compiling or connecting
+    cron.normalize_cron(args.cron)  # a bad expression stops here, before compiling or connecting
     if args.max_concurrency < 1:
         raise AudioClfError(f"--max-concurrency {args.max_concurrency}: use 1 or more.")
     with tempfile.TemporaryDirectory(prefix="audioclf-schedule-") as folder:
         package, config = _package(args, folder)
-        params = kfp_client.parse_params(list(args.param or []), package)
-        client = kfp_client.connect(args.host, namespace=args.namespace)
-        result = kfp_client.schedule(client, package, args.experiment or config.kubeflow.experiment, args.cron,
-                                     args.max_concurrency, params, pipeline_name=config.name, job_name=args.name)
+        params = parameters.parse_params(list(args.param or []), package)
+        client = connection.connect(args.host, namespace=args.namespace)
+        result = runs.schedule(client, package, args.experiment or config.kubeflow.experiment, args.cron,
+                               args.max_concurrency, params, pipeline_name=config.name, job_name=args.name)
     print(json.dumps(result, indent=1))
     return 0
 

@@ -18,7 +18,7 @@ from components.audio_synthesis.config import SynthesisConfig, clip_samples, lab
 from components.audio_synthesis.config import synthesis_classes
 from components.audio_trainer.config import KubeflowConfig, ResourcesConfig, TFJobConfig
 from components.common.errors import AudioClfError
-from components.common.settings import build_section, section_from_json
+from components.common.settings import ROOT, build_section, section_from_json
 from components.common.vocabulary import GENDERS, LABEL_NAMES, LABELS, SPLITS
 from components.speaker_index.config import CorpusConfig
 from trainer.config import TrainerConfig
@@ -115,7 +115,7 @@ def load_config(path: Optional[str] = None, overrides: Sequence[str] = ()) -> Pi
     for assignment in overrides:
         _set_dotted(explicit, assignment)
     _merge(values, explicit)
-    config = build_section(PipelineConfig, values, "config")
+    config = build_section(PipelineConfig, values, ROOT)
     validate(config)
     return config
 

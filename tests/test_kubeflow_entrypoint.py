@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline import kubeflow_compile
+from pipeline.kubeflow import compiler
 from pipeline.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ def _executor_input(spec, parameter_values, output_root: Path):
 
 def test_speaker_index_step_runs_from_its_compiled_container_spec(tmp_path):
     compiled = tmp_path / "pipeline.yaml"
-    kubeflow_compile.compile_pipeline(load_config(str(REPO / "tests" / "tiny.yaml")), str(compiled))
+    compiler.compile_pipeline(load_config(str(REPO / "tests" / "tiny.yaml")), str(compiled))
     spec = list(yaml.safe_load_all(compiled.read_text()))[0]  # what the cluster reads: the file
     container = spec["deploymentSpec"]["executors"][f"{STEP}_executor"]["container"]
     # Two corpora in one run-time parameter, comma-separated, as `audioclf submit --param data_root=A,B` sends them.

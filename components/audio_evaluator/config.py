@@ -28,7 +28,7 @@ class EvaluatorConfig:
         """Refuses settings that cannot work, naming the setting and what to change."""
         if self.accuracy_floor < 0:
             raise AudioClfError(f"config: evaluator.accuracy_floor={self.accuracy_floor} must be >= 0 "
-                                "(above 1 nothing is blessed).")
+                                "(above 1.0 nothing is blessed).")
         if self.max_regression < 0:
             raise AudioClfError("config: evaluator.max_regression must be >= 0.")
         if self.real_accuracy_floor < 0 or self.max_deficit_vs_pitch_rule < 0:

@@ -54,7 +54,7 @@ class Executor(evaluator_executor.Executor):
            exec_properties: Dict[str, Any]) -> None:
         floor = float(exec_properties[ACCURACY_FLOOR_KEY])
         if floor < 0:
-            raise AudioClfError(f"run-time parameter accuracy_floor={floor:g} must be >= 0 (1.0 or more blesses nothing).")
+            raise AudioClfError(f"run-time parameter accuracy_floor={floor:g} must be >= 0 (above 1.0 nothing is blessed).")
         key = standard_component_specs.EVAL_CONFIG_KEY
         config = proto_utils.json_to_proto(exec_properties[key], tfma.EvalConfig())
         set_accuracy_floor(config, floor)

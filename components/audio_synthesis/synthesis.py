@@ -1,9 +1,11 @@
 """Building one clip: utterances of same-gender speakers laid on silence.
 
-A clip is either a "room full of people" (every chosen speaker talks at once, each at a random offset)
-or a sequence (utterances one after another with random pauses). Each utterance gets a random gain (dB)
-and playback speed. Everything random comes from a generator seeded by (seed, split, clip index), so
-a clip's bytes do not depend on which worker makes it or in which order.
+A clip is one of three kinds: a crop (one random piece of one real utterance, speed 1.0: what
+`predict` hears; synthesis.crop_probability of the clips), or one of the post's mixtures: a "room full
+of people" (every chosen speaker talks at once, each at a random offset) or a sequence (utterances one
+after another with random pauses). Each mixed utterance gets a random gain (dB) and playback speed.
+Everything random comes from a generator seeded by (seed, split, clip index), so a clip's bytes do not
+depend on which worker makes it or in which order.
 
 Speed: utterances are decoded once per worker (see UtteranceCache) and every operation here is one
 vectorised numpy pass over the samples the clip actually uses; see bench/ for the figures.

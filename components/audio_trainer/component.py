@@ -6,7 +6,7 @@ Usage::
                            run_fn="trainer.task.run_fn", custom_config=settings.to_custom_config(),
                            epochs=config.trainer.epochs)            # or a RuntimeParameter on Kubeflow
     # Multi-worker training on Kubernetes instead of in the step's own process:
-    AudioTrainer(..., launcher=tfjob_launcher(config))
+    AudioTrainer(..., launcher=tfjob_launcher(config.kubeflow, image))
 
 Without a launcher the model is trained in the step's process, exactly as TFX's Trainer does. With the
 TFJob launcher the step creates a Kubeflow Training Operator TFJob whose workers run the same image

@@ -8,6 +8,9 @@ from typing import Any, Dict
 from components.common.errors import AudioClfError
 
 
+ROOT = "config"   # what a whole config file is called in messages
+
+
 def build_section(cls, values: Dict[str, Any], where: str):
     """`cls(**values)`, recursing into fields whose type is itself a section; unknown keys are refused."""
     if not isinstance(values, dict):
@@ -20,13 +23,20 @@ def build_section(cls, values: Dict[str, Any], where: str):
     kwargs = {}
     for key, value in values.items():
         sub = known[key].type
-        kwargs[key] = build_section(sub, value, f"{where}.{key}") if dataclasses.is_dataclass(sub) else value
+        # Settings are named from their section down ("synthesis.clips", "kubeflow.tfjob.workers").
+        inner = key if where == ROOT else f"{where}.{key}"
+        kwargs[key] = build_section(sub, value, inner) if dataclasses.is_dataclass(sub) else value
     return cls(**kwargs)
 
 
 def section_from_json(cls, text: str):
-    """A section from the JSON `pipeline.config.PipelineConfig.section_json` wrote."""
-    return build_section(cls, json.loads(text), cls.__name__)
+    """A section from the JSON `pipeline.config.PipelineConfig.section_json` wrote, checked by its own
+    `validate()`: a component refuses bad settings even when they did not come through `load_config`."""
+    section = build_section(cls, json.loads(text), cls.__name__)
+    check = getattr(section, "validate", None)
+    if check:
+        check()
+    return section
 
 
 def check_range(name: str, pair, low_bound=None) -> None:

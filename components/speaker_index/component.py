@@ -6,9 +6,10 @@ Usage::
                             corpus_config=config.section_json("corpus"))
     index.outputs["speaker_index"]  # audioclf.SpeakerIndex
 
-The artifact holds `speaker_index.json`: for each speaker kept (listed in SPEAKERS.TXT and with audio
-on disk) the gender, files with durations, and the split; the split lists; the files skipped as
-corrupt (only with corpus.skip_corrupt); the speakers listed but absent, and folders with no metadata.
+The artifact holds `speaker_index.json`: for each speaker kept (with a known gender in its corpus's
+metadata and audio on disk; readers for LibriSpeech, VCTK, Kaldi data dirs, Common Voice and CSV
+manifests) the gender, files with durations, and the split; the split lists; the files skipped as
+corrupt (only with corpus.skip_corrupt); and per corpus what its reader left out and why.
 """
 from typing import Union
 

@@ -9,8 +9,9 @@ import pytest
 
 from components.speaker_index.readers import commonvoice
 from components.common.errors import AudioClfError
+from conftest import REPO
 
-CORPUS = Path("/work/shared/corpus/commonvoice-mini")
+CORPUS = REPO / "data" / "commonvoice-mini"
 HEADER = "client_id\tpath\tsentence\tup_votes\tdown_votes\tage\tgender\taccents\tvariant\tlocale\tsegment"
 CLIPS = sorted(p.name for p in (CORPUS / "clips").glob("*.mp3"))[:6]
 

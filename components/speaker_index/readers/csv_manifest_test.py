@@ -7,9 +7,10 @@ import pytest
 
 from components.speaker_index.readers import csv_manifest
 from components.common.errors import AudioClfError
+from conftest import REPO
 
-SHARED = Path("/work/shared/corpus/vctk-mini/dev-mini")
-FLACS = sorted((SHARED / "p225" / "0").glob("*.flac"))[:2] + sorted((SHARED / "p226" / "0").glob("*.flac"))[:2]
+BUNDLED = REPO / "data" / "vctk-mini" / "dev-mini"
+FLACS = sorted((BUNDLED / "p225" / "0").glob("*.flac"))[:2] + sorted((BUNDLED / "p226" / "0").glob("*.flac"))[:2]
 
 
 def audio(folder: Path) -> list:

@@ -8,8 +8,9 @@ import pytest
 
 from components.speaker_index.readers import kaldi
 from components.common.errors import AudioClfError
+from conftest import REPO
 
-CORPUS = Path("/work/shared/corpus/speechocean762-adults")
+CORPUS = REPO / "data" / "speechocean762-adults"
 SPEAKERS = {"0024": "f", "0036": "f"}
 
 

@@ -1,13 +1,13 @@
 """Layout detection and read_corpus over the real shared corpora and a few made-up roots."""
 import os
-from pathlib import Path
 
 import pytest
 
 from components.speaker_index import readers
 from components.common.errors import AudioClfError
+from conftest import REPO
 
-SHARED = Path("/work/shared/corpus")
+BUNDLED = REPO / "data"
 
 
 def test_every_reader_is_registered():
@@ -21,7 +21,7 @@ def test_every_reader_is_registered():
     ("commonvoice-mini", "commonvoice", 10, 68),
 ])
 def test_real_corpora_are_detected_and_read(corpus, fmt, speakers, files):
-    root = str(SHARED / corpus)
+    root = str(BUNDLED / corpus)
     assert readers.detect_format(root) == fmt
     listing = readers.read_corpus(root)
     assert listing.format == fmt
@@ -33,7 +33,7 @@ def test_real_corpora_are_detected_and_read(corpus, fmt, speakers, files):
 
 def test_explicit_format_overrides_detection():
     with pytest.raises(AudioClfError, match="no VCTK audio folder found"):
-        readers.read_corpus(str(SHARED / "vctk-mini"), "vctk")
+        readers.read_corpus(str(BUNDLED / "vctk-mini"), "vctk")
 
 
 @pytest.mark.parametrize("files, fmt", [

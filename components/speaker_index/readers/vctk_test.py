@@ -7,8 +7,9 @@ import pytest
 
 from components.speaker_index.readers import vctk
 from components.common.errors import AudioClfError
+from conftest import REPO
 
-SHARED = Path("/work/shared/corpus/vctk-mini/dev-mini")
+BUNDLED = REPO / "data" / "vctk-mini" / "dev-mini"
 NEW_INFO = """\
 ID  AGE  GENDER  ACCENTS  REGION COMMENTS
 p225  23  F    English    Southern  England
@@ -22,7 +23,7 @@ OLD_INFO = "ID  AGE  GENDER  ACCENTS  REGION  \n" + """\
 
 
 def real_flacs(speaker, n):
-    return sorted((SHARED / speaker / "0").glob("*.flac"))[:n]
+    return sorted((BUNDLED / speaker / "0").glob("*.flac"))[:n]
 
 
 def build(root: Path, info: str = NEW_INFO, folder: str = "wav48", counts=(("p225", 3), ("p226", 2)),

@@ -10,12 +10,12 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from pipeline import kubeflow_compile
+from pipeline.kubeflow import compiler
 from pipeline import pipeline as pipeline_def
 from pipeline.config import load_config
 from components.common.errors import AudioClfError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY = str(REPO / "tests" / "tiny.yaml")
 IMAGE = "registry.example.com/team/audioclf:1.2.3"
 ENTRYPOINT = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
@@ -24,7 +24,7 @@ ENTRYPOINT = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_
 def _compile(tmp_path, name="p.yaml", overrides=(), **kwargs):
     config = load_config(TINY, list(overrides))
     path = tmp_path / name
-    kubeflow_compile.compile_pipeline(config, str(path), **kwargs)
+    compiler.compile_pipeline(config, str(path), **kwargs)
     return path, list(yaml.safe_load_all(path.read_text()))
 
 
@@ -114,9 +114,9 @@ def test_compiling_twice_gives_the_same_file(tmp_path):
 
 def test_bad_output_name_and_local_root_are_refused(tmp_path):
     with pytest.raises(AudioClfError, match=r"\*\.yaml"):
-        kubeflow_compile.compile_pipeline(load_config(TINY), str(tmp_path / "p.json"))
+        compiler.compile_pipeline(load_config(TINY), str(tmp_path / "p.json"))
     with pytest.raises(AudioClfError, match="shared storage"):
-        kubeflow_compile.compile_pipeline(load_config(TINY), str(tmp_path / "p.yaml"), pipeline_root="/tmp/root")
+        compiler.compile_pipeline(load_config(TINY), str(tmp_path / "p.yaml"), pipeline_root="/tmp/root")
     assert not (tmp_path / "p.yaml").exists()
 
 

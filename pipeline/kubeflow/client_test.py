@@ -1,5 +1,6 @@
-"""`pipeline.kfp_client` against a local fake of the KFP v2beta1 API (tests/fake_kfp_server.py): the
-tests assert what the real kfp client sent, and that bad input is refused before anything is sent."""
+"""`pipeline.kubeflow` (connection, parameters, cron, runs) against a local fake of the KFP v2beta1 API
+(tests/fake_kfp_server.py): the tests assert what the real kfp client sent, and that bad input is refused
+before anything is sent."""
 import socket
 import threading
 import time
@@ -9,7 +10,7 @@ import pytest
 import yaml
 from kfp import compiler, dsl
 
-from pipeline import kfp_client
+from pipeline.kubeflow import connection, cron, parameters, runs
 from components.common.errors import AudioClfError
 from fake_kfp_server import FakeKfpServer
 
@@ -49,7 +50,7 @@ def two_document_package(package, tmp_path):
 @pytest.fixture(autouse=True)
 def _no_ambient_kfp_settings(monkeypatch, tmp_path):
     """Neither the developer's token, service account, endpoint nor ~/.config/kfp reach the tests."""
-    for name in (kfp_client.TOKEN_ENV, kfp_client.HOST_ENV, "KF_PIPELINES_UI_ENDPOINT"):
+    for name in (connection.TOKEN_ENV, connection.HOST_ENV, "KF_PIPELINES_UI_ENDPOINT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KF_PIPELINES_SA_TOKEN_PATH", str(tmp_path / "no-sa-token"))
     monkeypatch.setattr(kfp.Client, "_LOCAL_KFP_CONTEXT", str(tmp_path / "kfp-context.json"))
@@ -88,18 +89,18 @@ def _runs_sent(server):
 
 
 def test_params_are_typed_by_the_package(package):
-    params = kfp_client.parse_params(["epochs=20", "accuracy_floor=0.85", "data_root=gs://other/data",
+    params = parameters.parse_params(["epochs=20", "accuracy_floor=0.85", "data_root=gs://other/data",
                                       "train_clips= 50", "epochs=25"], package)
     assert params == {"epochs": 25, "accuracy_floor": 0.85, "data_root": "gs://other/data", "train_clips": 50}
     assert type(params["epochs"]) is int and type(params["accuracy_floor"]) is float
-    assert kfp_client.parse_params(["accuracy_floor=1"], package) == {"accuracy_floor": 1.0}
-    assert kfp_client.parse_params([], package) == {}
+    assert parameters.parse_params(["accuracy_floor=1"], package) == {"accuracy_floor": 1.0}
+    assert parameters.parse_params([], package) == {}
 
 
 def test_unknown_param_lists_the_known_ones(package):
     with pytest.raises(AudioClfError, match=r"--param epoch: .*no such run-time parameter; known: .*"
                                             r"accuracy_floor \(NUMBER_DOUBLE\).*epochs \(NUMBER_INTEGER\)"):
-        kfp_client.parse_params(["epoch=3"], package)
+        parameters.parse_params(["epoch=3"], package)
 
 
 @pytest.mark.parametrize("pair, kind", [("epochs=abc", "NUMBER_INTEGER"), ("epochs=1.5", "NUMBER_INTEGER"),
@@ -107,20 +108,20 @@ def test_unknown_param_lists_the_known_ones(package):
 def test_bad_param_value_names_parameter_and_type(package, pair, kind):
     name = pair.split("=")[0]
     with pytest.raises(AudioClfError, match=rf"--param {pair}: {name} is a {kind} parameter"):
-        kfp_client.parse_params([pair], package)
+        parameters.parse_params([pair], package)
 
 
 def test_param_without_value_and_bad_package(package, tmp_path):
     with pytest.raises(AudioClfError, match="expected NAME=VALUE"):
-        kfp_client.parse_params(["epochs"], package)
+        parameters.parse_params(["epochs"], package)
     with pytest.raises(AudioClfError, match="not found; run `audioclf compile"):
-        kfp_client.parse_params([], str(tmp_path / "missing.yaml"))
+        parameters.parse_params([], str(tmp_path / "missing.yaml"))
     not_spec = tmp_path / "config.yaml"
     not_spec.write_text("trainer: {epochs: 3}\n")
     with pytest.raises(AudioClfError, match="not a compiled KFP pipeline"):
-        kfp_client.parse_params([], str(not_spec))
+        parameters.parse_params([], str(not_spec))
     with pytest.raises(AudioClfError, match=r"\*\.yaml"):
-        kfp_client.parse_params([], str(tmp_path / "pipeline.json"))
+        parameters.parse_params([], str(tmp_path / "pipeline.json"))
 
 
 # --- cron ----------------------------------------------------------------------------------------
@@ -136,7 +137,7 @@ def test_param_without_value_and_bad_package(package, tmp_path):
     ("@every 12h30m", "@every 12h30m"),
 ])
 def test_cron_is_sent_with_seconds_first(given, sent):
-    assert kfp_client.normalize_cron(given) == sent
+    assert cron.normalize_cron(given) == sent
 
 
 @pytest.mark.parametrize("bad, says", [
@@ -148,16 +149,16 @@ def test_cron_is_sent_with_seconds_first(given, sent):
 ])
 def test_bad_cron_names_the_field(bad, says):
     with pytest.raises(AudioClfError, match=rf"--cron .*{says}"):
-        kfp_client.normalize_cron(bad)
+        cron.normalize_cron(bad)
 
 
 # --- submit --------------------------------------------------------------------------------------
 
 
 def test_submit_creates_the_experiment_and_a_run_of_the_package(server, package, capsys):
-    client = kfp_client.connect(server.url)
-    params = kfp_client.parse_params(["epochs=20", "accuracy_floor=0.85"], package)
-    result = kfp_client.submit(client, package, "retraining", params, run_name="nightly try")
+    client = connection.connect(server.url)
+    params = parameters.parse_params(["epochs=20", "accuracy_floor=0.85"], package)
+    result = runs.submit(client, package, "retraining", params, run_name="nightly try")
 
     created = server.sent("POST", "/experiments")
     assert [r["body"]["display_name"] for r in created] == ["retraining"]
@@ -175,7 +176,7 @@ def test_submit_creates_the_experiment_and_a_run_of_the_package(server, package,
 
 def test_submit_reuses_an_experiment_of_that_name(server, package):
     existing = server.add_experiment("audioclf")
-    result = kfp_client.submit(kfp_client.connect(server.url), package, "audioclf", {})
+    result = runs.submit(connection.connect(server.url), package, "audioclf", {})
     assert server.sent("POST", "/experiments") == []
     [lookup] = server.sent("GET", "/experiments")
     assert '"stringValue": "audioclf"' in lookup["query"]["filter"]
@@ -186,7 +187,7 @@ def test_submit_reuses_an_experiment_of_that_name(server, package):
 
 
 def test_submit_sends_the_platform_spec_of_a_two_document_package(server, two_document_package):
-    kfp_client.submit(kfp_client.connect(server.url), two_document_package, "audioclf", {"epochs": 3},
+    runs.submit(connection.connect(server.url), two_document_package, "audioclf", {"epochs": 3},
                       enable_caching=False)
     [run] = server.sent("POST", "/runs")
     spec, platform = _spec_documents(two_document_package)
@@ -202,8 +203,8 @@ def test_submit_sends_the_platform_spec_of_a_two_document_package(server, two_do
 
 
 def test_schedule_uploads_the_package_and_creates_a_recurring_run(server, package):
-    client = kfp_client.connect(server.url)
-    result = kfp_client.schedule(client, package, "retraining", "0 3 * * *", 2, {"epochs": 30}, "audioclf",
+    client = connection.connect(server.url)
+    result = runs.schedule(client, package, "retraining", "0 3 * * *", 2, {"epochs": 30}, "audioclf",
                                  job_name="nightly")
 
     [upload] = server.sent("POST", "/pipelines/upload")
@@ -229,14 +230,14 @@ def test_schedule_uploads_the_package_and_creates_a_recurring_run(server, packag
 
 
 def test_rescheduling_uploads_a_version_named_by_content_once(server, package, two_document_package):
-    client = kfp_client.connect(server.url)
-    first = kfp_client.schedule(client, package, "audioclf", "0 0 3 * * *", 1, {}, "audioclf")
-    second = kfp_client.schedule(client, package, "audioclf", "0 0 3 * * *", 1, {}, "audioclf")
-    third = kfp_client.schedule(client, package, "audioclf", "0 0 4 * * *", 1, {}, "audioclf")
+    client = connection.connect(server.url)
+    first = runs.schedule(client, package, "audioclf", "0 0 3 * * *", 1, {}, "audioclf")
+    second = runs.schedule(client, package, "audioclf", "0 0 3 * * *", 1, {}, "audioclf")
+    third = runs.schedule(client, package, "audioclf", "0 0 4 * * *", 1, {}, "audioclf")
 
     assert len(server.sent("POST", "/pipelines/upload")) == 1
     [version_upload] = server.sent("POST", "/pipelines/upload_version")
-    name = kfp_client.version_name("audioclf", package)
+    name = runs.version_name("audioclf", package)
     assert version_upload["query"] == {"name": name, "pipelineid": first["pipeline_id"],
                                        "description": version_upload["query"]["description"]}
     with open(package, "rb") as f:
@@ -247,8 +248,8 @@ def test_rescheduling_uploads_a_version_named_by_content_once(server, package, t
                   for r in server.sent("POST", "/recurringruns")]
     assert references == [first["pipeline_version_id"], second["pipeline_version_id"], second["pipeline_version_id"]]
 
-    changed = kfp_client.schedule(client, two_document_package, "audioclf", "0 0 3 * * *", 1, {}, "audioclf")
-    assert changed["pipeline_version_name"] == kfp_client.version_name("audioclf", two_document_package) != name
+    changed = runs.schedule(client, two_document_package, "audioclf", "0 0 3 * * *", 1, {}, "audioclf")
+    assert changed["pipeline_version_name"] == runs.version_name("audioclf", two_document_package) != name
     assert len(server.sent("POST", "/pipelines/upload_version")) == 2
 
 
@@ -260,22 +261,22 @@ def test_rescheduling_uploads_a_version_named_by_content_once(server, package, t
     ({"params": {"epochs": 2.5}}, "epochs is a NUMBER_INTEGER parameter"),
 ])
 def test_bad_schedule_input_is_refused_before_anything_is_sent(server, package, kwargs, says):
-    client = kfp_client.connect(server.url)
+    client = connection.connect(server.url)
     before = len(server.requests)
     arguments = dict(cron="0 3 * * *", max_concurrency=1, params={}, pipeline_name="audioclf")
     arguments.update(kwargs)
     with pytest.raises(AudioClfError, match=says):
-        kfp_client.schedule(client, package, "audioclf", **arguments)
+        runs.schedule(client, package, "audioclf", **arguments)
     assert server.requests[before:] == []
 
 
 def test_bad_submit_params_are_refused_before_anything_is_sent(server, package):
-    client = kfp_client.connect(server.url)
+    client = connection.connect(server.url)
     before = len(server.requests)
     with pytest.raises(AudioClfError, match="accuracy_floor is a NUMBER_DOUBLE parameter"):
-        kfp_client.submit(client, package, "audioclf", {"accuracy_floor": "high"})
+        runs.submit(client, package, "audioclf", {"accuracy_floor": "high"})
     with pytest.raises(AudioClfError, match="no such run-time parameter"):
-        kfp_client.submit(client, package, "audioclf", {"learning_rate": 0.1})
+        runs.submit(client, package, "audioclf", {"learning_rate": 0.1})
     assert server.requests[before:] == [] and _runs_sent(server) == []
 
 
@@ -285,8 +286,8 @@ def test_bad_submit_params_are_refused_before_anything_is_sent(server, package):
 def test_kfp_token_is_sent_as_bearer(monkeypatch, start_server, package):
     fake = start_server(require_token="s3cret")
     monkeypatch.setenv("KFP_TOKEN", "s3cret")
-    kfp_client.submit(kfp_client.connect(fake.url), package, "audioclf", {})
-    kfp_client.schedule(kfp_client.connect(fake.url), package, "audioclf", "@daily", 1, {}, "audioclf")
+    runs.submit(connection.connect(fake.url), package, "audioclf", {})
+    runs.schedule(connection.connect(fake.url), package, "audioclf", "@daily", 1, {}, "audioclf")
     assert len(fake.sent("POST", "/runs")) == 1 and len(fake.sent("POST", "/recurringruns")) == 1
     assert {r["headers"].get("authorization") for r in fake.requests} == {"Bearer s3cret"}
 
@@ -296,7 +297,7 @@ def test_service_account_token_file_is_used_without_kfp_token(monkeypatch, tmp_p
     token.write_text("pod-token\n")
     monkeypatch.setenv("KF_PIPELINES_SA_TOKEN_PATH", str(token))
     fake = start_server(require_token="pod-token")
-    kfp_client.submit(kfp_client.connect(fake.url), package, "audioclf", {})
+    runs.submit(connection.connect(fake.url), package, "audioclf", {})
     assert {r["headers"].get("authorization") for r in fake.requests} == {"Bearer pod-token"}
 
 
@@ -306,7 +307,7 @@ def test_missing_token_says_to_set_kfp_token(start_server, package, namespace):
     started = time.monotonic()
     with pytest.raises(AudioClfError, match=r"401 unauthenticated.*Not authorized: set KFP_TOKEN") as caught:
         # Without a namespace kfp's constructor calls /healthz; with one, the first call fails.
-        kfp_client.submit(kfp_client.connect(fake.url, namespace=namespace), package, "audioclf", {})
+        runs.submit(connection.connect(fake.url, namespace=namespace), package, "audioclf", {})
     assert fake.url in str(caught.value)
     assert time.monotonic() - started < 5   # one try, not kfp's five health checks 5 s apart
     assert _runs_sent(fake) == []
@@ -317,17 +318,17 @@ def test_missing_token_says_to_set_kfp_token(start_server, package, namespace):
 
 def test_experiment_not_found_names_experiment_and_namespace(start_server, package):
     fake = start_server(missing_experiments=True)
-    client = kfp_client.connect(fake.url, namespace="team-audio")
+    client = connection.connect(fake.url, namespace="team-audio")
     with pytest.raises(AudioClfError, match=r"experiment 'retraining' was not found in namespace team-audio"
                                             r".*experiment not found in namespace.*Check --experiment"):
-        kfp_client.submit(client, package, "retraining", {})
+        runs.submit(client, package, "retraining", {})
     [lookup] = fake.sent("GET", "/experiments")
     assert lookup["query"]["namespace"] == "team-audio"
     assert _runs_sent(fake) == []
 
 
 def test_run_of_a_vanished_experiment_says_which(server, package, monkeypatch):
-    client = kfp_client.connect(server.url)
+    client = connection.connect(server.url)
     find_or_create = client.create_experiment
 
     def found_then_deleted(**kwargs):   # someone deletes the experiment before the run is created
@@ -338,13 +339,13 @@ def test_run_of_a_vanished_experiment_says_which(server, package, monkeypatch):
     monkeypatch.setattr(client, "create_experiment", found_then_deleted)
     with pytest.raises(AudioClfError, match=r"experiment 'gone' \(id [0-9a-f-]+\) was not found in namespace "
                                             r"\(default, single-user\).*while creating run"):
-        kfp_client.submit(client, package, "gone", {})
+        runs.submit(client, package, "gone", {})
 
 
 def test_other_http_errors_give_status_and_server_message(server, package):
     server.failures[("POST", "/apis/v2beta1/runs")] = (500, "Internal error: failed to create a workflow: quota")
     with pytest.raises(AudioClfError, match=r"answered HTTP 500 .*creating run 'r'.*failed to create a workflow: quota"):
-        kfp_client.submit(kfp_client.connect(server.url), package, "audioclf", {}, run_name="r")
+        runs.submit(connection.connect(server.url), package, "audioclf", {}, run_name="r")
 
 
 def test_unreachable_host_names_the_url_and_the_port_forward():
@@ -354,18 +355,18 @@ def test_unreachable_host_names_the_url_and_the_port_forward():
     url = f"http://127.0.0.1:{port}"
     with pytest.raises(AudioClfError, match=rf"cannot reach Kubeflow Pipelines at {url} .*kubectl port-forward "
                                             r"-n kubeflow svc/ml-pipeline-ui 8080:80"):
-        kfp_client.connect(url)
+        connection.connect(url)
 
 
 def test_silent_host_times_out_instead_of_hanging(monkeypatch):
-    monkeypatch.setattr(kfp_client, "REQUEST_TIMEOUT", (0.5, 0.5))
+    monkeypatch.setattr(connection, "REQUEST_TIMEOUT", (0.5, 0.5))
     outcome = []
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)   # the kernel accepts connections; nobody ever answers
         url = f"http://127.0.0.1:{listener.getsockname()[1]}"
         # In a thread, so that a regression fails the test instead of hanging it.
-        attempt = threading.Thread(target=lambda: outcome.append(_error_of(kfp_client.connect, url)), daemon=True)
+        attempt = threading.Thread(target=lambda: outcome.append(_error_of(connection.connect, url)), daemon=True)
         attempt.start()
         attempt.join(timeout=20)
     assert outcome, "connect() still waits for a host that never answers"
@@ -384,18 +385,18 @@ def _error_of(function, *args):
 def test_multi_user_deployment_needs_a_namespace(start_server, package):
     fake = start_server(multi_user=True)
     with pytest.raises(AudioClfError, match=rf"{fake.url} runs in multi-user mode: pass the namespace"):
-        kfp_client.connect(fake.url)
-    kfp_client.submit(kfp_client.connect(fake.url, namespace="team-audio"), package, "audioclf", {})
+        connection.connect(fake.url)
+    runs.submit(connection.connect(fake.url, namespace="team-audio"), package, "audioclf", {})
     [created] = fake.sent("POST", "/experiments")
     assert created["body"] == {"display_name": "audioclf", "namespace": "team-audio"}
 
 
 def test_host_is_required_and_a_bare_name_means_https(monkeypatch):
     with pytest.raises(AudioClfError, match="pass --host URL"):
-        kfp_client.connect("")
-    assert kfp_client._normalize_host("kfp.example.com/") == "https://kfp.example.com"
-    monkeypatch.setenv(kfp_client.HOST_ENV, "http://localhost:8080")
-    assert kfp_client._normalize_host(None) == "http://localhost:8080"
+        connection.connect("")
+    assert connection._normalize_host("kfp.example.com/") == "https://kfp.example.com"
+    monkeypatch.setenv(connection.HOST_ENV, "http://localhost:8080")
+    assert connection._normalize_host(None) == "http://localhost:8080"
 
 
 # --- the real compiled package -------------------------------------------------------------------
@@ -403,21 +404,21 @@ def test_host_is_required_and_a_bare_name_means_https(monkeypatch):
 
 def test_compiled_audioclf_package_submits_and_schedules(server, tmp_path):
     from pipeline.config import load_config  # pylint: disable=import-outside-toplevel
-    from pipeline.kubeflow_compile import compile_pipeline  # pylint: disable=import-outside-toplevel
+    from pipeline.kubeflow.compiler import compile_pipeline  # pylint: disable=import-outside-toplevel
 
     config = load_config("tests/tiny.yaml")
     package = str(tmp_path / "p.yaml")
     spec = compile_pipeline(config, package)
-    params = kfp_client.parse_params(["epochs=3", "accuracy_floor=0.6", "train_clips=12", "data_root=gs://b/d"],
+    params = parameters.parse_params(["epochs=3", "accuracy_floor=0.6", "train_clips=12", "data_root=gs://b/d"],
                                      package)
     assert params == {"epochs": 3, "accuracy_floor": 0.6, "train_clips": 12, "data_root": "gs://b/d"}
-    client = kfp_client.connect(server.url)
-    kfp_client.submit(client, package, config.kubeflow.experiment, params, run_name="e2e")
+    client = connection.connect(server.url)
+    runs.submit(client, package, config.kubeflow.experiment, params, run_name="e2e")
     [run] = server.sent("POST", "/runs")
     assert run["body"]["pipeline_spec"] == spec == _spec_documents(package)[0]
     assert run["body"]["runtime_config"]["parameters"] == params
 
-    kfp_client.schedule(client, package, config.kubeflow.experiment, "0 4 * * 0", 1, params, config.name)
+    runs.schedule(client, package, config.kubeflow.experiment, "0 4 * * 0", 1, params, config.name)
     [upload] = server.sent("POST", "/pipelines/upload")
     with open(package, "rb") as f:
         assert upload["files"]["uploadfile"]["content"] == f.read()
