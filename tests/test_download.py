@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import download
+from pipeline import download, resumable_http
 from pipeline.download import SUBSET_SHA256, download_subset
 from components.common.errors import AudioClfError
 
@@ -117,8 +117,8 @@ def server():
 
 @pytest.fixture(autouse=True)
 def _fast_retries(monkeypatch):
-    monkeypatch.setattr(download, "RETRY_PAUSE_S", 0.0)
-    monkeypatch.setattr(download, "SOCKET_TIMEOUT_S", 5.0)
+    monkeypatch.setattr(resumable_http, "RETRY_PAUSE_S", 0.0)
+    monkeypatch.setattr(resumable_http, "SOCKET_TIMEOUT_S", 5.0)
     # Never reach the real mirrors from a test, even by mistake.
     monkeypatch.setattr(download, "DEFAULT_MIRROR", "http://127.0.0.1:9/unused")
     monkeypatch.setattr(download, "ALTERNATE_MIRRORS", ())
