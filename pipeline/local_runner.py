@@ -42,7 +42,7 @@ def run(config: PipelineConfig, data_roots: Union[str, Sequence], output_dir: st
         serving_dir=config.pusher.serving_dir or run_dir.path(output_dir, run_dir.SERVING),
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path),
         enable_cache=enable_cache)
-    logging.info("running pipeline %s on %s into %s (beam: %s)", config.name, ", ".join(s.root for s in sources), output_dir,
+    log.info("running pipeline %s on %s into %s (beam: %s)", config.name, ", ".join(s.root for s in sources), output_dir,
                  " ".join(config.beam.pipeline_args()))
     try:
         tfx.orchestration.LocalDagRunner().run(pipeline)
@@ -67,5 +67,5 @@ def write_report(output_dir: str) -> Optional[str]:
         return None
     # The root logger, as "running pipeline" above: the quiet log filter (pipeline/logs.py) shows its
     # one-line INFO messages, and this line is where a person learns where to look.
-    logging.info("run report: %s", path)
+    log.info("run report: %s", path)
     return path

@@ -9,35 +9,44 @@ import os
 import re
 import sys
 
-# INFO lines from libraries that are kept: component start/end and our own progress lines.
-_KEEP = re.compile(r"Component \w+ is (running|finished)|audio synthesis|audio example gen|speaker index|"
-                   r"running pipeline|Execution \d+ (succeeded|failed)|Going to run a new execution|"
-                   r"Cached|cache|created (recurring )?run|uploaded .*pipeline|connected to Kubeflow|TFJob|^predict: |"
-                   r"^classifying \d+ file",
-                   re.IGNORECASE)
-
-
+# Loggers of this project: every line of theirs is kept (they log progress, not protos).
+OUR_LOGGERS = ("components", "pipeline", "trainer", "bench", "audioclf")
+# TFX logs through absl on the root logger, so its few useful INFO lines (which component runs, cache
+# hits, run and upload notices of the kfp client) can only be told apart by their text.
+_LIBRARY_PROGRESS = re.compile(r"Component \w+ is (running|finished)|running pipeline|Execution \d+ (succeeded|failed)|"
+                               r"Going to run a new execution|Cached|created (recurring )?run|uploaded .*pipeline",
+                               re.IGNORECASE)
+# A Beam worker's line relayed by the runner: its severity, text and source file (`log_location`).
 _WORKER = re.compile(r'^Worker: severity: (\w+) .*? message: "(.*?)" (?:instruction_id|log_location)', re.DOTALL)
-_OUR_PROGRESS = re.compile(r"audio synthesis|audio example gen|speaker index|skipping ")
+_WORKER_SOURCE = re.compile(r'log_location: "([^"]*)"')
+_OUR_SOURCES = tuple(f"/{package}/" for package in OUR_LOGGERS[:-1])
+_TFX_NOTICES = ("ArtifactQuery.property_predicate",)   # TFX-internal warnings that say nothing to a user
+
+
+def ours(name: str) -> bool:
+    """True for the logger of a module of this project (`components.audio_synthesis.executor`, ...)."""
+    return name.split(".")[0] in OUR_LOGGERS
 
 
 class _Quiet(logging.Filter):
-    """Keeps warnings and errors, our own lines, and the INFO lines that show progress."""
+    """Keeps warnings and errors, every line of our own loggers, and the library INFO lines that show
+    progress; a relayed Beam worker line is kept (unwrapped) when it comes from our source files."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         worker = _WORKER.match(message)
-        if worker:  # a Beam worker's line relayed by the runner: keep ours and its errors, unwrapped
+        if worker:
             severity, text = worker.groups()
-            if severity in ("ERROR", "CRITICAL") or _OUR_PROGRESS.search(text):
+            source = _WORKER_SOURCE.search(message)
+            if severity in ("ERROR", "CRITICAL") or (source and any(s in source.group(1) for s in _OUR_SOURCES)):
                 record.msg, record.args = text.encode().decode("unicode_escape"), ()
                 return True
             return False
+        if ours(record.name):
+            return True
         if record.levelno >= logging.WARNING:
-            return "ArtifactQuery.property_predicate" not in message  # a TFX-internal notice
-        if record.name == "root" and not message.startswith(("Using Any for unsupported type", "udf_utils.get_fn")):
-            return "\n" not in message.strip() or bool(_OUR_PROGRESS.search(message))
-        return "\n" not in message.strip() and bool(_KEEP.search(message))
+            return not any(notice in message for notice in _TFX_NOTICES)
+        return "\n" not in message.strip() and bool(_LIBRARY_PROGRESS.search(message))
 
 
 def setup(verbose: bool = False) -> None:

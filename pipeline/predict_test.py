@@ -1,5 +1,5 @@
 """Windowing and the weighting of windows in `predict` (the model itself is tested end to end in
-tests/test_pipeline_e2e.py)."""
+tests/pipeline_e2e_test.py)."""
 import io
 import logging
 

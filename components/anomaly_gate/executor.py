@@ -16,6 +16,8 @@ from tfx.utils import io_utils
 
 from components.common.errors import AudioClfError
 
+log = logging.getLogger(__name__)
+
 ANOMALIES_KEY = "anomalies"
 ANOMALIES_FILE = "SchemaDiff.pb"  # ExampleValidator's file in each Split-<name> folder
 
@@ -48,4 +50,4 @@ class Executor(base_executor.BaseExecutor):
             raise AudioClfError(f"ExampleValidator found anomalies, so no model is trained: {details}. "
                                 f"See {anomalies_artifact.uri}; fix the data (or the config that fixes the schema's "
                                 f"domains, e.g. synthesis.sample_rate) and run again.")
-        logging.info("anomaly gate: no anomalies in %s", ", ".join(sorted(found)))
+        log.info("anomaly gate: no anomalies in %s", ", ".join(sorted(found)))

@@ -29,6 +29,8 @@ from components.audio_evaluator.config import EvaluatorConfig
 from components.common.settings import section_from_json
 from components.common.errors import AudioClfError
 
+log = logging.getLogger(__name__)
+
 ACCURACY_FLOOR_KEY = "accuracy_floor"
 EVALUATOR_CONFIG_KEY = "evaluator_config"
 SPEAKER_INDEX_KEY = "speaker_index"
@@ -58,7 +60,7 @@ class Executor(evaluator_executor.Executor):
         key = standard_component_specs.EVAL_CONFIG_KEY
         config = proto_utils.json_to_proto(exec_properties[key], tfma.EvalConfig())
         set_accuracy_floor(config, floor)
-        logging.info("evaluator: blessing needs %s >= %g on the overall %s split", ACCURACY_METRIC, floor, EVAL_SPLIT)
+        log.info("evaluator: blessing needs %s >= %g on the overall %s split", ACCURACY_METRIC, floor, EVAL_SPLIT)
         properties = {k: v for k, v in exec_properties.items()
                       if k not in (ACCURACY_FLOOR_KEY, EVALUATOR_CONFIG_KEY, PITCH_WORKERS_KEY)}
         properties[key] = proto_utils.proto_to_json(config)
@@ -79,7 +81,7 @@ class Executor(evaluator_executor.Executor):
         result["blessed"] = clips_blessed and result["gate"]["passed"]
         fs.write_text(os.path.join(evaluation_uri, real_speech.RESULT_FILE), json.dumps(result, indent=1))
         overall = result["model"]["overall"]
-        logging.info("evaluator: real speech: model %.4f, pitch rule %.4f on %d test utterances of %d speakers: %s",
+        log.info("evaluator: real speech: model %.4f, pitch rule %.4f on %d test utterances of %d speakers: %s",
                      overall["accuracy"], result["pitch_rule"]["overall"]["accuracy"], result["utterances"],
                      result["speakers"], "gate passed" if result["gate"]["passed"] else
                      "gate FAILED: " + "; ".join(result["gate"]["failures"]))

@@ -21,6 +21,8 @@ from components.common.settings import section_from_json
 from components.common.vocabulary import SPLITS
 from components.common.errors import AudioClfError
 
+log = logging.getLogger(__name__)
+
 CLIPS_KEY = "clips"
 EXAMPLES_KEY = "examples"
 EXAMPLES_CONFIG_KEY = "examples_config"
@@ -79,4 +81,4 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         examples.set_string_custom_property("audio_encoding", config.audio_encoding)
         for split, split_rows in by_split.items():
             examples.set_int_custom_property(f"num_examples_{split}", len(split_rows))
-        logging.info("audio example gen: %s", ", ".join(f"{s} {len(r)}" for s, r in by_split.items()))
+        log.info("audio example gen: %s", ", ".join(f"{s} {len(r)}" for s, r in by_split.items()))

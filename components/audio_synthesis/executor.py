@@ -17,6 +17,8 @@ from components.common.settings import section_from_json
 from components.common.vocabulary import SPLITS
 from components.common.errors import AudioClfError
 
+log = logging.getLogger(__name__)
+
 SPEAKER_INDEX_KEY = "speaker_index"
 CLIPS_KEY = "clips"
 SYNTHESIS_CONFIG_KEY = "synthesis_config"
@@ -79,7 +81,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             if total <= 0:
                 raise AudioClfError(f"{split}: zero clips requested ({CLIP_COUNT_KEYS[split]}={total}); ask for at least one.")
         work = [(split, i) for split in SPLITS for i in range(totals[split])]
-        logging.info("audio synthesis: %d clips of %.1f s at %d Hz (%s)", len(work), config.clip_seconds,
+        log.info("audio synthesis: %d clips of %.1f s at %d Hz (%s)", len(work), config.clip_seconds,
                      config.sample_rate, ", ".join(f"{s} {n}" for s, n in totals.items()))
         with artifact_output.cleaned_on_failure(output.uri):
             for split in SPLITS:

@@ -21,6 +21,8 @@ from components.audio_synthesis.config import SynthesisConfig, clip_samples
 from components.common.vocabulary import LABELS, LABEL_NAMES, SPLITS
 from components.common.errors import AudioClfError
 
+log = logging.getLogger(__name__)
+
 SIMULTANEOUS = "simultaneous"
 SEQUENTIAL = "sequential"
 CROP = "crop"          # one real utterance of one speaker, as `predict` hears a recording
@@ -95,7 +97,7 @@ class UtteranceCache:
         except AudioClfError as err:
             if not self._skip:
                 raise
-            logging.warning("skipping %s", err)
+            log.warning("skipping %s", err)
             self.bad[path] = str(err)
             return None
         self._items[path] = samples

@@ -25,6 +25,8 @@ from components.common.settings import section_from_json
 from components.common.errors import AudioClfError
 from trainer import task
 
+log = logging.getLogger(__name__)
+
 EPOCHS_KEY = "epochs"
 LAUNCHER_KEY = "launcher"
 JOB_PREFIX = "audioclf-train"
@@ -75,10 +77,10 @@ class Executor(trainer_executor.GenericExecutor):
         # One job per Trainer output: a retried step finds (and waits for) the job it created before.
         name = tfjob.job_name(JOB_PREFIX, fn_args.serving_model_dir)
         manifest = tfjob.manifest_for_config(cluster, name, args_uri)
-        logging.info("training as TFJob %s/%s: %d workers of %s", job.namespace, name, job.workers, cluster.image)
+        log.info("training as TFJob %s/%s: %d workers of %s", job.namespace, name, job.workers, cluster.image)
         tfjob.TFJobLauncher().run(manifest, poll_seconds=job.poll_seconds, timeout_seconds=job.timeout_minutes * 60)
         if not fileio.exists(fn_args.serving_model_dir):
             raise AudioClfError(f"TFJob {job.namespace}/{name} succeeded but wrote no model to "
                                 f"{fn_args.serving_model_dir}; check that the workers can write there "
                                 f"(service account {job.service_account!r}) and read the chief's log.")
-        logging.info("TFJob %s finished; model in %s", name, fn_args.serving_model_dir)
+        log.info("TFJob %s finished; model in %s", name, fn_args.serving_model_dir)

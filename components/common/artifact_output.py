@@ -4,6 +4,8 @@ import logging
 
 from components.common import fs
 
+log = logging.getLogger(__name__)
+
 
 @contextlib.contextmanager
 def cleaned_on_failure(*uris: str):
@@ -20,5 +22,5 @@ def cleaned_on_failure(*uris: str):
             try:
                 fs.remove_tree_contents(uri)
             except OSError as err:  # the original error matters more than a cleanup problem
-                logging.warning("could not clean %s after a failure: %s", uri, err)
+                log.warning("could not clean %s after a failure: %s", uri, err)
         raise

@@ -20,6 +20,8 @@ from components.audio_synthesis.config import SynthesisConfig, clip_samples, syn
 from components.common.settings import section_from_json
 from components.common.errors import AudioClfError
 
+log = logging.getLogger(__name__)
+
 SCHEMA_KEY = "schema"
 CURATED_SCHEMA_KEY = "curated_schema"
 SYNTHESIS_CONFIG_KEY = "synthesis_config"
@@ -60,5 +62,5 @@ class Executor(base_executor.BaseExecutor):
             schema = io_utils.SchemaReader().read(source)
             curated = curate(schema, synthesis, synthesis_classes(synthesis))
             io_utils.write_pbtxt_file(os.path.join(output_uri, SCHEMA_FILE), curated)
-        logging.info("schema curation: sample_rate = %d, num_samples = %d, label in [0, %d]; written to %s",
+        log.info("schema curation: sample_rate = %d, num_samples = %d, label in [0, %d]; written to %s",
                      synthesis.sample_rate, clip_samples(synthesis), synthesis_classes(synthesis) - 1, output_uri)

@@ -20,6 +20,8 @@ from components.common.vocabulary import GENDERS, SPLITS
 from components.speaker_index.config import CorpusConfig
 from components.common.errors import AudioClfError
 
+log = logging.getLogger(__name__)
+
 INDEX_VERSION = 2
 GENDER_WORD = {"F": "female", "M": "male"}
 TRAIN_ONLY = "train only"
@@ -130,7 +132,7 @@ def _file_entries(paths: Iterable[str], config: CorpusConfig, skipped: List[dict
         except AudioClfError as err:
             if not config.skip_corrupt:
                 raise
-            logging.warning("skipping %s", err)
+            log.warning("skipping %s", err)
             skipped.append({"path": path, "reason": str(err)})
             continue
         entries.append({"path": path, "seconds": round(frames / rate, 4), "sample_rate": rate})
@@ -153,7 +155,7 @@ def _read_source(source: Source, name: str, config: CorpusConfig, skipped_files:
                 "corpus": name, "gender": record.gender, "age": record.age, "name": record.name, "files": entries,
                 "seconds": round(sum(e["seconds"] for e in entries), 3)}
     if minors:
-        logging.info("%s: %d speaker(s) younger than corpus.min_age=%g left out", name, len(minors), config.min_age)
+        log.info("%s: %d speaker(s) younger than corpus.min_age=%g left out", name, len(minors), config.min_age)
     facts = {"root": root, "format": listing.format, "read_skipped": listing.skipped, "notes": listing.notes,
              "minors_left_out": len(minors), "speakers_read": len(listing.speakers)}
     return facts, speakers
@@ -167,7 +169,7 @@ def _assign_splits(name: str, speakers: Dict[str, dict], config: CorpusConfig, o
         for entry in speakers.values():
             entry["split"] = "train"
         counts = ", ".join(f"{len(by_gender[g])} {GENDER_WORD[g]}" for g in GENDERS)
-        logging.warning("corpus %s is too small to split (%s speakers; corpus.min_speakers_to_split=%d per gender): "
+        log.warning("corpus %s is too small to split (%s speakers; corpus.min_speakers_to_split=%d per gender): "
                         "all of it goes to train", name, counts, config.min_speakers_to_split)
         return f"{TRAIN_ONLY} ({counts} speakers, fewer than {config.min_speakers_to_split} of a gender)"
     for speaker, split in split_speakers(by_gender, config.split_fractions, f"{config.seed}:{name}").items():

@@ -14,6 +14,8 @@ from components.common.settings import section_from_json
 from components.common.vocabulary import SPLITS
 from components.speaker_index.config import CorpusConfig
 
+log = logging.getLogger(__name__)
+
 DATA_ROOT_KEY = "data_root"
 CORPUS_CONFIG_KEY = "corpus_config"
 SPEAKER_INDEX_KEY = "speaker_index"
@@ -34,11 +36,11 @@ class Executor(base_executor.BaseExecutor):
             fs.makedirs(output.uri)
             fs.write_text(fs.join(output.uri, INDEX_FILE), json.dumps(index, indent=1, sort_keys=True))
         for name, facts in index["corpora"].items():
-            logging.info("speaker index: %s (%s): %d speakers, %d files, %.1f min; %s; minors left out: %d",
+            log.info("speaker index: %s (%s): %d speakers, %d files, %.1f min; %s; minors left out: %d",
                          name, facts["format"], facts["speakers"], facts["files"], facts["seconds"] / 60,
                          facts["split"], facts["minors_left_out"])
         for split in SPLITS:
-            logging.info("speaker index: %s has %d female and %d male speakers", split,
+            log.info("speaker index: %s has %d female and %d male speakers", split,
                          len(index["splits"][split]["F"]), len(index["splits"][split]["M"]))
         output.set_int_custom_property("num_speakers", len(index["speakers"]))
         output.set_int_custom_property("num_files", sum(len(s["files"]) for s in index["speakers"].values()))

@@ -23,6 +23,8 @@ from components.speaker_index.readers.base import (SCAN_EXTENSIONS, CorpusListin
                                                    quote, read_metadata_text)
 from components.common.errors import AudioClfError
 
+log = logging.getLogger(__name__)
+
 FORMAT = "commonvoice"
 TSV_FILES = ("validated.tsv", "other.tsv")   # the first is required
 CLIPS = "clips"
@@ -123,7 +125,7 @@ def read(root: str, subsets: Sequence[str] = (), extensions: Sequence[str] = SCA
             genders[speaker].add(GENDERS[gender_word])
             files[speaker].append(fs.join(clips_dir, clip))
     if missing:
-        logging.warning("%s: %d clip(s) named in the tsv files are not in clips/ and are left out: %s", root,
+        log.warning("%s: %d clip(s) named in the tsv files are not in clips/ and are left out: %s", root,
                         len(missing), ", ".join(missing[:10]))
     for speaker in sorted(files):
         if len(genders[speaker]) > 1:

@@ -19,6 +19,8 @@ from components.speaker_index.readers.base import (SCAN_EXTENSIONS, CorpusListin
                                                    parse_age, parse_gender, quote, read_metadata_text)
 from components.common.errors import AudioClfError
 
+log = logging.getLogger(__name__)
+
 FORMAT = "kaldi"
 DATA_SUBDIR = "data"
 WAV_SCP, UTT2SPK, SPK2GENDER, SPK2AGE, SEGMENTS = "wav.scp", "utt2spk", "spk2gender", "spk2age", "segments"
@@ -127,11 +129,11 @@ def read(root: str, subsets: Sequence[str] = (), extensions: Sequence[str] = SCA
             continue
         files.setdefault(speaker, []).append(full)
     if missing:
-        logging.warning("%s: %d file(s) named in %s not found, left out: %s", root, len(missing), scp_path,
+        log.warning("%s: %d file(s) named in %s not found, left out: %s", root, len(missing), scp_path,
                         ", ".join(missing[:10]))
     without_files = sorted(referenced - set(files))
     if without_files:
-        logging.warning("%s: %d speaker(s) have none of their files on disk and are left out: %s", root,
+        log.warning("%s: %d speaker(s) have none of their files on disk and are left out: %s", root,
                         len(without_files), ", ".join(without_files[:20]))
         listing.count_skip("speaker without any existing file", len(without_files))
     for speaker in sorted(files):

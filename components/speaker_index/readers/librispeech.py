@@ -12,6 +12,8 @@ from components.speaker_index.readers.base import (SCAN_EXTENSIONS, CorpusListin
                                                    quote, read_metadata_text)
 from components.common.errors import AudioClfError
 
+log = logging.getLogger(__name__)
+
 FORMAT = "librispeech"
 SPEAKERS_FILE = "SPEAKERS.TXT"
 GENDERS = {"F": "F", "M": "M"}
@@ -103,7 +105,7 @@ def read(root: str, subsets: Sequence[str] = (), extensions: Sequence[str] = SCA
     listing = CorpusListing(FORMAT)
     without_metadata = sorted(set(on_disk) - set(listed))
     if without_metadata:
-        logging.warning("%s: %d speaker folder(s) have no line in SPEAKERS.TXT and are left out: %s", root,
+        log.warning("%s: %d speaker folder(s) have no line in SPEAKERS.TXT and are left out: %s", root,
                         len(without_metadata), ", ".join(without_metadata[:20]))
         listing.count_skip("speaker folder without a SPEAKERS.TXT line", len(without_metadata))
         listing.notes.append(f"speaker folders without a SPEAKERS.TXT line: {', '.join(without_metadata[:20])}")

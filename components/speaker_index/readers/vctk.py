@@ -19,6 +19,8 @@ from components.speaker_index.readers.base import (SCAN_EXTENSIONS, CorpusListin
                                                    parse_age, parse_gender, quote, read_metadata_text)
 from components.common.errors import AudioClfError
 
+log = logging.getLogger(__name__)
+
 FORMAT = "vctk"
 INFO_FILE = "speaker-info.txt"
 AUDIO_FOLDERS = ("wav48_silence_trimmed", "wav48", "wav")
@@ -109,7 +111,7 @@ def read(root: str, subsets: Sequence[str] = (), extensions: Sequence[str] = SCA
         listing.speakers[speaker_id] = SpeakerRecord(speaker_id, gender, [fs.join(speaker_dir, f) for f in files],
                                                      age=age)
     if without_metadata:
-        logging.warning("%s: %d speaker folder(s) in %s/ have no line in %s and are left out: %s", root,
+        log.warning("%s: %d speaker folder(s) in %s/ have no line in %s and are left out: %s", root,
                         len(without_metadata), folder, INFO_FILE, ", ".join(without_metadata[:20]))
         listing.count_skip(f"speaker folder without a {INFO_FILE} line", len(without_metadata))
         listing.notes.append(f"speaker folders without a {INFO_FILE} line: {', '.join(without_metadata[:20])}")
