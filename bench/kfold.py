@@ -34,9 +34,11 @@ import numpy as np
 
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 from bench import _util
+from bench.kfold_baselines import baselines, file_features, read_json
+from bench.kfold_summary import CLASSIFIERS, accuracy, markdown, summarize
 from components.audio_evaluator import pitch_rule, real_speech
 from components.audio_synthesis import synthesis
-from components.common import audio, fs, stats
+from components.common import audio, fs
 from components.speaker_index import corpus
 from pipeline import config as config_lib
 from components.common.errors import EXIT_USER_ERROR, AudioClfError
@@ -50,9 +52,6 @@ QUICK_SET = ["synthesis.sample_rate=8000", "synthesis.clip_seconds=2", "synthesi
              "trainer.n_fft=256", "trainer.hop_length=128", "trainer.n_mels=16", "trainer.frame_length=8",
              "trainer.frame_hop=4", "trainer.conv_filters=[4, 4, 8, 8]", "trainer.epochs=1",
              "trainer.batch_size_per_replica=8", "trainer.shuffle_buffer=32"]
-CLASSIFIERS = {"model": "model", "pitch": "pitch rule", "mfcc": "MFCC + LR"}
-MFCC_RATE, N_MFCC = 16000, 20
-LOG_EVERY_S = 10.0
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
@@ -98,10 +97,6 @@ def load_settings(args) -> config_lib.PipelineConfig:
     config.synthesis.seed += args.seed
     config.trainer.seed += args.seed
     return config
-
-
-def _read_json(path: str, default):
-    return json.loads(fs.read_text(path)) if os.path.exists(path) else default
 
 
 def groups(index: dict) -> Dict[tuple, List[str]]:
@@ -174,57 +169,6 @@ def plan_runs(index: dict, args) -> List[dict]:
     folds = assign_folds(index, args.folds, args.seed)
     return [{"name": f"fold-{k}", "fold": k, "loco": None, "test": {s for s, f in folds.items() if f == k}}
             for k in range(args.folds)]
-
-
-# ---- per-file features (fold-independent: computed once, cached in the work folder) --------------------
-
-def mfcc_stats(path: str) -> List[float]:
-    """Mean and std over frames of 20 MFCCs and their deltas (80 numbers): the classic cheap baseline."""
-    import librosa  # pylint: disable=import-outside-toplevel
-    mfcc = librosa.feature.mfcc(y=audio.decode_audio(path, MFCC_RATE), sr=MFCC_RATE, n_mfcc=N_MFCC)
-    width = min(9, mfcc.shape[1] - (1 - mfcc.shape[1] % 2))   # delta needs an odd width <= frames
-    delta = librosa.feature.delta(mfcc, width=width) if width >= 3 else np.zeros_like(mfcc)
-    return [round(float(v), 5) for v in np.concatenate([mfcc.mean(1), mfcc.std(1), delta.mean(1), delta.std(1)])]
-
-
-def _file_features(tasks: List[tuple]) -> List[tuple]:
-    """Worker: (path, f0 or None, mfcc or None) for each (path, need_f0, need_mfcc); an undecodable file
-    gets None (it is then counted wrong for that classifier)."""
-    out = []
-    for path, need_f0, need_mfcc in tasks:
-        f0 = mfcc = None
-        try:
-            f0 = pitch_rule.file_f0(path) if need_f0 else None
-            mfcc = mfcc_stats(path) if need_mfcc else None
-        except AudioClfError as err:
-            log.warning("features: %s", err)
-        out.append((path, need_f0, f0, need_mfcc, mfcc))
-    return out
-
-
-def file_features(paths: Sequence[str], work: str, pool, workers: int) -> tuple:
-    """(path -> median F0, path -> MFCC stats) for every path, computing only what the caches lack
-    (pitch_rule.file_f0, the function pitch_rule.files_f0 maps, run here in chunks for progress lines)."""
-    caches = {n: os.path.join(work, f"{n}_cache.json") for n in ("f0", "mfcc")}
-    values = {n: _read_json(p, {}) for n, p in caches.items()}
-    tasks = [(p, p not in values["f0"], p not in values["mfcc"]) for p in sorted(set(paths))]
-    tasks = [t for t in tasks if t[1] or t[2]]
-    if tasks:
-        started = last = time.monotonic()
-        log.info("features: F0 and MFCC of %d files (%d processes)", len(tasks), workers)
-        chunks = [tasks[i:i + 8] for i in range(0, len(tasks), 8)]
-        done = 0
-        for future in concurrent.futures.as_completed([pool.submit(_file_features, c) for c in chunks]):
-            for path, need_f0, f0, need_mfcc, mfcc in future.result():
-                values["f0"].update({path: f0} if need_f0 else {})
-                values["mfcc"].update({path: mfcc} if need_mfcc else {})
-                done += 1
-            if time.monotonic() - last > LOG_EVERY_S or done == len(tasks):  # saved too: an interrupted
-                last = time.monotonic()                                       # run keeps what it computed
-                log.info("features: %d/%d files (%.0f s)", done, len(tasks), last - started)
-                for name, path in caches.items():  # merged with what another run may have written meanwhile
-                    fs.write_text(path, json.dumps({**_read_json(path, {}), **values[name]}))
-    return values["f0"], values["mfcc"]
 
 
 # ---- one fold: clips, model, three classifiers ---------------------------------------------------------
@@ -343,20 +287,6 @@ def train_model(config, files: Dict[str, List[str]], folder: str, curve: Optiona
             "trained_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
-def baselines(fidx: dict, test_rows: List[dict], f0s: dict, mfccs: dict) -> tuple:
-    """(pitch threshold, path -> P(female) of MFCC + logistic regression): both fitted on every utterance
-    of the fold's train speakers only, so they are judged on unseen speakers like the model."""
-    from sklearn import linear_model, pipeline as sk_pipeline, preprocessing  # pylint: disable=import-outside-toplevel
-    train = corpus.split_files(fidx, "train")
-    truth = [real_speech.LABEL_OF_GENDER[r["gender"]] for r in train]
-    threshold = pitch_rule.fit_threshold([f0s[r["path"]] for r in train], truth)
-    usable = [(mfccs[r["path"]], t) for r, t in zip(train, truth) if mfccs[r["path"]] is not None]
-    lr = sk_pipeline.make_pipeline(preprocessing.StandardScaler(), linear_model.LogisticRegression(max_iter=2000, C=1.0))
-    lr.fit([x for x, _ in usable], [t for _, t in usable])
-    known = [r["path"] for r in test_rows if mfccs[r["path"]] is not None]
-    return threshold, dict(zip(known, lr.predict_proba([mfccs[p] for p in known])[:, 1] if known else []))
-
-
 def score_rows(test_rows: List[dict], answers: dict, f0s: dict, threshold: float, mfcc_probs: dict) -> List[dict]:
     """One row per test utterance with all three classifiers' labels (-1: no answer, counted wrong)."""
     rows = []
@@ -407,107 +337,6 @@ def run_fold(run: dict, index: dict, config, args, pool, features) -> dict:
             "pitch_threshold_hz": round(threshold, 2), "training": training, "timings": timings, "rows": rows}
 
 
-# ---- summary -------------------------------------------------------------------------------------------
-
-BOOTSTRAP_DRAWS = 2000
-
-
-def _speaker_bootstrap(rows: List[dict], value) -> Optional[List[float]]:
-    """95 % interval of mean(value(row)) when whole speakers are resampled: the utterances of one speaker
-    are not independent (speechocean762 has 10 each), which a per-utterance interval ignores."""
-    by_speaker: Dict[str, List[float]] = {}
-    for r in rows:
-        by_speaker.setdefault(r["speaker"], []).append(value(r))
-    if len(by_speaker) < 2:
-        return None
-    sums = np.array([sum(v) for v in by_speaker.values()])
-    counts = np.array([len(v) for v in by_speaker.values()])
-    draws = np.random.default_rng(0).integers(0, len(sums), size=(BOOTSTRAP_DRAWS, len(sums)))
-    means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
-    return [round(float(q), 4) for q in np.quantile(means, [0.025, 0.975])]
-
-
-def accuracy(rows: List[dict], key: str) -> dict:
-    """Correct, n, accuracy, its 95 % Wilson interval (utterances independent) and its speaker-bootstrap
-    interval (speakers resampled); a -1 prediction (no F0, unreadable) is wrong."""
-    n, correct = len(rows), sum(r[key] == r["truth"] for r in rows)
-    ci = stats.wilson_interval(correct, n)
-    return {"correct": correct, "n": n, "accuracy": round(correct / n, 4) if n else None,
-            "ci95": [round(v, 4) for v in ci] if ci else None,
-            "speaker_ci95": _speaker_bootstrap(rows, lambda r: float(r[key] == r["truth"]))}
-
-
-def difference(rows: List[dict], key: str, other: str) -> dict:
-    """Accuracy of `key` minus that of `other` on the same utterances, with its speaker-bootstrap interval
-    (paired: both classifiers judged each resampled speaker)."""
-    diff = lambda r: float(r[key] == r["truth"]) - float(r[other] == r["truth"])  # noqa: E731
-    return {"points": round(100 * sum(diff(r) for r in rows) / len(rows), 2) if rows else None,
-            "speaker_ci95_points": [round(100 * v, 2) for v in _speaker_bootstrap(rows, diff) or []] or None}
-
-
-def summarize(results: List[dict], args, wall: float) -> dict:
-    rows = [r for res in results for r in res["rows"]]
-    per_corpus = {}
-    for name in sorted({r["corpus"] for r in rows}) + ["overall"]:
-        part = [r for r in rows if name in ("overall", r["corpus"])]
-        per_corpus[name] = {"utterances": len(part), "speakers": len({r["speaker"] for r in part}),
-                            **{k: accuracy(part, k) for k in CLASSIFIERS},
-                            "model_minus_pitch": difference(part, "model", "pitch"),
-                            "model_minus_mfcc": difference(part, "model", "mfcc")}
-    runs = [{"run": res["run"], "reused": res["reused"], "utterances": len(res["rows"]),
-             **{k: accuracy(res["rows"], k)["accuracy"] for k in CLASSIFIERS},
-             **{k: res["training"][k] for k in ("seconds", "epochs_run", "best_epoch", "examples_per_s", "cores_used")},
-             "wall_s": res["timings"]["wall_s"]} for res in results]
-    mean = lambda key: round(sum(r[key] for r in runs) / len(runs), 2)  # noqa: E731
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"name": args.name, "mode": "loco" if args.loco else f"{args.folds}-fold", "seed": args.seed,
-            "quick": args.quick, "only_runs": args.runs, "data_roots": args.data_root, "config_file": args.config,
-            "overrides": args.set,
-            "per_corpus": per_corpus, "runs": runs, "mean_training_s": mean("seconds"),
-            "mean_examples_per_s": mean("examples_per_s"), "mean_cores_used": mean("cores_used"),
-            "total_fold_wall_s": round(sum(r["wall_s"] for r in runs), 1), "this_invocation_wall_s": round(wall, 1),
-            "machine": {"cpu": _util.cpu_model(), "cores": usable, "git_commit": _util.git_commit(),
-                        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}}
-
-
-def markdown(summary: dict) -> str:
-    def cell(a):
-        if not a["n"]:
-            return "-"
-        spk = a.get("speaker_ci95")
-        return (f"{a['accuracy']:.3f} ({a['ci95'][0]:.3f}-{a['ci95'][1]:.3f}"
-                + (f"; spk {spk[0]:.3f}-{spk[1]:.3f})" if spk else ")"))
-
-    def diff(d):
-        ci = d.get("speaker_ci95_points")
-        return "-" if d["points"] is None else f"{d['points']:+.1f}" + (f" ({ci[0]:+.1f} to {ci[1]:+.1f})" if ci else "")
-    m = summary["machine"]
-    lines = [f"# Speaker-grouped {summary['mode']}: {summary['name']} (seed {summary['seed']})"
-             + (f", probe: {', '.join(summary['only_runs'])} only" if summary.get("only_runs") else ""), ""]
-    lines += _util.QUICK_NOTE if summary["quick"] else []
-    lines += [f"- corpora: {', '.join(summary['data_roots'])}", f"- config: {summary['config_file'] or 'defaults'}"
-              f"{'; --set ' + ' '.join(summary['overrides']) if summary['overrides'] else ''}",
-              f"- machine: {m['cpu']}, {m['cores']} cores; {m['date']}; commit {m['git_commit']}", "",
-              "Single-utterance accuracy, every utterance scored once by a model that never heard its speaker "
-              "(95 % Wilson interval over utterances; spk: 95 % interval when whole speakers are resampled). "
-              "Model - rule: accuracy difference in points on the same utterances, with its paired "
-              "speaker-bootstrap interval:", "",
-              _util.table(["corpus", "utterances", "speakers", *CLASSIFIERS.values(), "model - pitch rule",
-                           "model - MFCC + LR"],
-                          [[n, c["utterances"], c["speakers"], *(cell(c[k]) for k in CLASSIFIERS),
-                            diff(c["model_minus_pitch"]), diff(c["model_minus_mfcc"])]
-                           for n, c in summary["per_corpus"].items()]), "",
-              _util.table(["run", "utterances", *CLASSIFIERS.values(), "training s", "epochs (best)", "examples/s",
-                           "cores", "wall s", "reused"],
-                          [[r["run"], r["utterances"], *(f"{r[k]:.3f}" for k in CLASSIFIERS), r["seconds"],
-                            f"{r['epochs_run']} ({r['best_epoch']})", r["examples_per_s"], r["cores_used"], r["wall_s"],
-                            "yes" if r["reused"] else "no"] for r in summary["runs"]]), "",
-              f"Mean per run: training {summary['mean_training_s']} s, {summary['mean_examples_per_s']} examples/s, "
-              f"{summary['mean_cores_used']} cores. Total wall time of the runs {summary['total_fold_wall_s']} s "
-              f"(this invocation {summary['this_invocation_wall_s']} s)."]
-    return "\n".join(lines) + "\n"
-
-
 def run(args) -> dict:
     started = time.monotonic()
     config = load_settings(args)
@@ -537,7 +366,7 @@ def run(args) -> dict:
                 "config": config.to_dict(), "seed": args.seed, "folds": None if spec["loco"] else args.folds,
                 "fold": spec["fold"], "loco": spec["loco"], "data_roots": args.data_root,
                 "max_speakers_per_group": args.max_speakers_per_group}))
-            old = _read_json(path, None)
+            old = read_json(path, None)
             if old and old.get("settings") == settings:
                 log.info("%s: done before, reused", spec["name"])
                 results.append(dict(old, reused=True))
