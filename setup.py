@@ -14,10 +14,13 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["pipeline", "pipeline.*", "components", "components.*",
                                     "trainer", "trainer.*"]),
+    # report.html's templates and CSS, read at run time (pipeline/report/render.py).
+    package_data={"pipeline.report": ["templates/*.j2", "templates/*.css"]},
     py_modules=["audioclf"],  # the artifact types' import path on Kubeflow (see audioclf.py)
     install_requires=[  # versions pinned in requirements/lock.txt
         "tfx", "tensorflow", "tf_keras", "kapre", "apache-beam", "pydub", "librosa", "soundfile", "soxr",
         "tensorflow-data-validation", "tensorflow-model-analysis", "kfp", "numpy", "PyYAML", "matplotlib", "scikit-learn",
+        "Jinja2",
     ],
     entry_points={"console_scripts": ["audioclf=pipeline.cli:main"]},
 )
