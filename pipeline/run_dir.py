@@ -4,7 +4,7 @@ from components.common import fs
 
 CONFIG = "config.json"          # the run's whole PipelineConfig
 SUMMARY = "summary.json"        # pipeline/summary.py: status, steps, numbers
-REPORT = "report.html"          # pipeline/report.py, rebuilt by `audioclf report DIR`
+REPORT = "report.html"          # pipeline/report/, rebuilt by `audioclf report DIR`
 METADATA = "metadata.sqlite"    # ML Metadata of the LocalDagRunner
 PIPELINE_ROOT = "pipeline_root"  # the artifacts of every component
 # Where the Pusher puts blessed models (unless pusher.serving_dir is set); a Kubeflow run uses the same
