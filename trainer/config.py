@@ -33,8 +33,9 @@ class TrainerConfig:
     # (trainer/model.py CepstralPitch), so that the model sees the voice's F0 at a few Hz resolution.
     pitch_channel: bool = True
     # The clip's F0 distribution (trainer/model.py PitchHistogram, in the graph) fed to the softmax layer
-    # beside the pooled conv features: the evidence the median-F0 rule uses, on which a threshold is linear.
-    pitch_histogram: bool = False
+    # beside the pooled conv features: the evidence the median-F0 rule uses, on which a threshold is linear
+    # (README, "Model quality": r9 -> r10, 0.902 -> 0.926 in the cross-validation).
+    pitch_histogram: bool = True
     # Pooling after the last conv block: "max" (the post) or "avg" over time and frequency; "time_max" or
     # "time_avg" over time only, keeping where in frequency each filter fired (pitch, formants).
     pooling: str = "time_avg"
