@@ -12,10 +12,11 @@ RATE, SAMPLES = 8000, 8000
 
 
 def test_the_posts_model_is_still_a_setting():
-    """pitch_channel off and global max pooling: the blog post's two channels and pooling."""
-    post = TrainerConfig(**{**TINY.__dict__, "pitch_channel": False, "pooling": "max"})
+    """pitch channel and histogram off, global max pooling: the blog post's two channels and pooling."""
+    post = TrainerConfig(**{**TINY.__dict__, "pitch_channel": False, "pitch_histogram": False, "pooling": "max"})
     model = model_lib.build_model(post, RATE, SAMPLES, num_classes=2)
     assert model.get_layer("mel_and_delta").output.shape[-1] == 2
+    assert "pitch_histogram" not in [layer.name for layer in model.layers]
     assert model.get_layer("global_max_pool").output.shape[-1] == post.conv_filters[-1]
 
 
@@ -25,7 +26,8 @@ def test_uses_tf_keras_not_keras3():
 
 
 def test_layers_and_shapes():
-    """The default recipe: mel, delta and the pitch map as three channels, pooled over time only."""
+    """The default recipe: mel, delta and the pitch map as three channels, pooled over time only, and the
+    pitch histogram beside the pooled features."""
     model = model_lib.build_model(TINY, RATE, SAMPLES, num_classes=2)
     names = [layer.name for layer in model.layers]
     assert names.index("mel_spectrogram") < names.index("delta") < names.index("segments") < names.index("conv0")
@@ -35,6 +37,7 @@ def test_layers_and_shapes():
     segments = model.get_layer("segments").output.shape
     assert segments[2:] == (8, 16, 3)  # (segments, frame_length, mels, channels)
     assert "time_pool" in names and "global_max_pool" not in names
+    assert model.get_layer("pooled_and_pitch").output.shape[-1] == 2 * TINY.conv_filters[-1] + TINY.n_mels
     assert model.get_layer("conv0").output.shape.rank == 5
     probabilities = model(np.random.default_rng(0).normal(size=(3, SAMPLES)).astype(np.float32))
     assert probabilities.shape == (3, 2)
