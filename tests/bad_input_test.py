@@ -10,6 +10,8 @@ from conftest import build_corpus, build_kaldi_corpus
 from pipeline import cli
 from components.common.errors import EXIT_USER_ERROR
 
+pytestmark = pytest.mark.e2e
+
 TINY_CONFIG = str(Path(__file__).with_name("tiny.yaml"))
 FAST = ["--config", TINY_CONFIG, "--set", "synthesis.clip_seconds=2", "--set", "synthesis.sample_rate=8000",
         "--set", "synthesis.clips={train: 4, eval: 2, test: 2}",

@@ -14,7 +14,10 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 from bench import monitor, stages
+
+pytestmark = pytest.mark.bench
 
 REPO = Path(__file__).resolve().parents[1]
 # Every stage the issue asks for, as the report names them.

@@ -9,10 +9,13 @@ import json
 import logging
 from pathlib import Path
 
+import pytest
 from bench import kfold
 from components.speaker_index import corpus
 from pipeline.config import load_config
 from components.common.errors import EXIT_USER_ERROR
+
+pytestmark = pytest.mark.bench
 
 CLASSIFIERS = ("model", "pitch", "mfcc")
 

@@ -6,10 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from pipeline.kubeflow import compiler
 from pipeline.config import load_config
+
+pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "data" / "librispeech-mini"

@@ -23,6 +23,8 @@ from conftest import build_corpus, build_csv_manifest, build_kaldi_corpus
 from pipeline import cli
 from components.common.errors import EXIT_NOT_BLESSED, EXIT_USER_ERROR
 
+pytestmark = pytest.mark.e2e
+
 ALL_COMPONENTS = ("SpeakerIndexGen", "AudioSynthesis", "AudioExampleGen", "StatisticsGen", "SchemaGen", "SchemaCurator",
                   "ExampleValidator", "AnomalyGate", "Trainer", "LatestBlessedModelResolver", "Evaluator", "Pusher")
 

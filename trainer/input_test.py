@@ -6,6 +6,8 @@ from sample_artifacts import write_examples  # tests/sample_artifacts.py
 from components.common.errors import AudioClfError
 from trainer import input as input_lib
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module", params=["pcm16", "float"])
 def examples(request, tmp_path_factory):

@@ -44,6 +44,7 @@ def test_layers_and_shapes():
     np.testing.assert_allclose(probabilities.numpy().sum(axis=1), 1.0, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_learns_low_versus_high_pitch():
     """Two tones an octave and a half apart: a few epochs must separate them (the task in miniature)."""
     rng = np.random.default_rng(1)
@@ -96,6 +97,7 @@ def test_spec_augment_masks_only_while_training():
         np.testing.assert_allclose(masked[b][changed[b]], fill[b], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_label_smoothing_and_average_pooling_train():
     config = TrainerConfig(**{**TINY.__dict__, "label_smoothing": 0.1, "pooling": "avg", "normalization": "max",
                               "time_masks": 1, "freq_masks": 1})
@@ -148,6 +150,7 @@ def test_pitch_histogram_peaks_at_the_voice_f0_and_ignores_silence():
         assert abs(grid[histogram.argmax()] - f0) / f0 < 0.06, grid[histogram.argmax()]
 
 
+@pytest.mark.slow
 def test_pitch_histogram_reaches_the_softmax_and_reloads(tmp_path):
     config = TrainerConfig(**{**TINY.__dict__, "pitch_histogram": True, "pooling": "time_avg"})
     model = model_lib.compile_model(model_lib.build_model(config, RATE, SAMPLES, num_classes=2), config)
@@ -178,6 +181,7 @@ def test_time_pooling_keeps_where_in_frequency_a_pattern_sits():
     np.testing.assert_allclose(pool(low).numpy(), pool(high).numpy())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pooling", ["time_max", "time_avg"])
 def test_time_pooled_model_trains_and_reloads(pooling, tmp_path):
     config = TrainerConfig(**{**TINY.__dict__, "pooling": pooling, "pitch_channel": True})
@@ -190,6 +194,7 @@ def test_time_pooled_model_trains_and_reloads(pooling, tmp_path):
     np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_label_smoothing_trains_under_a_distribution_strategy():
     """The smoothed loss must leave the reduction to Keras: a hand-called Loss object fails under a strategy
     (found by the two-worker test)."""

@@ -12,6 +12,8 @@ from trainer.config import TrainerConfig
 from trainer import export, task
 from trainer import input as input_lib
 
+pytestmark = pytest.mark.slow
+
 RATE, SECONDS = 8000, 1.0
 SAMPLES = int(RATE * SECONDS)
 TINY = TrainerConfig(n_fft=256, hop_length=128, n_mels=16, frame_length=8, frame_hop=4, conv_filters=[4, 4, 8, 8],

@@ -17,6 +17,8 @@ from components.common.errors import EXIT_USER_ERROR, AudioClfError
 from trainer import task, worker
 from trainer.task_test import RATE, SECONDS, TINY, settings
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 # One epoch of two steps: the workers exchange gradients and evaluate together, fast on two CPU cores.
 MULTI_WORKER = dataclasses.replace(TINY, epochs=1, steps_per_epoch=2, patience=5)

@@ -14,6 +14,7 @@ def tone(f0: float, seconds: float = 0.5, rate: int = RATE) -> np.ndarray:
     return (0.3 * wave / np.max(np.abs(wave))).astype(np.float32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("f0,rate", [(110.0, 16000), (220.0, 16000), (110.0, 8000), (220.0, 8000)])
 def test_median_f0_of_harmonic_tones(f0, rate):
     measured = f0_baseline.median_f0(tone(f0, rate=rate), rate)
@@ -37,6 +38,7 @@ def test_fit_threshold_separates_two_clusters_and_predict():
         f0_baseline.fit_threshold([None], [1])
 
 
+@pytest.mark.slow
 def test_files_f0_in_worker_processes_matches_one_process(tmp_path):
     import soundfile as sf  # pylint: disable=import-outside-toplevel
     paths = []

@@ -16,6 +16,8 @@ from components.common.testing import IN_MEMORY, artifact, run_beam_executor
 from sample_artifacts import synthesize_clips  # tests/sample_artifacts.py
 from components.common.errors import AudioClfError
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):

@@ -14,6 +14,8 @@ from components.audio_synthesis.config import SynthesisConfig
 from components.speaker_index.config import CorpusConfig
 from components.common.errors import AudioClfError
 
+pytestmark = pytest.mark.slow
+
 CONFIG = SynthesisConfig(sample_rate=8000, clip_seconds=3.0)
 COUNTS = {"train_clips": 6, "eval_clips": 3, "test_clips": 3}
 

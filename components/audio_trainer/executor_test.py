@@ -19,6 +19,8 @@ from trainer import task, worker
 from trainer.task_test import RATE, SECONDS, settings
 from trainer.worker_test import MULTI_WORKER
 
+pytestmark = pytest.mark.slow
+
 IMAGE = "registry.example.com/audioclf:test"
 
 

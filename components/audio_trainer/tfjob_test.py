@@ -173,6 +173,7 @@ def examples(tmp_path_factory):
     return write_examples(tmp_path_factory.mktemp("tfjob"), RATE, SECONDS, {"train": 12, "eval": 6, "test": 4}).uri
 
 
+@pytest.mark.slow
 def test_two_workers_succeed_and_the_chief_exports(examples, tmp_path, fake, caplog):
     out = tmp_path / "trainer-output"
     args_uri = str(out / worker.ARGS_FILE)
@@ -197,6 +198,7 @@ def test_two_workers_succeed_and_the_chief_exports(examples, tmp_path, fake, cap
     assert all(a != b for a, b in zip(transitions, transitions[1:]))   # logged on change, not on every poll
 
 
+@pytest.mark.slow
 def test_failed_workers_are_named_with_their_log_tail(examples, tmp_path, fake):
     args_uri = str(tmp_path / worker.ARGS_FILE)
     write_worker_args(args_uri, examples, tmp_path / "out", train_split="nonexistent")

@@ -120,6 +120,7 @@ def test_bad_output_name_and_local_root_are_refused(tmp_path):
     assert not (tmp_path / "p.yaml").exists()
 
 
+@pytest.mark.slow
 def test_cli_compiles_offline_for_a_gcs_root(tmp_path):
     """A separate process with no network route to GCS (proxy to a closed port): compile must not need it."""
     out = tmp_path / "cli.yaml"
