@@ -9,8 +9,10 @@ import os
 import re
 import sys
 
-# Loggers of this project: every line of theirs is kept (they log progress, not protos).
-OUR_LOGGERS = ("components", "pipeline", "trainer", "bench", "audioclf")
+# Loggers of this project: every line of theirs is kept (they log progress, not protos). The packages'
+# folders also mark a relayed Beam worker line as ours (audioclf.py is a module, not a folder).
+OUR_PACKAGES = ("components", "pipeline", "trainer", "bench")
+OUR_LOGGERS = OUR_PACKAGES + ("audioclf",)
 # TFX logs through absl on the root logger, so its few useful INFO lines (which component runs, cache
 # hits, run and upload notices of the kfp client) can only be told apart by their text.
 _LIBRARY_PROGRESS = re.compile(r"Component \w+ is (running|finished)|running pipeline|Execution \d+ (succeeded|failed)|"
@@ -19,7 +21,7 @@ _LIBRARY_PROGRESS = re.compile(r"Component \w+ is (running|finished)|running pip
 # A Beam worker's line relayed by the runner: its severity, text and source file (`log_location`).
 _WORKER = re.compile(r'^Worker: severity: (\w+) .*? message: "(.*?)" (?:instruction_id|log_location)', re.DOTALL)
 _WORKER_SOURCE = re.compile(r'log_location: "([^"]*)"')
-_OUR_SOURCES = tuple(f"/{package}/" for package in OUR_LOGGERS[:-1])
+_OUR_SOURCES = tuple(f"/{package}/" for package in OUR_PACKAGES)
 _TFX_NOTICES = ("ArtifactQuery.property_predicate",)   # TFX-internal warnings that say nothing to a user
 
 

@@ -99,6 +99,10 @@ class CepstralPitch(tf.keras.layers.Layer):
         mean, variance = tf.nn.moments(pitch, axes=[1, 2], keepdims=True)
         return ((pitch - mean) / tf.sqrt(variance + 1e-6))[..., None]
 
+    def frequencies(self):
+        """The F0 of each bin in Hz (diagnostics and tests)."""
+        return float(self.sample_rate) / self._quefrency
+
 
 class PitchHistogram(CepstralPitch):
     """The clip's pitch distribution as a vector for the classifier head: each frame votes for its
@@ -127,10 +131,6 @@ class PitchHistogram(CepstralPitch):
         histogram = tf.reduce_sum(votes, axis=1) / (tf.reduce_sum(weight, axis=1, keepdims=True) + 1e-9)
         smoothed = tf.nn.conv1d(histogram[..., None], self._kernel, stride=1, padding="SAME")[..., 0]
         return smoothed * float(self.bins)
-
-    def frequencies(self):
-        """The F0 of each bin in Hz (diagnostics and tests)."""
-        return float(self.sample_rate) / self._quefrency
 
 
 TIME_POOLING = ("time_max", "time_avg")

@@ -126,7 +126,7 @@ def test_cepstral_pitch_peaks_at_the_voice_f0(f0, rate, n_fft, hop):
     layer = model_lib.CepstralPitch(n_fft, hop, rate, bins=64)
     pitch = layer(tone[None, :] * 0.1).numpy()[0, :, :, 0]
     assert pitch.shape == (1 + (rate - n_fft) // hop, 64)
-    grid = rate / layer._quefrency.numpy()   # pylint: disable=protected-access
+    grid = layer.frequencies().numpy()
     found = grid[np.bincount(pitch.argmax(axis=1)).argmax()]
     assert abs(found - f0) / f0 < 0.06, found
 
