@@ -15,12 +15,12 @@ setup(
     packages=find_packages(include=["pipeline", "pipeline.*", "components", "components.*",
                                     "trainer", "trainer.*"]),
     # report.html's templates and CSS, read at run time (pipeline/report/render.py).
-    package_data={"pipeline.report": ["templates/*.j2", "templates/*.css"]},
+    package_data={"pipeline.report": ["templates/*.j2", "templates/*.css"], "pipeline": ["summary.schema.json"]},
     py_modules=["audioclf"],  # the artifact types' import path on Kubeflow (see audioclf.py)
     install_requires=[  # versions pinned in requirements/lock.txt
         "tfx", "tensorflow", "tf_keras", "kapre", "apache-beam", "pydub", "librosa", "soundfile", "soxr",
         "tensorflow-data-validation", "tensorflow-model-analysis", "kfp", "numpy", "PyYAML", "matplotlib", "scikit-learn",
-        "Jinja2",
+        "Jinja2", "pydantic",
     ],
     entry_points={"console_scripts": ["audioclf=pipeline.cli:main"]},
 )

@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from bench import _util  # noqa: E402
-from pipeline import run_dir as run_folder  # noqa: E402
+from pipeline import run_dir as run_folder, summary_schema  # noqa: E402
 from pipeline.config import clip_samples, label_names, load_config  # noqa: E402
 
 NOT_BOTTLENECK = 3.0  # input rate / training rate at or above which the input is not the bottleneck
@@ -62,11 +62,10 @@ def run_settings(run_dir, overrides):
     """(examples dir, settings dict, where they came from): the exported model's metadata when there is
     one (pushed model, else the Trainer's Format-Serving), else the pipeline config with `overrides`."""
     from trainer import export  # pylint: disable=import-outside-toplevel
-    with open(os.path.join(run_dir, run_folder.SUMMARY), encoding="utf-8") as f:
-        summary = json.load(f)
-    examples = summary["components"]["AudioExampleGen"]["outputs"]["examples"][0]
-    model = summary.get("model") or {}
-    for model_dir in (model.get("pushed_model"), model.get("model") and os.path.join(model["model"], "Format-Serving")):
+    summary = summary_schema.load(os.path.join(run_dir, run_folder.SUMMARY))
+    examples = summary.output_uri(run_folder.EXAMPLE_GEN, "examples")
+    model = summary.model
+    for model_dir in (model.pushed_model, model.model and os.path.join(model.model, "Format-Serving")):
         if model_dir and os.path.exists(os.path.join(model_dir, export.MODEL_METADATA_FILE)):
             meta = export.read_metadata(model_dir)
             bad = [o for o in overrides if not o.startswith("trainer.")]

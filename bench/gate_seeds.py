@@ -24,7 +24,7 @@ from typing import List, Optional, Sequence
 from bench import _util
 from components.common import fs
 from pipeline import config as config_lib
-from pipeline import run_dir as run_folder
+from pipeline import run_dir as run_folder, summary_schema
 
 SEEDED = ("corpus.seed", "synthesis.seed", "trainer.seed")
 
@@ -74,19 +74,18 @@ def run_seed(args, seed: int, overrides: List[str]) -> dict:
 def collect(seed: int, output: str, exit_code: int, wall: Optional[float], stderr: str) -> dict:
     """One run's facts from its output folder (summary.json) and process."""
     summary_path = os.path.join(output, run_folder.SUMMARY)
-    summary = json.loads(fs.read_text(summary_path)) if os.path.exists(summary_path) else {}
-    model = summary.get("model") or {}
-    real = model.get("real_speech") or {}
+    summary = summary_schema.load(summary_path) if os.path.exists(summary_path) else None
+    real = summary.model.real_speech if summary else None
 
-    def per_corpus(scores: dict, key: str) -> dict:   # the pitch rule's part also holds its threshold, counts
-        return {c: v[key] for c, v in (scores or {}).items() if isinstance(v, dict) and key in v}
+    def per_corpus(scores: Optional[dict], key: str) -> dict:
+        return {c: getattr(v, key) for c, v in (scores or {}).items()}
 
     return {"seed": seed, "exit_code": exit_code, "wall_s": None if wall is None else round(wall, 1),
-            "status": summary.get("status"), "blessed": model.get("blessed"),
-            "stderr_tail": stderr.strip().splitlines()[-3:], "gate": real.get("gate"),
-            "utterances": real.get("utterances"), "speakers": real.get("speakers"),
-            "model": per_corpus(real.get("model"), "accuracy"), "model_ci95": per_corpus(real.get("model"), "ci95"),
-            "pitch_rule": per_corpus(real.get("pitch_rule"), "accuracy"),
+            "status": summary.status if summary else None, "blessed": summary.model.blessed if summary else None,
+            "stderr_tail": stderr.strip().splitlines()[-3:], "gate": real.gate.model_dump() if real else None,
+            "utterances": real.utterances if real else None, "speakers": real.speakers if real else None,
+            "model": per_corpus(real and real.model, "accuracy"), "model_ci95": per_corpus(real and real.model, "ci95"),
+            "pitch_rule": per_corpus(real and real.pitch_rule.by_corpus, "accuracy"),
             "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 

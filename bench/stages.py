@@ -37,7 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pipeline  # noqa: E402,F401  (TF_USE_LEGACY_KERAS before any TensorFlow import)
 from bench import _util, monitor  # noqa: E402
-from pipeline import run_dir as run_folder  # noqa: E402
+from pipeline import run_dir as run_folder, summary_schema  # noqa: E402
 from bench.stages_report import NO_GPU, README_END, README_START  # noqa: E402,F401  (tests and README)
 from bench.stages_report import build_report, machine_summary, readme_block, result_rows, update_readme  # noqa: E402
 
@@ -262,11 +262,10 @@ class Runner:
 
 
 def demo_outputs(run_dir):
-    """(clips folder, run folder, model folder for predict) of a finished `audioclf run`."""
-    with open(os.path.join(run_dir, run_folder.SUMMARY), encoding="utf-8") as f:
-        summary = json.load(f)
-    clips = summary["components"]["AudioSynthesis"]["outputs"]["clips"][0]
-    model = summary["model"].get("pushed_model") or os.path.join(summary["model"]["model"], "Format-Serving")
+    """(summary, clips folder, model folder for predict) of a finished `audioclf run`."""
+    summary = summary_schema.load(os.path.join(run_dir, run_folder.SUMMARY))
+    clips = summary.output_uri(run_folder.AUDIO_SYNTHESIS, "clips")
+    model = summary.model.pushed_model or os.path.join(summary.model.model, "Format-Serving")
     return summary, clips, model
 
 
@@ -288,7 +287,7 @@ def run_all(args, settings, tmp):
         cli = [audioclf] if os.path.exists(audioclf) else [sys.executable, os.path.join(_util.REPO_ROOT, "audioclf.py")]
         def read_summary(entry):
             if os.path.exists(os.path.join(run_dir, run_folder.SUMMARY)):
-                entry["summary"] = demo_outputs(run_dir)[0]
+                entry["summary"] = demo_outputs(run_dir)[0].model_dump(mode="json")
             elif entry["rc"] != 0:
                 entry["error"] = f"exit status {entry['rc']}, no summary.json"
 

@@ -9,6 +9,7 @@ import types
 from importlib import metadata
 
 from bench import _util
+from pipeline.summary_schema import RunSummary
 from trainer.config import ACCURACY_METRIC
 
 README_START, README_END = "<!-- bench:stages:start -->", "<!-- bench:stages:end -->"
@@ -50,13 +51,13 @@ def result_rows(results, settings):
 
     demo = results.get("demo", {})
     if "wall_s" in demo and "error" not in demo:
-        summ = demo.get("summary") or {}
-        model = summ.get("model") or {}
-        accuracy = (((model.get("test") or {}).get("metrics") or {}).get("overall") or {}).get(ACCURACY_METRIC)
-        clips = sum((v.get("clips") or 0) for v in (summ.get("splits") or {}).values())
+        summ = RunSummary.model_validate(demo["summary"])
+        model = summ.model
+        accuracy = model.test_metric(ACCURACY_METRIC)
+        clips = sum(v.clips or 0 for v in summ.splits.values())
         text = (f"**{_minutes(demo['wall_s'])}** wall: {clips} clips, "
-                f"{(model.get('training') or {}).get('epochs_run', '?')} epochs, test accuracy "
-                f"{accuracy if accuracy is not None else '?'}, {'blessed' if model.get('blessed') else 'NOT blessed'}"
+                f"{model.training.epochs_run if model.training else '?'} epochs, test accuracy "
+                f"{accuracy if accuracy is not None else '?'}, {'blessed' if model.blessed else 'NOT blessed'}"
                 + ("" if demo["rc"] == 0 else f" (exit status {demo['rc']})"))
     else:
         text = res("demo")[1]

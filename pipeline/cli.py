@@ -21,7 +21,7 @@ BUNDLED_CORPORA = [REPO_ROOT / "data" / name for name in
 
 
 def _cmd_run(args) -> int:
-    from pipeline import local_runner, model_report  # pylint: disable=import-outside-toplevel
+    from pipeline import local_runner  # pylint: disable=import-outside-toplevel
     from pipeline.config import load_config  # pylint: disable=import-outside-toplevel
 
     overrides = list(args.set or [])
@@ -29,34 +29,34 @@ def _cmd_run(args) -> int:
     config.beam.extra_args += list(args.beam_arg or [])
     sources = list(args.data_root or []) or config.corpus.sources or [str(p) for p in BUNDLED_CORPORA]
     summary = local_runner.run(config, sources, args.output, enable_cache=not args.no_cache)
-    model = summary["model"]
-    test = model["test"] or {}
+    model = summary.model
     output = os.path.abspath(args.output)
-    print(json.dumps({"status": summary["status"], "summary": run_dir.path(output, run_dir.SUMMARY),
+    print(json.dumps({"status": summary.status, "summary": run_dir.path(output, run_dir.SUMMARY),
                       "report": run_dir.path(output, run_dir.REPORT),
-                      "clips": {s: v.get("clips") for s, v in summary["splits"].items()},
-                      "components": {c: v["status"] for c, v in summary["components"].items()},
-                      "test_accuracy": (test.get("metrics") or {}).get("overall", {}).get(ACCURACY_METRIC),
-                      "real_speech": _real_speech_status(model.get("real_speech")),
-                      "blessed": model["blessed"], "pushed_model": model["pushed_model"]}, indent=1))
-    if not model["blessed"]:
-        reasons = "; ".join(model_report.not_blessed_reasons(model))
-        print(f"audioclf: the model was trained but NOT blessed, so nothing was pushed: {reasons}. "
-              f"Details: {test.get('evaluation')}", file=sys.stderr)
+                      "clips": {s: v.clips for s, v in summary.splits.items()},
+                      "components": {c: v.status for c, v in summary.components.items()},
+                      "test_accuracy": model.test_metric(ACCURACY_METRIC),
+                      "real_speech": _real_speech_status(model.real_speech),
+                      "blessed": model.blessed, "pushed_model": model.pushed_model}, indent=1))
+    if not model.blessed:
+        print(f"audioclf: the model was trained but NOT blessed, so nothing was pushed: "
+              f"{'; '.join(model.not_blessed_reasons())}. Details: {model.test.evaluation if model.test else None}",
+              file=sys.stderr)
         return EXIT_NOT_BLESSED
-    print(f"audioclf: model blessed and pushed to {model['pushed_model']}; classify recordings with: "
-          f"audioclf predict --model {model['pushed_model']} FILE...", file=sys.stderr)
+    print(f"audioclf: model blessed and pushed to {model.pushed_model}; classify recordings with: "
+          f"audioclf predict --model {model.pushed_model} FILE...", file=sys.stderr)
     return 0
 
 
-def _real_speech_status(result: Optional[dict]) -> Optional[dict]:
+def _real_speech_status(result) -> Optional[dict]:
     """Real-utterance accuracy of the model and the pitch rule, overall and per corpus."""
     if not result:
         return None
-    return {"utterances": result["utterances"], "speakers": result["speakers"],
-            "gate": "passed" if result["gate"]["passed"] else "failed",
-            "accuracy": {name: {"model": scores["accuracy"], "pitch_rule": result["pitch_rule"][name]["accuracy"],
-                                "n": scores["n"]} for name, scores in result["model"].items()}}
+    rule = result.pitch_rule.by_corpus
+    return {"utterances": result.utterances, "speakers": result.speakers,
+            "gate": "passed" if result.gate.passed else "failed",
+            "accuracy": {name: {"model": scores.accuracy, "pitch_rule": rule[name].accuracy, "n": scores.n}
+                         for name, scores in result.model.items()}}
 
 
 def _cmd_report(args) -> int:

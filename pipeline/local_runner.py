@@ -9,6 +9,7 @@ from pipeline import pipeline as pipeline_def
 from pipeline import report as run_report
 from pipeline import run_dir
 from pipeline import summary as run_summary
+from pipeline.summary_schema import RunSummary
 from components.speaker_index import corpus
 from pipeline.config import PipelineConfig
 from components.common.errors import AudioClfError, find_user_message
@@ -17,7 +18,8 @@ from components.common.errors import AudioClfError, find_user_message
 log = logging.getLogger(__name__)
 
 
-def run(config: PipelineConfig, data_roots: Union[str, Sequence], output_dir: str, enable_cache: bool = True) -> dict:
+def run(config: PipelineConfig, data_roots: Union[str, Sequence], output_dir: str,
+        enable_cache: bool = True) -> RunSummary:
     """Runs the pipeline and writes <output_dir>/config.json, summary.json and report.html; returns the
     summary.
 

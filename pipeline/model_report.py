@@ -3,27 +3,18 @@
 Read from the artifacts the Trainer, Evaluator and Pusher published in the latest run; each part is
 None when its component did not run (e.g. the anomaly gate stopped the run).
 """
-import json
 import os
 from typing import Dict, List, Optional
 
 import tensorflow as tf
 
 from components.audio_evaluator import real_speech
+from components.audio_evaluator.real_speech_result import RealSpeechResult
 from pipeline import pipeline as pipeline_def
-from pipeline import run_dir
 from pipeline.config import LABEL_NAMES
+from pipeline.summary_schema import ComponentRun, ModelPart, TestClips, Training, Validation, output_uri
 from components.audio_evaluator.tfma_config import EVAL_SPLIT
 from trainer import task
-
-_TRAINING_KEYS = ("strategy", "replicas", "global_batch", "train_clips", "eval_clips", "steps_per_epoch",
-                  "epochs_run", "best_epoch", "stopped_early", "best_eval_accuracy", "kept_weights",
-                  "early_stopping_metric")
-
-
-def _properties(components: Dict[str, dict], component: str, key: str) -> dict:
-    return components.get(component, {}).get("_properties", {}).get(key, {})
-
 
 def _metric_name(key) -> str:
     if key.HasField("sub_key") and key.sub_key.HasField("class_id"):
@@ -113,50 +104,43 @@ def validation(evaluation_uri: str) -> dict:
     return {"ok": bool(result.validation_ok), "failures": failures}
 
 
-def model_summary(components: Dict[str, dict]) -> dict:
-    model_run = run_dir.output_uri(components, pipeline_def.TRAINER, "model_run")
+def model_summary(components: Dict[str, ComponentRun], properties: Dict[str, Dict[str, dict]]) -> ModelPart:
+    """`properties`: component -> output key -> the artifact's custom properties (blessing, push)."""
+    model_run = output_uri(components, pipeline_def.TRAINER, "model_run")
     history = task.read_history(model_run) if model_run else None
-    evaluation_uri = run_dir.output_uri(components, pipeline_def.EVALUATOR, "evaluation")
-    blessing = _properties(components, pipeline_def.EVALUATOR, "blessing")
-    pushed = _properties(components, pipeline_def.PUSHER, "pushed_model")
+    evaluation_uri = output_uri(components, pipeline_def.EVALUATOR, "evaluation")
+    blessing = properties.get(pipeline_def.EVALUATOR, {}).get("blessing", {})
+    pushed = properties.get(pipeline_def.PUSHER, {}).get("pushed_model", {})
     # The Resolver's pick, as the Evaluator received it (None on a first run: no blessed model yet).
     # When the Trainer was cached, the latest blessed model is the candidate itself and MLMD records
     # one input event for it.
-    baseline = (components.get(pipeline_def.EVALUATOR, {}).get("inputs", {}).get("baseline_model") or [None])[0]
-    summary = {
-        "model": run_dir.output_uri(components, pipeline_def.TRAINER, "model"),
-        "training": ({k: history.get(k) for k in _TRAINING_KEYS} |
-                     {"eval_report": (history.get("reports") or {}).get("eval")}) if history else None,
-        "test": None,
-        "real_speech": None,
-        "baseline_model": baseline,
-        "blessed": bool(blessing["blessed"]) if "blessed" in blessing else None,
-        "pushed": bool(pushed.get("pushed")) if pushed else None,
-        "pushed_model": pushed.get("pushed_destination") if pushed.get("pushed") else None,
-    }
+    evaluator = components.get(pipeline_def.EVALUATOR)
+    baseline = ((evaluator.inputs.get("baseline_model") if evaluator else None) or [None])[0]
+    summary = ModelPart(
+        model=output_uri(components, pipeline_def.TRAINER, "model"),
+        training=Training(**{k: history.get(k) for k in Training.model_fields if k != "eval_report"},
+                          eval_report=(history.get("reports") or {}).get("eval")) if history else None,
+        baseline_model=baseline,
+        blessed=bool(blessing["blessed"]) if "blessed" in blessing else None,
+        pushed=bool(pushed.get("pushed")) if pushed else None,
+        pushed_model=pushed.get("pushed_destination") if pushed.get("pushed") else None,
+    )
     if evaluation_uri and tf.io.gfile.isdir(evaluation_uri):
         records = load_metrics(evaluation_uri)
         compared = compared_with_baseline(records)
         if baseline is None and compared:
-            summary["baseline_model"] = summary["model"]
-        summary["test"] = {"metrics": evaluation_metrics(records), "confusion_matrix": confusion_matrix(evaluation_uri),
-                           "validation": dict(validation(evaluation_uri), compared_with_baseline=compared),
-                           "evaluation": evaluation_uri}
-        summary["real_speech"] = real_speech_result(evaluation_uri)
+            summary.baseline_model = summary.model
+        summary.test = TestClips(metrics=evaluation_metrics(records), confusion_matrix=confusion_matrix(evaluation_uri),
+                                 validation=Validation(**validation(evaluation_uri), compared_with_baseline=compared),
+                                 evaluation=evaluation_uri)
+        summary.real_speech = real_speech_result(evaluation_uri)
     return summary
 
 
-def real_speech_result(evaluation_uri: str) -> Optional[dict]:
+def real_speech_result(evaluation_uri: str) -> Optional[RealSpeechResult]:
     """The Evaluator's real-utterance figures and gate (components/audio_evaluator/real_speech.py)."""
     path = os.path.join(evaluation_uri, real_speech.RESULT_FILE)
     if not tf.io.gfile.exists(path):
         return None
     with tf.io.gfile.GFile(path) as f:
-        return json.load(f)
-
-
-def not_blessed_reasons(model: dict) -> List[str]:
-    """Why a model was not blessed: TFMA's failed thresholds on the test clips and the real-speech gate's."""
-    reasons = list(((model.get("test") or {}).get("validation") or {}).get("failures") or [])
-    reasons += ((model.get("real_speech") or {}).get("gate") or {}).get("failures") or []
-    return reasons or ["no blessing was recorded"]
+        return RealSpeechResult.model_validate_json(f.read())

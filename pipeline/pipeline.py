@@ -19,21 +19,10 @@ from components.audio_evaluator import tfma_config as evaluation
 from pipeline.config import SPLITS, PipelineConfig, clip_samples, label_names, num_classes
 from trainer.task import TrainingSettings
 
-# Component ids, as they appear in metadata, summary.json and the pipeline_root folders.
-SPEAKER_INDEX = "SpeakerIndexGen"
-AUDIO_SYNTHESIS = "AudioSynthesis"
-EXAMPLE_GEN = "AudioExampleGen"
-STATISTICS_GEN = "StatisticsGen"
-SCHEMA_GEN = "SchemaGen"
-SCHEMA_CURATOR = "SchemaCurator"
-EXAMPLE_VALIDATOR = "ExampleValidator"
-ANOMALY_GATE = "AnomalyGate"
-TRAINER = "Trainer"
-BASELINE_RESOLVER = "LatestBlessedModelResolver"
-EVALUATOR = "Evaluator"
-PUSHER = "Pusher"
-COMPONENT_ORDER = [SPEAKER_INDEX, AUDIO_SYNTHESIS, EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_GEN, SCHEMA_CURATOR,
-                   EXAMPLE_VALIDATOR, ANOMALY_GATE, TRAINER, BASELINE_RESOLVER, EVALUATOR, PUSHER]
+# Component ids (pipeline/run_dir.py: they name the pipeline_root folders too), re-exported for the runners.
+from pipeline.run_dir import (ANOMALY_GATE, AUDIO_SYNTHESIS, BASELINE_RESOLVER, COMPONENT_ORDER,  # noqa: E402,F401
+                              EVALUATOR, EXAMPLE_GEN, EXAMPLE_VALIDATOR, PUSHER, SCHEMA_CURATOR, SCHEMA_GEN,
+                              SPEAKER_INDEX, STATISTICS_GEN, TRAINER)
 RUN_FN = "trainer.task.run_fn"  # the installed package's module: no module file to upload or copy
 
 Param = Union[str, int, float, data_types.RuntimeParameter]

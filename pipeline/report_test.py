@@ -10,6 +10,7 @@ from pipeline import pipeline as pipeline_def
 from pipeline import report
 from pipeline.report import data_section, figures, training_section
 from pipeline.report.gather import Evaluation, Facts, Signature, Tensor
+from pipeline.summary_schema import RunSummary, Training
 from pipeline.config import PipelineConfig, load_config
 from components.common.errors import AudioClfError
 
@@ -137,8 +138,10 @@ def test_not_blessed_banner_gives_the_reasons():
     summary.update(status="complete", error=None)
     summary["model"].update(blessed=False, pushed=False, test={
         "metrics": {"overall": {"sparse_categorical_accuracy": 0.5}},
-        "validation": {"ok": False, "failures": ["sparse_categorical_accuracy = 0.5000, floor 0.7 (overall, test split)"]}})
-    kind, headline, details = report.run_status(summary)
+        "confusion_matrix": None, "evaluation": "/root/Evaluator/evaluation/9", "validation": {
+            "ok": False, "failures": ["sparse_categorical_accuracy = 0.5000, floor 0.7 (overall, test split)"],
+            "compared_with_baseline": False}})
+    kind, headline, details = report.run_status(RunSummary.model_validate(summary))
     assert kind == "warn" and headline == "Not blessed: nothing was pushed"
     assert details == ["Test-clip accuracy 50.0 %.", "sparse_categorical_accuracy = 0.5000, floor 0.7 (overall, test split)"]
 
@@ -172,7 +175,7 @@ def test_training_facts_say_which_weights_the_model_keeps(kept, expected):
     training = {"strategy": "_DefaultDistributionStrategy", "replicas": 1, "global_batch": 16, "steps_per_epoch": 94,
                 "train_clips": 1500, "eval_clips": 200, "epochs_run": 5, "best_epoch": 3, "stopped_early": False,
                 "kept_weights": kept}
-    pairs = training_section.training_facts(training, {"epochs": 5, "patience": 4}, 0.9, averaged=kept == "average")
+    pairs = training_section.training_facts(Training(**training), {"epochs": 5, "patience": 4}, 0.9, averaged=kept == "average")
     assert any(expected in sentence for _, sentence in pairs)
 
 
@@ -183,9 +186,9 @@ def _finished_run() -> Facts:
                 "utterances": [{"at_s": 0.0, "seconds": 3.0}] * speakers, "index": index, "path": f"{split}/{index}.wav",
                 "clip_id": f"{split}-{index}", "speakers": ["a"] * speakers}
 
-    scored = {"n": 10, "accuracy": 0.9, "ci95": [0.6, 0.98], "per_class": {
+    scored = {"n": 10, "correct": 9, "accuracy": 0.9, "ci95": [0.6, 0.98], "per_class": {
         "female": {"precision": 1.0, "recall": 0.8, "support": 5}, "male": {"precision": 0.8333, "recall": 1.0, "support": 5}}}
-    rule = {"n": 10, "accuracy": 0.8, "ci95": [0.49, 0.94], "per_class": scored["per_class"]}
+    rule = {"n": 10, "correct": 8, "accuracy": 0.8, "ci95": [0.49, 0.94], "per_class": scored["per_class"]}
     components = {c: {"status": "complete", "outputs": {}} for c in pipeline_def.COMPONENT_ORDER}
     components["Trainer"]["outputs"] = {"model": ["/root/Trainer/model/3"]}
     summary = {
@@ -193,6 +196,7 @@ def _finished_run() -> Facts:
         "components": components,
         "corpus": {"speakers": 4, "files": 12, "min_age": 16, "minors_left_out": 0, "skipped_files": [], "corpora": {
             "<script>alert(1)</script>": {"root": "/data/tiny", "format": "kaldi", "speakers": 4, "files": 12,
+                                          "read_skipped": {}, "notes": [], "minors_left_out": 0, "speakers_read": 4,
                                           "seconds": 90.0, "split": "split per gender", "speakers_per_split": {
                                               "train": {"F": 1, "M": 1}, "eval": {}, "test": {"F": 1, "M": 1}}}}},
         "splits": {"train": {"speakers_in_split": {"F": ["f1"], "M": ["m1"]}, "speaker_ids": ["f1", "m1"]},
@@ -202,19 +206,21 @@ def _finished_run() -> Facts:
                          "train_clips": 160, "eval_clips": 20, "epochs_run": 3, "best_epoch": 2, "stopped_early": False},
             "test": {"metrics": {"overall": {"example_count": 8, "sparse_categorical_accuracy": 0.875},
                                  "num_speakers=1": {"example_count": 4, "sparse_categorical_accuracy": 0.75}},
-                     "confusion_matrix": [[3, 1], [0, 4]], "validation": {"ok": True, "failures": []}},
+                     "confusion_matrix": [[3, 1], [0, 4]], "evaluation": "/root/Evaluator/evaluation/9",
+                     "validation": {"ok": True, "failures": [], "compared_with_baseline": False}},
             "real_speech": {"utterances": 10, "seconds": 93.0, "speakers": 4, "speakers_per_corpus": {"tiny": 4},
                             "model": {"tiny": scored, "overall": scored}, "pitch_rule": {
                                 "tiny": rule, "overall": rule, "threshold_hz": 165.25, "fit_utterances": 40,
                                 "fit_speakers": 6, "no_f0": 1},
-                            "baseline_model": None, "wrong": [], "wrong_count": 0,
-                            "gate": {"passed": True, "failures": [],
-                                     "conditions": [{"passed": True, "text": "accuracy 0.9 >= 0.85"}]}},
+                            "baseline_model": None, "wrong": [], "wrong_count": 0, "unreadable": [], "seconds_taken": 4.5,
+                            "gate": {"passed": True, "failures": [], "conditions": [
+                                {"name": "real_accuracy_floor", "value": 0.9, "required": 0.85, "passed": True,
+                                 "text": "accuracy 0.9 >= 0.85"}]}},
             "blessed": True, "pushed": True, "pushed_model": "/serving/7"}}
     history = {"loss": [0.9, 0.5, 0.45], "val_loss": [0.8, 0.6, 0.65], "sparse_categorical_accuracy": [0.6, 0.75, 0.8],
                "val_sparse_categorical_accuracy": [0.55, 0.8, 0.7]}
     return Facts(
-        "/runs/finished", summary, config={"name": "audioclf", "trainer": {"epochs": 3, "patience": 2},
+        "/runs/finished", RunSummary.model_validate(summary), config={"name": "audioclf", "trainer": {"epochs": 3, "patience": 2},
                                            "kubeflow": {"namespace": "ml"}},
         started="2026-02-03 04:05:06 UTC", durations={"Trainer": 12.34},
         manifest=[clip("train", "male", "sequential", 1, 0), clip("train", "female", "simultaneous", 2, 1),

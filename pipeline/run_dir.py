@@ -17,8 +17,18 @@ def path(output_dir: str, name: str) -> str:
     return fs.join(output_dir, name)
 
 
-def output_uri(components: dict, component: str, key: str):
-    """The first URI `component` wrote under output `key`, from summary.json's "components" part
-    (None when the component did not run or wrote nothing there)."""
-    uris = components.get(component, {}).get("outputs", {}).get(key) or []
-    return uris[0] if uris else None
+# Component ids, as they appear in metadata, summary.json and the pipeline_root folders.
+SPEAKER_INDEX = "SpeakerIndexGen"
+AUDIO_SYNTHESIS = "AudioSynthesis"
+EXAMPLE_GEN = "AudioExampleGen"
+STATISTICS_GEN = "StatisticsGen"
+SCHEMA_GEN = "SchemaGen"
+SCHEMA_CURATOR = "SchemaCurator"
+EXAMPLE_VALIDATOR = "ExampleValidator"
+ANOMALY_GATE = "AnomalyGate"
+TRAINER = "Trainer"
+BASELINE_RESOLVER = "LatestBlessedModelResolver"
+EVALUATOR = "Evaluator"
+PUSHER = "Pusher"
+COMPONENT_ORDER = [SPEAKER_INDEX, AUDIO_SYNTHESIS, EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_GEN, SCHEMA_CURATOR,
+                   EXAMPLE_VALIDATOR, ANOMALY_GATE, TRAINER, BASELINE_RESOLVER, EVALUATOR, PUSHER]

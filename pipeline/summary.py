@@ -2,12 +2,12 @@
 
 Per component: status (complete, cached, failed, not run) and output artifact URIs. Per split: clips,
 speaker ids and label counts. The model: training, test metrics, blessing and the pushed model
-(pipeline/model_report.py). Written for successful and failed runs alike.
+(pipeline/model_report.py). Written for successful and failed runs alike, in the shape of
+pipeline/summary_schema.py.
 """
 import collections
-import json
 import os
-from typing import Dict, List, Optional
+from typing import Dict, List, NamedTuple, Optional
 
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
@@ -19,6 +19,7 @@ from pipeline import model_report
 from pipeline import pipeline as pipeline_def
 from pipeline import run_dir
 from pipeline.config import LABEL_NAMES, SPLITS
+from pipeline.summary_schema import ComponentRun, CorpusPart, RunSummary, SplitPart, output_uri
 
 _STATES = {metadata_store_pb2.Execution.COMPLETE: "complete", metadata_store_pb2.Execution.CACHED: "cached",
            metadata_store_pb2.Execution.FAILED: "failed", metadata_store_pb2.Execution.RUNNING: "running",
@@ -32,13 +33,21 @@ def open_store(metadata_path: str) -> metadata_store.MetadataStore:
     return metadata_store.MetadataStore(config)
 
 
-def component_outputs(store) -> Dict[str, dict]:
-    """Component id -> status and output URIs, for the latest run in the store (one pipeline per store)."""
+class RunRecord(NamedTuple):
+    """The latest run in a store: its id, its components and the custom properties of their output artifacts
+    (component -> output key -> property -> value; the blessing and the push are read from these)."""
+    run_id: Optional[str]
+    components: Dict[str, ComponentRun]
+    properties: Dict[str, Dict[str, dict]]
+
+
+def component_outputs(store) -> RunRecord:
+    """Component id -> status and artifact URIs, for the latest run in the store (one pipeline per store)."""
     runs = store.get_contexts_by_type("pipeline_run")
     if not runs:
-        return {}
+        return RunRecord(None, {}, {})
     latest = max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
-    result: Dict[str, dict] = {}
+    result = RunRecord(latest.name, {}, {})
     executions = store.get_executions_by_context(latest.id)
     events = store.get_events_by_execution_ids([e.id for e in executions]) if executions else []
     artifacts = {a.id: a for a in store.get_artifacts_by_id(list({ev.artifact_id for ev in events}))} if events else {}
@@ -58,10 +67,10 @@ def component_outputs(store) -> Dict[str, dict]:
                 if artifact is not None and artifact.state == metadata_store_pb2.Artifact.LIVE:
                     outputs[key].append(artifact.uri)
                     properties[key] = {name: _value(v) for name, v in artifact.custom_properties.items()}
-        result[component] = {"status": _STATES.get(execution.last_known_state, "unknown"),
-                             "execution_id": execution.id, "inputs": dict(inputs), "outputs": dict(outputs),
-                             "_properties": properties}
-    result["_run_id"] = latest.name
+        result.components[component] = ComponentRun(
+            status=_STATES.get(execution.last_known_state, "unknown"), execution_id=execution.id,
+            inputs=dict(inputs), outputs=dict(outputs))
+        result.properties[component] = properties
     return result
 
 
@@ -70,16 +79,16 @@ def _value(value: metadata_store_pb2.Value):
     return getattr(value, kind) if kind in ("int_value", "double_value", "string_value") else None
 
 
-def corpus_summary(index: Optional[dict]) -> Optional[dict]:
+def corpus_summary(index: Optional[dict]) -> Optional[CorpusPart]:
     if index is None:
         return None
-    return {"corpora": index["corpora"], "speakers": len(index["speakers"]),
-            "files": sum(len(s["files"]) for s in index["speakers"].values()),
-            "minors_left_out": sum(c["minors_left_out"] for c in index["corpora"].values()),
-            "min_age": index["min_age"], "skipped_files": index["skipped_files"]}
+    return CorpusPart(corpora=index["corpora"], speakers=len(index["speakers"]),
+                      files=sum(len(s["files"]) for s in index["speakers"].values()),
+                      minors_left_out=sum(c["minors_left_out"] for c in index["corpora"].values()),
+                      min_age=index["min_age"], skipped_files=index["skipped_files"])
 
 
-def split_summary(index: Optional[dict], clips_uri: Optional[str]) -> Dict[str, dict]:
+def split_summary(index: Optional[dict], clips_uri: Optional[str]) -> Dict[str, SplitPart]:
     splits: Dict[str, dict] = {s: {} for s in SPLITS}
     if index is not None:
         for split in SPLITS:
@@ -93,34 +102,27 @@ def split_summary(index: Optional[dict], clips_uri: Optional[str]) -> Dict[str, 
             modes = collections.Counter(r["mode"] for r in split_rows)
             splits[split].update({"clips": len(split_rows), "speaker_ids": used, "label_counts": dict(labels),
                                   "mode_counts": dict(modes)})
-    return splits
+    return {split: SplitPart(**part) for split, part in splits.items()}
 
 
-def write_summary(output_dir: str, metadata_path: str, pipeline_name: str, error: Optional[str] = None) -> dict:
-    components: Dict[str, dict] = {}
-    run_id = None
-    if os.path.exists(metadata_path):
-        found = component_outputs(open_store(metadata_path))
-        run_id = found.pop("_run_id", None)
-        components = found
+def write_summary(output_dir: str, metadata_path: str, pipeline_name: str, error: Optional[str] = None) -> RunSummary:
+    record = component_outputs(open_store(metadata_path)) if os.path.exists(metadata_path) else RunRecord(None, {}, {})
+    components = record.components
     for component in pipeline_def.COMPONENT_ORDER:
-        components.setdefault(component, {"status": "not run", "outputs": {}})
+        components.setdefault(component, ComponentRun(status="not run"))
 
-    index_uri = run_dir.output_uri(components, pipeline_def.SPEAKER_INDEX, "speaker_index")
+    index_uri = output_uri(components, pipeline_def.SPEAKER_INDEX, "speaker_index")
     index = read_index(index_uri) if index_uri else None
-    summary = {
-        "pipeline": pipeline_name,
-        "run_id": run_id,
-        "status": "failed" if error else "complete",
-        "error": error,
-        "components": {c: components[c] for c in pipeline_def.COMPONENT_ORDER} | {
+    summary = RunSummary(
+        pipeline=pipeline_name,
+        run_id=record.run_id,
+        status="failed" if error else "complete",
+        error=error,
+        components={c: components[c] for c in pipeline_def.COMPONENT_ORDER} | {
             c: v for c, v in components.items() if c not in pipeline_def.COMPONENT_ORDER},
-        "corpus": corpus_summary(index),
-        "splits": split_summary(index, run_dir.output_uri(components, pipeline_def.AUDIO_SYNTHESIS, "clips")),
-        "model": model_report.model_summary(components),
-    }
-    for entry in summary["components"].values():
-        entry.pop("_properties", None)
-    path = os.path.join(output_dir, run_dir.SUMMARY)
-    fs.write_text(path, json.dumps(summary, indent=2, sort_keys=False))   # atomic
+        corpus=corpus_summary(index),
+        splits=split_summary(index, output_uri(components, pipeline_def.AUDIO_SYNTHESIS, "clips")),
+        model=model_report.model_summary(components, record.properties),
+    )
+    fs.write_text(os.path.join(output_dir, run_dir.SUMMARY), summary.to_json())   # atomic
     return summary

@@ -1,5 +1,6 @@
 """bench/gate_seeds.py: each seed shifts every seed of the config, and the table counts refusals as such."""
 from bench import gate_seeds
+import sample_summaries  # tests/sample_summaries.py
 from pipeline import config as config_lib
 
 
@@ -34,10 +35,8 @@ def test_a_runs_summary_is_read_per_corpus(tmp_path, monkeypatch):
     import json  # pylint: disable=import-outside-toplevel
     import subprocess  # pylint: disable=import-outside-toplevel
     args = gate_seeds.parse_args(["--seeds", "0", "--name", "t", "--work", str(tmp_path)])
-    score = {"accuracy": 0.9, "ci95": [0.8, 0.95], "n": 10}
-    summary = {"status": "complete", "model": {"blessed": True, "real_speech": {
-        "gate": {"passed": True}, "utterances": 10, "speakers": 2, "model": {"overall": score, "a": score},
-        "pitch_rule": {"overall": score, "a": score, "threshold_hz": 157.0, "fit_utterances": 400}}}}
+    summary = sample_summaries.run_summary()
+    summary["model"]["real_speech"] = sample_summaries.real_speech_result({"overall": 0.9, "a": 0.9}, {"overall": 0.8, "a": 0.8})
 
     def fake_run(command, **_):
         out = command[command.index("--output") + 1]
@@ -47,5 +46,6 @@ def test_a_runs_summary_is_read_per_corpus(tmp_path, monkeypatch):
         return subprocess.CompletedProcess(command, 0, "", "audioclf: model blessed and pushed\n")
     monkeypatch.setattr(gate_seeds.subprocess, "run", fake_run)
     result = gate_seeds.run_seed(args, 0, [])
-    assert result["pitch_rule"] == {"overall": 0.9, "a": 0.9} and result["model_ci95"]["a"] == [0.8, 0.95]
+    assert result["pitch_rule"] == {"overall": 0.8, "a": 0.8} and result["model"] == {"overall": 0.9, "a": 0.9}
+    assert result["model_ci95"]["a"] == [0.6, 0.98] and result["gate"]["passed"] and result["utterances"] == 10
     assert result["exit_code"] == 0 and not (tmp_path / "seed-0").exists()   # removed without --keep

@@ -7,7 +7,6 @@
 3. A model that TFMA blessed but that fails the real-speech gate is marked NOT_BLESSED on the same
    blessing artifact, so the Pusher and the next run's LatestBlessedModelStrategy see one verdict.
 """
-import json
 import logging
 import os
 from typing import Any, Dict, List
@@ -77,13 +76,11 @@ class Executor(evaluator_executor.Executor):
         result = real_speech.evaluate(index, real_speech.model_classifier(model_dir),
                                       real_speech.model_classifier(baseline_dir), ev_config,
                                       workers=int(exec_properties.get(PITCH_WORKERS_KEY) or 1))
-        result["clips_blessed"] = clips_blessed
-        result["blessed"] = clips_blessed and result["gate"]["passed"]
-        fs.write_text(os.path.join(evaluation_uri, real_speech.RESULT_FILE), json.dumps(result, indent=1))
-        overall = result["model"]["overall"]
+        result.clips_blessed = clips_blessed
+        result.blessed = clips_blessed and result.gate.passed
+        fs.write_text(os.path.join(evaluation_uri, real_speech.RESULT_FILE), result.to_json())
         log.info("evaluator: real speech: model %.4f, pitch rule %.4f on %d test utterances of %d speakers: %s",
-                     overall["accuracy"], result["pitch_rule"]["overall"]["accuracy"], result["utterances"],
-                     result["speakers"], "gate passed" if result["gate"]["passed"] else
-                     "gate FAILED: " + "; ".join(result["gate"]["failures"]))
-        if clips_blessed and not result["gate"]["passed"]:
+                 result.model["overall"].accuracy, result.pitch_rule.by_corpus["overall"].accuracy, result.utterances,
+                 result.speakers, "gate passed" if result.gate.passed else "gate FAILED: " + "; ".join(result.gate.failures))
+        if clips_blessed and not result.gate.passed:
             _withdraw_blessing(blessing)

@@ -19,6 +19,7 @@ from components.audio_evaluator import pitch_rule
 from components.common import stats
 from components.speaker_index import corpus
 from components.audio_evaluator.config import EvaluatorConfig
+from components.audio_evaluator.real_speech_result import RealSpeechResult
 from components.common.errors import AudioClfError, find_user_message
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ def _by_corpus(rows: List[dict], key: str) -> dict:
     return result
 
 
-def evaluate(index: dict, classifier, baseline_classifier, config: EvaluatorConfig, workers: int = 1) -> dict:
+def evaluate(index: dict, classifier, baseline_classifier, config: EvaluatorConfig, workers: int = 1) -> RealSpeechResult:
     """Scores the model, the pitch rule and (if given) the baseline model on the test speakers' utterances."""
     started = time.monotonic()
     test_rows = corpus.split_files(index, "test")
@@ -128,7 +129,7 @@ def evaluate(index: dict, classifier, baseline_classifier, config: EvaluatorConf
         "seconds_taken": round(time.monotonic() - started, 1),
     }
     result["gate"] = gate(result, config)
-    return result
+    return RealSpeechResult.model_validate(result)
 
 
 def gate(result: dict, config: EvaluatorConfig) -> dict:

@@ -20,7 +20,7 @@ from components.common.stats import per_class_metrics, wilson_interval  # noqa: 
 from pipeline import run_dir
 from pipeline.report.gather import Facts, gather  # noqa: F401 (report API)
 from pipeline.report.render import render
-from pipeline.report.status import run_status, stopped_at  # noqa: F401 (report API)
+from pipeline.report.status import run_status  # noqa: F401 (report API)
 
 
 def write_config(output_dir: str, config: Dict[str, Any]) -> str:

@@ -25,38 +25,36 @@ def _utterance_seconds(row: dict) -> float:
 
 def _corpus(facts: Facts) -> Optional[Dict[str, Any]]:
     """The speaker index's counts, one row per corpus, and the files left out; None without an index."""
-    corpus = facts.summary.get("corpus")
+    corpus = facts.summary.corpus
     if not corpus:
         return None
-    skipped = corpus.get("skipped_files") or []
     synthesis_skips = sorted({f for row in facts.manifest or [] for f in row.get("skipped_files", [])})
     corpora = []
-    for name, c in (corpus.get("corpora") or {}).items():
-        per_split = c.get("speakers_per_split") or {}
-        split_text = ", ".join(f"{split} {sum(per_split.get(split, {}).values())}" for split in SPLITS)
-        left_out = "; ".join([f"{n} {why}" for why, n in (c.get("read_skipped") or {}).items()] + list(c.get("notes") or []))
-        corpora.append({"name": name, "root": c["root"], "format": c["format"], "speakers": c["speakers"],
-                        "files": c["files"], "minutes": f"{c['seconds'] / 60:.1f}", "split": f"{c['split']}: {split_text}",
-                        "minors_left_out": c.get("minors_left_out", 0), "left_out": left_out or DASH})
-    skipped_rows = [(f["path"], f.get("reason", "")) for f in skipped] + [(f, "could not be decoded") for f in synthesis_skips]
-    return {"counts": [("speakers", corpus["speakers"]), ("audio files", corpus["files"]),
-                       (f"speakers younger than {corpus.get('min_age', 0):g} left out", corpus.get("minors_left_out", 0)),
-                       ("skipped files (unreadable header)", len(skipped)),
+    for name, c in corpus.corpora.items():
+        split_text = ", ".join(f"{split} {sum(c.speakers_per_split.get(split, {}).values())}" for split in SPLITS)
+        left_out = "; ".join([f"{n} {why}" for why, n in c.read_skipped.items()] + c.notes)
+        corpora.append({"name": name, "root": c.root, "format": c.format, "speakers": c.speakers,
+                        "files": c.files, "minutes": f"{c.seconds / 60:.1f}", "split": f"{c.split}: {split_text}",
+                        "minors_left_out": c.minors_left_out, "left_out": left_out or DASH})
+    skipped_rows = ([(f.path, f.reason) for f in corpus.skipped_files]
+                    + [(f, "could not be decoded") for f in synthesis_skips])
+    return {"counts": [("speakers", corpus.speakers), ("audio files", corpus.files),
+                       (f"speakers younger than {corpus.min_age:g} left out", corpus.minors_left_out),
+                       ("skipped files (unreadable header)", len(corpus.skipped_files)),
                        ("skipped while mixing (undecodable)", len(synthesis_skips))],
             "corpora": corpora,
             "skipped": table(["skipped file", "reason"], skipped_rows) if skipped_rows else None}
 
 
 def _speakers(facts: Facts) -> Optional[Table]:
-    splits = facts.summary.get("splits") or {}
     rows = []
     for split in SPLITS:
-        groups = splits.get(split, {}).get("speakers_in_split")
-        if groups is None:
+        part = facts.summary.splits.get(split)
+        if part is None or part.speakers_in_split is None:
             continue
+        groups = part.speakers_in_split
         female, male = len(groups.get("F", [])), len(groups.get("M", []))
-        used = splits[split].get("speaker_ids")
-        rows.append((split, female, male, female + male, DASH if used is None else len(used)))
+        rows.append((split, female, male, female + male, DASH if part.speaker_ids is None else len(part.speaker_ids)))
     return table(["split", "female", "male", "total", "used in clips"], rows, numeric=(1, 2, 3, 4)) if rows else None
 
 

@@ -7,6 +7,7 @@ from components.common.stats import per_class_metrics
 from pipeline.config import LABEL_NAMES
 from pipeline.report import figures
 from pipeline.report.formats import DASH, Table, ci, num, pct, table
+from components.audio_evaluator.real_speech_result import RealSpeechResult, Scores
 from pipeline.report.gather import Evaluation, Facts, attempt
 from trainer.config import ACCURACY_METRIC
 
@@ -41,39 +42,38 @@ def _slices(metrics: Dict[str, dict]) -> Table:
 
 def _baseline(facts: Facts, evaluation: Evaluation, accuracy: Optional[float]) -> Optional[Dict[str, Any]]:
     """This model against the previous blessed one; None for a first model (nothing to compare with)."""
-    validation = (facts.model.get("test") or {}).get("validation") or {}
-    if not validation.get("compared_with_baseline"):
+    test = facts.model.test
+    if not test or not test.validation.compared_with_baseline:
         return None
     difference = evaluation.difference
     if difference is None and evaluation.baseline_accuracy is not None and accuracy is not None:
         difference = accuracy - evaluation.baseline_accuracy
-    return {"model": facts.model.get("baseline_model") or DASH, "accuracy": evaluation.baseline_accuracy,
+    return {"model": facts.model.baseline_model or DASH, "accuracy": evaluation.baseline_accuracy,
             "this_model": accuracy, "difference": DASH if difference is None else f"{100 * difference:+.1f} points"}
 
 
-def _scored(scores: Optional[dict]) -> str:
-    if not scores or not scores.get("n"):
+def _scored(scores: Optional[Scores]) -> str:
+    if not scores or not scores.n:
         return DASH
-    low, high = scores["ci95"]
-    return f"{pct(scores['accuracy'])} ({pct(low, 0)}–{pct(high, 0)})"
+    low, high = scores.ci95
+    return f"{pct(scores.accuracy)} ({pct(low, 0)}–{pct(high, 0)})"
 
 
-def _real_speech(real: dict) -> Dict[str, Any]:
+def _real_speech(real: RealSpeechResult) -> Dict[str, Any]:
     """The tables of the real-speech check; its sentences and gate come from `real` (summary.json) as is."""
-    rule, model = real["pitch_rule"], real["model"]
+    rule, model = real.pitch_rule.by_corpus, real.model
     names = [n for n in model if n != "overall"] + ["overall"]
-    baseline = real.get("baseline_model") or {}
-    rows = [(n, model[n]["n"], real["speakers_per_corpus"].get(n, real["speakers"]) if n != "overall" else real["speakers"],
-             _scored(model[n]), _scored(rule[n]), _scored(baseline.get(n))) for n in names]
-    per_class = [(label, num(model["overall"]["per_class"][label]["precision"]),
-                  num(model["overall"]["per_class"][label]["recall"]),
-                  num(rule["overall"]["per_class"][label]["precision"]),
-                  num(rule["overall"]["per_class"][label]["recall"]), model["overall"]["per_class"][label]["support"])
+    baseline = real.baseline_model or {}
+    rows = [(n, model[n].n, real.speakers_per_corpus.get(n, real.speakers) if n != "overall" else real.speakers,
+             _scored(model[n]), _scored(rule.get(n)), _scored(baseline.get(n))) for n in names]
+    per_class = [(label, num(model["overall"].per_class[label].precision), num(model["overall"].per_class[label].recall),
+                  num(rule["overall"].per_class[label].precision), num(rule["overall"].per_class[label].recall),
+                  model["overall"].per_class[label].support)
                  for label in ("female", "male")]
-    wrong = [(w["path"], w["corpus"], w["truth"], f"{w['label']} {w['probability']:.2f}" if w["label"] else DASH,
-              DASH if w["f0"] is None else f"{w['f0']:.0f}", "right" if w["pitch_rule_right"] else "wrong")
-             for w in real["wrong"][:30]]
-    return {"summary": real, "rule": rule,
+    wrong = [(w.path, w.corpus, w.truth, f"{w.label} {w.probability:.2f}" if w.label else DASH,
+              DASH if w.f0 is None else f"{w.f0:.0f}", "right" if w.pitch_rule_right else "wrong")
+             for w in real.wrong[:30]]
+    return {"summary": real, "rule": real.pitch_rule,
             "corpora": table(["corpus", "utterances", "speakers", "model", "pitch rule", "latest blessed model"], rows,
                              numeric=(1, 2, 3, 4, 5), row_class=lambda r: "total" if r[0] == "overall" else None),
             "per_class": table(["class", "model precision", "model recall", "pitch-rule precision", "pitch-rule recall",
@@ -84,7 +84,6 @@ def _real_speech(real: dict) -> Dict[str, Any]:
 def _blessing(facts: Facts, evaluation: Evaluation) -> Dict[str, Any]:
     """The decision, the thresholds it was taken against, and the reasons for a refusal."""
     model = facts.model
-    validation = (model.get("test") or {}).get("validation") or {}
     floor, change = evaluation.floor, evaluation.change
     rules = [f"accuracy on the whole test split ≥ {floor:g}" if floor is not None else "accuracy floor: not recorded"]
     if change is not None:
@@ -92,23 +91,24 @@ def _blessing(facts: Facts, evaluation: Evaluation) -> Dict[str, Any]:
         rules.append(f"no drop against the baseline larger than {allowed:g}")
     else:
         rules.append("no regression check (no baseline)")
-    if model.get("real_speech"):
+    if model.real_speech:
         rules.append("and the real-speech gate above")
-    real_failures = ((model.get("real_speech") or {}).get("gate") or {}).get("failures") or []
-    return {"blessed": bool(model.get("blessed")),
-            "decision": {True: "blessed", False: "NOT blessed"}.get(model.get("blessed"), "not recorded"),
-            "rules": rules, "reasons": list(validation.get("failures") or []) + real_failures}
+    reasons = (list(model.test.validation.failures) if model.test else []) + (
+        model.real_speech.gate.failures if model.real_speech else [])
+    return {"blessed": bool(model.blessed),
+            "decision": {True: "blessed", False: "NOT blessed"}.get(model.blessed, "not recorded"),
+            "rules": rules, "reasons": reasons}
 
 
 def context(facts: Facts) -> Optional[Dict[str, Any]]:
     """What evaluation.html.j2 shows; None when the model was not evaluated."""
-    test = facts.model.get("test")
+    test = facts.model.test
     if not test:
         return None
-    metrics = test.get("metrics") or {}
-    matrix = test.get("confusion_matrix")
+    metrics = test.metrics
+    matrix = test.confusion_matrix
     evaluation = facts.evaluation or Evaluation()
-    real = facts.model.get("real_speech")
+    real = facts.model.real_speech
     return {"matrix": _matrix(facts, matrix) if matrix else None, "slices": _slices(metrics),
             "baseline": _baseline(facts, evaluation, metrics.get("overall", {}).get(ACCURACY_METRIC)),
             "real_speech": _real_speech(real) if real else None, "blessing": _blessing(facts, evaluation)}

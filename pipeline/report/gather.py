@@ -20,6 +20,8 @@ from components.common.errors import AudioClfError
 from pipeline import pipeline as pipeline_def
 from pipeline import run_dir
 from pipeline import summary as run_summary
+from pipeline import summary_schema
+from pipeline.summary_schema import ModelPart, RunSummary
 from trainer.config import ACCURACY_METRIC
 
 log = logging.getLogger(__name__)
@@ -58,11 +60,11 @@ class Clip(NamedTuple):
 
 @dataclasses.dataclass
 class Facts:
-    """What the report shows, read from the run's files. summary, config, manifest and history keep the
-    JSON shapes their writers define; a part that is missing is None (an empty list for clips). When a
-    part could not be read, the reason is in `problems` (section id -> notes)."""
+    """What the report shows, read from the run's files. summary is typed (pipeline/summary_schema.py);
+    config, manifest and history keep the JSON shapes their writers define; a part that is missing is None
+    (an empty list for clips). When a part could not be read, the reason is in `problems` (section id -> notes)."""
     output_dir: str
-    summary: dict
+    summary: RunSummary
     config: Optional[dict] = None
     started: Optional[str] = None
     durations: Dict[str, float] = dataclasses.field(default_factory=dict)
@@ -76,14 +78,14 @@ class Facts:
     problems: Dict[str, List[str]] = dataclasses.field(default_factory=lambda: collections.defaultdict(list))
 
     def uri(self, component: str, key: str) -> Optional[str]:
-        return run_dir.output_uri(self.summary.get("components", {}), component, key)
+        return self.summary.output_uri(component, key)
 
     def status(self, component: str) -> str:
-        return self.summary.get("components", {}).get(component, {}).get("status", "not run")
+        return self.summary.status_of(component)
 
     @property
-    def model(self) -> dict:
-        return self.summary.get("model") or {}
+    def model(self) -> ModelPart:
+        return self.summary.model
 
 
 def attempt(facts: Facts, section: str, what: str, work, *args):
@@ -101,15 +103,14 @@ def _read_json(path: str) -> Optional[Any]:
     return json.loads(fs.read_text(path)) if fs.exists(path) else None
 
 
-def _run_times(metadata_path: str, summary: dict) -> Tuple[Optional[str], Dict[str, float]]:
+def _run_times(metadata_path: str, summary: RunSummary) -> Tuple[Optional[str], Dict[str, float]]:
     """When the run started (UTC) and seconds per component execution, from ML Metadata."""
     store = run_summary.open_store(metadata_path)
     started = None
     for context in store.get_contexts_by_type("pipeline_run"):
-        if context.name == summary.get("run_id"):
+        if context.name == summary.run_id:
             started = datetime.datetime.fromtimestamp(context.create_time_since_epoch / 1000, datetime.timezone.utc)
-    components = summary.get("components", {})
-    ids = {entry["execution_id"]: name for name, entry in components.items() if "execution_id" in entry}
+    ids = {entry.execution_id: name for name, entry in summary.components.items() if entry.execution_id is not None}
     durations = {ids[e.id]: (e.last_update_time_since_epoch - e.create_time_since_epoch) / 1000.0
                  for e in (store.get_executions_by_id(list(ids)) if ids else [])}
     return (started.strftime("%Y-%m-%d %H:%M:%S UTC") if started else None), durations
@@ -210,18 +211,14 @@ def _history(model_run_uri: str) -> Optional[dict]:
     return task.read_history(model_run_uri)
 
 
-def _read_summary(output_dir: str) -> dict:
+def _read_summary(output_dir: str) -> RunSummary:
     path = fs.join(output_dir, run_dir.SUMMARY)
     if not fs.isdir(output_dir):
         raise AudioClfError(f"{output_dir} does not exist; pass the --output folder of an `audioclf run`.")
     if not fs.exists(path):
         raise AudioClfError(f"{output_dir} holds no run to report on ({run_dir.SUMMARY} is missing); pass "
                             f"the --output folder of an `audioclf run`, or run `audioclf run --output {output_dir}`.")
-    try:
-        return json.loads(fs.read_text(path))
-    except ValueError as err:
-        raise AudioClfError(f"{path} is not valid JSON ({err}); run `audioclf run --output {output_dir}` again to "
-                            f"rewrite it.") from err
+    return summary_schema.load(path)
 
 
 def gather(output_dir: str) -> Facts:
@@ -248,10 +245,10 @@ def gather(output_dir: str) -> Facts:
     model_uri = facts.uri(pipeline_def.TRAINER, "model")
     if model_uri and not facts.config:
         facts.model_settings = attempt(facts, "training", "read the model's settings", _model_settings, model_uri)
-    evaluation_uri = (facts.model.get("test") or {}).get("evaluation")
+    evaluation_uri = facts.model.test.evaluation if facts.model.test else None
     if evaluation_uri:
         facts.evaluation = attempt(facts, "evaluation", "read the TFMA evaluation", _evaluation, evaluation_uri)
-    if facts.model.get("pushed_model"):
+    if facts.model.pushed_model:
         facts.signatures = attempt(facts, "push", "read the pushed model's signatures", _signatures,
-                                   facts.model["pushed_model"])
+                                   facts.model.pushed_model)
     return facts

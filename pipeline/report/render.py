@@ -14,7 +14,7 @@ from pipeline import pipeline as pipeline_def
 from pipeline import run_dir
 from pipeline.report import data_section, evaluation_section, formats, training_section
 from pipeline.report.gather import Facts
-from pipeline.report.status import not_reached, run_status, stopped_at
+from pipeline.report.status import not_reached, run_status
 
 SECTIONS = (("data", "Data"), ("training", "Training"), ("evaluation", "Evaluation"), ("push", "Push"),
             ("pipeline", "Pipeline"))
@@ -42,10 +42,10 @@ def _css() -> markupsafe.Markup:
 def _push(facts: Facts) -> Dict[str, Any]:
     """The pushed model and its signatures, or why nothing was pushed."""
     model = facts.model
-    if model.get("pushed"):
-        return {"pushed": True, "pushed_model": model.get("pushed_model"), "signatures": facts.signatures or []}
-    stop = stopped_at(facts.summary)
-    if model.get("blessed") is False:
+    if model.pushed:
+        return {"pushed": True, "pushed_model": model.pushed_model, "signatures": facts.signatures or []}
+    stop = facts.summary.stopped_at()
+    if model.blessed is False:
         why = "Not pushed: the model was not blessed (see Evaluation)."
     elif stop:
         why = f"Not pushed: the run stopped at {stop[0] or 'an unknown step'} before the Pusher."
@@ -64,9 +64,9 @@ class Component(NamedTuple):
 
 def _components(facts: Facts) -> List[Component]:
     """In pipeline order (summary.json's)."""
-    return [Component(name, entry.get("status", "not run"), facts.durations.get(name),
-                      [uri for uris in entry.get("outputs", {}).values() for uri in uris])
-            for name, entry in facts.summary.get("components", {}).items()]
+    return [Component(name, entry.status, facts.durations.get(name),
+                      [uri for uris in entry.outputs.values() for uri in uris])
+            for name, entry in facts.summary.components.items()]
 
 
 def render(facts: Facts) -> str:

@@ -6,6 +6,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from pipeline.report import figures
 from pipeline.report.formats import num, pct, plural, table
 from pipeline.report.gather import Facts, attempt
+from pipeline.summary_schema import Training
 from trainer.config import ACCURACY_METRIC
 
 # tf.distribute's class names as a person reads them.
@@ -36,36 +37,36 @@ def config_grid(config: dict) -> Dict[str, Any]:
             "blocks": blocks}
 
 
-def training_facts(training: dict, trainer_config: dict, best_eval: Optional[float],
+def training_facts(training: Training, trainer_config: dict, best_eval: Optional[float],
                    averaged: bool) -> List[Tuple[str, str]]:
     """(term, sentence) pairs: strategy, batch, clips, early stopping and which weights the model keeps."""
     planned, patience = trainer_config.get("epochs"), trainer_config.get("patience")
-    watched = training.get("early_stopping_metric", "accuracy")   # runs before the setting watched accuracy
-    if training.get("stopped_early"):
-        stopping = (f"stopped early after {training['epochs_run']}" + (f" of {planned}" if planned else "")
+    watched = training.early_stopping_metric or "accuracy"   # runs before the setting watched accuracy
+    if training.stopped_early:
+        stopping = (f"stopped early after {training.epochs_run}" + (f" of {planned}" if planned else "")
                     + " epochs" + (f" (no better eval {watched} for {patience} epochs)" if patience else ""))
     else:
-        stopping = f"ran all {training['epochs_run']} epochs" + (f" (patience {patience})" if patience else "")
-    strategy = STRATEGY_NAMES.get(training["strategy"], training["strategy"])
+        stopping = f"ran all {training.epochs_run} epochs" + (f" (patience {patience})" if patience else "")
+    strategy = STRATEGY_NAMES.get(training.strategy, training.strategy)
     return [
-        ("strategy", f"{strategy} with {plural(training['replicas'], 'replica')}"),
-        ("global batch", f"{training['global_batch']} clips "
-                         f"({plural(training['steps_per_epoch'], 'step')} per epoch)"),
-        ("clips", f"{training['train_clips']} train, {training['eval_clips']} eval"),
+        ("strategy", f"{strategy} with {plural(training.replicas, 'replica')}"),
+        ("global batch", f"{training.global_batch} clips "
+                         f"({plural(training.steps_per_epoch, 'step')} per epoch)"),
+        ("clips", f"{training.train_clips} train, {training.eval_clips} eval"),
         ("early stopping", stopping),
-        ("best epoch", f"{training['best_epoch']} (by eval {watched}): eval accuracy {pct(best_eval)}; "
+        ("best epoch", f"{training.best_epoch} (by eval {watched}): eval accuracy {pct(best_eval)}; "
                        f"the model keeps its weights")
         if not averaged else
-        ("weights kept", f"the moving average of the weights over all {training['epochs_run']} epochs: eval accuracy "
-                         f"{pct(best_eval)} (best single epoch: {training['best_epoch']})")]
+        ("weights kept", f"the moving average of the weights over all {training.epochs_run} epochs: eval accuracy "
+                         f"{pct(best_eval)} (best single epoch: {training.best_epoch})")]
 
 
 def _trained(facts: Facts) -> Optional[Dict[str, Any]]:
     """The training run's facts, curves and epochs; None when no model was trained."""
-    training, history = facts.model.get("training"), facts.history
+    training, history = facts.model.training, facts.history
     if not training or not history:
         return None
-    best = int(training["best_epoch"])
+    best = int(training.best_epoch)
     values = history.get("history", {})
 
     def at(key: str, epoch: int) -> Optional[float]:
@@ -76,8 +77,8 @@ def _trained(facts: Facts) -> Optional[Dict[str, Any]]:
     rows = [(e, num(at("loss", e)), pct(at(ACCURACY_METRIC, e)), num(at("val_loss", e)), pct(at("val_" + ACCURACY_METRIC, e)))
             for e in range(1, len(values.get("loss", [])) + 1)]
     # With a weight average the model is no one epoch: its eval accuracy is the final report's.
-    averaged = training.get("kept_weights") == "average"
-    best_eval = training.get("best_eval_accuracy") if averaged else at("val_" + ACCURACY_METRIC, best)
+    averaged = training.kept_weights == "average"
+    best_eval = training.best_eval_accuracy if averaged else at("val_" + ACCURACY_METRIC, best)
     return {"facts": training_facts(training, trainer_config, best_eval, averaged), "averaged": averaged,
             "curves": attempt(facts, "training", "draw the training curves picture", figures.training_curves, values, best),
             "epochs": table(["epoch", "train loss", "train accuracy", "eval loss", "eval accuracy"], rows,
