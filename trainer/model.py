@@ -64,14 +64,15 @@ class SpecAugment(tf.keras.layers.Layer):
         return tf.where(mask[..., None], fill, inputs)
 
 
-class CepstralPitch(tf.keras.layers.Layer):
-    """A pitch map computed in the graph from raw audio: each frame's real cepstrum read at `bins`
-    log-spaced fundamental frequencies from f0_min to f0_max (low F0 first, like the mel bands).
+class CepstrumAtBins(tf.keras.layers.Layer):
+    """Each frame's real cepstrum read at `bins` log-spaced fundamental frequencies from f0_min to f0_max
+    (low F0 first, like the mel bands): the pitch evidence of CepstralPitch and PitchHistogram.
 
+    One layer feeds both, so the cepstrum is computed and read at the bins once per clip: with one copy
+    per pitch layer, Grappler merged the two FFTs but not the reads, ~5 % of a forward pass (2-core VM).
     A voiced frame's cepstrum peaks at the quefrency of its period (sample_rate / F0), so the strongest
     bin is the speaker's pitch at 5-7 Hz resolution around 100 Hz, where the mel bands are 30-40 Hz wide.
-    Framing is kapre's (frame n_fft, hop, no padding), so frames line up with the mel spectrogram's; each
-    clip's map is standardised (the cepstrum of a log spectrum is already gain invariant)."""
+    Framing is kapre's (frame n_fft, hop, no padding), so frames line up with the mel spectrogram's."""
 
     def __init__(self, n_fft: int, hop_length: int, sample_rate: int, bins: int, f0_min: float = 60.0,
                  f0_max: float = 400.0, **kwargs):
@@ -86,7 +87,7 @@ class CepstralPitch(tf.keras.layers.Layer):
         return dict(super().get_config(), n_fft=self.n_fft, hop_length=self.hop_length, sample_rate=self.sample_rate,
                     bins=self.bins, f0_min=self.f0_min, f0_max=self.f0_max)
 
-    def cepstrum_at_bins(self, audio):  # (batch, samples) -> (batch, frames, bins), unscaled
+    def call(self, audio):  # (batch, samples) -> (batch, frames, bins), unscaled
         spectrum = tf.abs(tf.signal.stft(audio, frame_length=self.n_fft, frame_step=self.hop_length,
                                          fft_length=self.n_fft, pad_end=False))
         cepstrum = tf.signal.irfft(tf.complex(tf.math.log(spectrum + 1e-6), 0.0), fft_length=[self.n_fft])
@@ -94,27 +95,32 @@ class CepstralPitch(tf.keras.layers.Layer):
         frac = self._quefrency - tf.cast(low, tf.float32)
         return tf.gather(cepstrum, low, axis=-1) * (1.0 - frac) + tf.gather(cepstrum, low + 1, axis=-1) * frac
 
-    def call(self, audio):  # (batch, samples) -> (batch, frames, bins, 1)
-        pitch = self.cepstrum_at_bins(audio)
-        mean, variance = tf.nn.moments(pitch, axes=[1, 2], keepdims=True)
-        return ((pitch - mean) / tf.sqrt(variance + 1e-6))[..., None]
-
     def frequencies(self):
         """The F0 of each bin in Hz (diagnostics and tests)."""
         return float(self.sample_rate) / self._quefrency
 
 
-class PitchHistogram(CepstralPitch):
+class CepstralPitch(tf.keras.layers.Layer):
+    """The pitch map, a third channel beside mel and delta: the cepstrum at bins (CepstrumAtBins)
+    standardised per clip. Only the scale needs fixing: the cepstrum of a log spectrum is gain invariant."""
+
+    def call(self, cepstrum):  # (batch, frames, bins) -> (batch, frames, bins, 1)
+        mean, variance = tf.nn.moments(cepstrum, axes=[1, 2], keepdims=True)
+        return ((cepstrum - mean) / tf.sqrt(variance + 1e-6))[..., None]
+
+
+class PitchHistogram(tf.keras.layers.Layer):
     """The clip's pitch distribution as a vector for the classifier head: each frame votes for its
-    strongest cepstral pitch bin, weighted by how far that peak stands above the frame's mean (voiced
-    frames stand out, silence and noise barely vote), then the votes are smoothed over neighbouring bins.
+    strongest cepstral pitch bin (CepstrumAtBins), weighted by how far that peak stands above the frame's
+    mean (voiced frames stand out, silence and noise barely vote), then the votes are smoothed over
+    neighbouring bins.
 
     The conv blocks see pitch only as a local pattern to be pooled; this hands the dense layer the same
     evidence the median-F0 rule uses, the whole clip's F0 distribution, on which a threshold is linear.
     Scaled so that a flat histogram is about 1 in every bin (smoothing loses a little at the edges)."""
 
-    def __init__(self, *args, smoothing_bins: float = 1.5, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, smoothing_bins: float = 1.5, **kwargs):
+        super().__init__(**kwargs)
         self.smoothing_bins = smoothing_bins
         offsets = tf.range(-4, 5, dtype=tf.float32)
         kernel = tf.exp(-0.5 * tf.square(offsets / smoothing_bins))
@@ -123,14 +129,14 @@ class PitchHistogram(CepstralPitch):
     def get_config(self):
         return dict(super().get_config(), smoothing_bins=self.smoothing_bins)
 
-    def call(self, audio):  # (batch, samples) -> (batch, bins)
-        cepstrum = self.cepstrum_at_bins(audio)
+    def call(self, cepstrum):  # (batch, frames, bins) -> (batch, bins)
+        bins = cepstrum.shape[-1]
         prominence = tf.nn.relu(tf.reduce_max(cepstrum, axis=-1) - tf.reduce_mean(cepstrum, axis=-1))
         weight = tf.square(prominence)                                           # (batch, frames)
-        votes = tf.one_hot(tf.argmax(cepstrum, axis=-1), self.bins) * weight[..., None]
+        votes = tf.one_hot(tf.argmax(cepstrum, axis=-1), bins) * weight[..., None]
         histogram = tf.reduce_sum(votes, axis=1) / (tf.reduce_sum(weight, axis=1, keepdims=True) + 1e-9)
         smoothed = tf.nn.conv1d(histogram[..., None], self._kernel, stride=1, padding="SAME")[..., 0]
-        return smoothed * float(self.bins)
+        return smoothed * float(bins)
 
 
 TIME_POOLING = ("time_max", "time_avg")
@@ -182,9 +188,11 @@ def build_model(config: TrainerConfig, sample_rate: int, clip_samples: int, num_
                       name="spec_augment")(mel)
     delta = Delta(win_length=config.delta_win_length, data_format="channels_last", name="delta")(mel)
     channels = [mel, delta]
+    if config.pitch_channel or config.pitch_histogram:   # one cepstrum for both pitch layers
+        cepstrum = CepstrumAtBins(config.n_fft, config.hop_length, sample_rate, config.n_mels,
+                                  name="cepstrum_at_bins")(audio)  # (batch, frames, mels)
     if config.pitch_channel:
-        channels.append(CepstralPitch(config.n_fft, config.hop_length, sample_rate, config.n_mels,
-                                      name="cepstral_pitch")(audio))
+        channels.append(CepstralPitch(name="cepstral_pitch")(cepstrum))
     x = tf.keras.layers.Concatenate(axis=-1, name="mel_and_delta")(channels)  # (batch, time, mels, 2 or 3)
     x = Frame(frame_length=config.frame_length, hop_length=config.frame_hop, pad_end=True,
               data_format="channels_last", name="segments")(x)  # (batch, segments, frame, mels, 2)
@@ -203,8 +211,7 @@ def build_model(config: TrainerConfig, sample_rate: int, clip_samples: int, num_
         else:
             x = tf.keras.layers.GlobalMaxPooling3D(name="global_max_pool")(x)
     if config.pitch_histogram:
-        histogram = PitchHistogram(config.n_fft, config.hop_length, sample_rate, config.n_mels,
-                                   name="pitch_histogram")(audio)
+        histogram = PitchHistogram(name="pitch_histogram")(cepstrum)
         x = tf.keras.layers.Concatenate(name="pooled_and_pitch")([x, histogram])
     probabilities = tf.keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     return tf.keras.Model(audio, probabilities, name="audioclf")

@@ -16,7 +16,7 @@ def test_the_posts_model_is_still_a_setting():
     post = TrainerConfig(**{**TINY.__dict__, "pitch_channel": False, "pitch_histogram": False, "pooling": "max"})
     model = model_lib.build_model(post, RATE, SAMPLES, num_classes=2)
     assert model.get_layer("mel_and_delta").output.shape[-1] == 2
-    assert "pitch_histogram" not in [layer.name for layer in model.layers]
+    assert not {"cepstrum_at_bins", "cepstral_pitch", "pitch_histogram"} & {layer.name for layer in model.layers}
     assert model.get_layer("global_max_pool").output.shape[-1] == post.conv_filters[-1]
 
 
@@ -31,7 +31,9 @@ def test_layers_and_shapes():
     model = model_lib.build_model(TINY, RATE, SAMPLES, num_classes=2)
     names = [layer.name for layer in model.layers]
     assert names.index("mel_spectrogram") < names.index("delta") < names.index("segments") < names.index("conv0")
-    assert names.index("cepstral_pitch") < names.index("mel_and_delta")
+    assert names.index("cepstrum_at_bins") < names.index("cepstral_pitch") < names.index("mel_and_delta")
+    assert names.count("cepstrum_at_bins") == 1   # one cepstrum feeds the pitch map and the histogram
+    assert model.get_layer("pitch_histogram").input is model.get_layer("cepstral_pitch").input
     assert [n for n in names if n.startswith("conv")] == ["conv0", "conv1", "conv2", "conv3"]
     assert model.get_layer("mel_and_delta").output.shape[-1] == 3  # mel, delta and pitch map
     segments = model.get_layer("segments").output.shape
@@ -123,10 +125,10 @@ def test_cosine_schedule_decays_over_the_planned_steps():
 def test_cepstral_pitch_peaks_at_the_voice_f0(f0, rate, n_fft, hop):
     t = np.arange(rate) / rate
     tone = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 12) if k * f0 < rate / 2).astype(np.float32)
-    layer = model_lib.CepstralPitch(n_fft, hop, rate, bins=64)
-    pitch = layer(tone[None, :] * 0.1).numpy()[0, :, :, 0]
+    cepstrum = model_lib.CepstrumAtBins(n_fft, hop, rate, bins=64)
+    pitch = model_lib.CepstralPitch()(cepstrum(tone[None, :] * 0.1)).numpy()[0, :, :, 0]
     assert pitch.shape == (1 + (rate - n_fft) // hop, 64)
-    grid = layer.frequencies().numpy()
+    grid = cepstrum.frequencies().numpy()
     found = grid[np.bincount(pitch.argmax(axis=1)).argmax()]
     assert abs(found - f0) / f0 < 0.06, found
 
@@ -138,17 +140,67 @@ def _voice(f0: float, rate: int, seconds: float = 1.0) -> np.ndarray:
 
 def test_pitch_histogram_peaks_at_the_voice_f0_and_ignores_silence():
     rate, n_fft, hop = 16000, 512, 256
-    layer = model_lib.PitchHistogram(n_fft, hop, rate, bins=64)
-    grid = layer.frequencies().numpy()
+    cepstrum, layer = model_lib.CepstrumAtBins(n_fft, hop, rate, bins=64), model_lib.PitchHistogram()
+    grid = cepstrum.frequencies().numpy()
     for f0 in (105.0, 210.0):
         voiced = 0.1 * _voice(f0, rate)
         # Half a second of faint noise around the voice: its frames barely vote.
         noise = np.random.default_rng(8).normal(size=rate // 2).astype(np.float32) * 1e-3
-        histogram = layer(np.concatenate([noise, voiced, noise])[None, :]).numpy()[0]
+        histogram = layer(cepstrum(np.concatenate([noise, voiced, noise])[None, :])).numpy()[0]
         assert histogram.shape == (64,)
         assert histogram.sum() == pytest.approx(64.0, rel=0.02)  # smoothing loses a little at the edges
         assert abs(grid[histogram.argmax()] - f0) / f0 < 0.06, grid[histogram.argmax()]
 
+
+
+def _unshared_pitch_layers(config: TrainerConfig, rate: int):
+    """The pitch map and histogram as the two layers computed them from the audio before they shared
+    CepstrumAtBins (each with its own STFT and cepstrum), written out as they were."""
+    lowest = max(60.0, rate / (config.n_fft // 2 - 2))
+    quefrency = float(rate) / tf.exp(tf.linspace(tf.math.log(lowest), tf.math.log(400.0), config.n_mels))
+
+    def cepstrum_at_bins(audio):
+        spectrum = tf.abs(tf.signal.stft(audio, frame_length=config.n_fft, frame_step=config.hop_length,
+                                         fft_length=config.n_fft, pad_end=False))
+        cepstrum = tf.signal.irfft(tf.complex(tf.math.log(spectrum + 1e-6), 0.0), fft_length=[config.n_fft])
+        low = tf.cast(tf.floor(quefrency), tf.int32)
+        frac = quefrency - tf.cast(low, tf.float32)
+        return tf.gather(cepstrum, low, axis=-1) * (1.0 - frac) + tf.gather(cepstrum, low + 1, axis=-1) * frac
+
+    def pitch_map(audio):
+        pitch = cepstrum_at_bins(audio)
+        mean, variance = tf.nn.moments(pitch, axes=[1, 2], keepdims=True)
+        return ((pitch - mean) / tf.sqrt(variance + 1e-6))[..., None]
+
+    def histogram(audio):
+        cepstrum = cepstrum_at_bins(audio)
+        prominence = tf.nn.relu(tf.reduce_max(cepstrum, axis=-1) - tf.reduce_mean(cepstrum, axis=-1))
+        weight = tf.square(prominence)
+        votes = tf.one_hot(tf.argmax(cepstrum, axis=-1), config.n_mels) * weight[..., None]
+        summed = tf.reduce_sum(votes, axis=1) / (tf.reduce_sum(weight, axis=1, keepdims=True) + 1e-9)
+        kernel = tf.exp(-0.5 * tf.square(tf.range(-4, 5, dtype=tf.float32) / 1.5))
+        kernel = tf.reshape(kernel / tf.reduce_sum(kernel), [-1, 1, 1])
+        return tf.nn.conv1d(summed[..., None], kernel, stride=1, padding="SAME")[..., 0] * float(config.n_mels)
+
+    return pitch_map, histogram
+
+
+def test_the_shared_cepstrum_gives_what_the_two_pitch_layers_gave():
+    """Same weights, same audio: the model with one CepstrumAtBins matches the two separate computations."""
+    model = model_lib.build_model(TINY, RATE, SAMPLES, num_classes=2)
+    noise = np.random.default_rng(9).normal(size=(2, SAMPLES)).astype(np.float32) * 0.05
+    x = np.concatenate([np.stack([0.1 * _voice(f0, RATE) for f0 in (100.0, 210.0)]), noise])
+    parts = tf.keras.Model(model.input, [model.get_layer("cepstral_pitch").output,
+                                         model.get_layer("pitch_histogram").output, model.output])
+    pitch, histogram, probabilities = [t.numpy() for t in parts(x)]
+    old_pitch_map, old_histogram = _unshared_pitch_layers(TINY, RATE)
+    np.testing.assert_allclose(pitch, old_pitch_map(x).numpy(), atol=1e-5)
+    np.testing.assert_allclose(histogram, old_histogram(x).numpy(), atol=1e-5)
+    # The whole model with the old computations in place of the three pitch layers, on the same weights.
+    model.get_layer("cepstrum_at_bins").call = lambda audio: audio
+    model.get_layer("cepstral_pitch").call = old_pitch_map
+    model.get_layer("pitch_histogram").call = old_histogram
+    np.testing.assert_allclose(model(x, training=False).numpy(), probabilities, atol=1e-5)
 
 @pytest.mark.slow
 def test_pitch_histogram_reaches_the_softmax_and_reloads(tmp_path):
