@@ -13,7 +13,7 @@ setup(
     description="Audio classification (speaker gender) as a TFX pipeline for local runs and Kubeflow",
     python_requires=">=3.10",
     packages=find_packages(include=["pipeline", "pipeline.*", "components", "components.*",
-                                    "trainer", "trainer.*"]),
+                                    "trainer", "trainer.*", "serving", "serving.*"]),
     # report.html's templates and CSS, read at run time (pipeline/report/render.py).
     package_data={"pipeline.report": ["templates/*.j2", "templates/*.css"], "pipeline": ["summary.schema.json"]},
     py_modules=["audioclf"],  # the artifact types' import path on Kubeflow (see audioclf.py)

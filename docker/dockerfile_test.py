@@ -356,12 +356,15 @@ def test_setup_sh_installs_through_the_same_script_and_lock():
 
     install = shell_commands(REPO / INSTALL_LOCK)
     pip_installs = [c for c in install if re.search(r"pip\"?\s+install\b", c)]
-    lock_installs = [c for c in pip_installs if "-r requirements/lock.txt" in c]
-    assert len(lock_installs) == 1, "the install script installs requirements/lock.txt once"
+    lock_installs = [c for c in pip_installs if '-r "$lock_file"' in c]
+    assert len(lock_installs) == 1, "the install script installs its lock once"
+    assert 'lock_file="requirements/lock.txt"' in (REPO / INSTALL_LOCK).read_text(), "requirements/lock.txt is the default"
+    other_locks = {m for c in calls for m in re.findall(r"--lock\s+(\S+)", c)}
+    assert other_locks <= {"requirements/serving-lock.txt"}, f"setup.sh installs another lock: {other_locks}"
     assert "--no-deps" in lock_installs[0] and "--ignore-requires-python" in lock_installs[0]
     for command in pip_installs:
         assert "--no-deps" in command, f"every install is --no-deps (the lock is complete): {command}"
-        assert not re.search(r"-r\s+(?!requirements/lock\.txt)", command), f"another requirements file: {command}"
+        assert not re.search(r"-r\s+(?!\"\$lock_file\")", command), f"another requirements file: {command}"
         assert not re.search(r"==|>=|<=|~=", command), f"a version pinned outside the lock: {command}"
     assert any(re.search(r'pip"?\s+check\b', c) for c in install), "the install script ends with pip check"
 

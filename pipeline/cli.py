@@ -85,6 +85,27 @@ def _cmd_predict(args) -> int:
     return 0
 
 
+def _cmd_serve(args) -> int:
+    """Starts serving/server.py from the server's own environment (.venv-serving, made by `make setup`)."""
+    from pipeline.config import load_config  # pylint: disable=import-outside-toplevel
+
+    config = load_config(args.config, list(args.set or []) + ([f"serving.http_port={args.port}"] if args.port else []))
+    serving = config.serving
+    python = Path(os.environ.get("AUDIOCLF_SERVING_PYTHON") or REPO_ROOT / ".venv-serving" / "bin" / "python")
+    if not python.exists():
+        raise AudioClfError(f"the model server's environment is missing ({python}); run `make setup` (it creates "
+                            f".venv-serving from requirements/serving-lock.txt) or set AUDIOCLF_SERVING_PYTHON.")
+    command = [str(python), "-m", "serving.server", "--model", os.path.abspath(args.model),
+               "--model-name", serving.model_name, "--port", str(serving.http_port),
+               "--max-request-mb", str(serving.max_request_mb), "--max-audio-seconds", str(serving.max_audio_seconds),
+               "--min-audio-seconds", str(serving.min_audio_seconds), "--max-recordings", str(serving.max_recordings)]
+    # The server imports the checkout's serving/, trainer/ and components/common, nothing installed.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    sys.stdout.flush()
+    os.execve(command[0], command, env)   # the server owns the terminal and its signals from here
+    return 0  # not reached
+
+
 def _cmd_compile(args) -> int:
     from pipeline.kubeflow import compiler  # pylint: disable=import-outside-toplevel
     from pipeline.config import load_config  # pylint: disable=import-outside-toplevel
@@ -207,6 +228,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a pushed model (OUTPUT/serving/<version>) or the serving folder (its newest version is used)")
     pr.add_argument("files", nargs="+", metavar="FILE", help="audio files: WAV, FLAC, or anything ffmpeg reads")
     pr.set_defaults(func=_cmd_predict)
+
+    srv = sub.add_parser("serve", help="serve a pushed model over HTTP: KServe's V1 :predict and Open Inference (V2)")
+    srv.add_argument("--model", required=True,
+                     help="a pushed model (OUTPUT/serving/<version>) or the serving folder (its newest version is used)")
+    srv.add_argument("--port", type=int, help="HTTP port (default: serving.http_port, 8080)")
+    _add_config_args(srv)
+    srv.set_defaults(func=_cmd_serve)
 
     dl = sub.add_parser("download", help="download and extract a LibriSpeech subset (OpenSLR resource 12)")
     dl.add_argument("--subset", required=True, help="e.g. train-clean-100, dev-clean, test-clean")

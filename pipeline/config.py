@@ -21,6 +21,7 @@ from components.common.errors import AudioClfError
 from components.common.settings import ROOT, build_section, section_from_json
 from components.common.vocabulary import GENDERS, LABEL_NAMES, LABELS, SPLITS
 from components.speaker_index.config import CorpusConfig
+from serving.config import ServingConfig
 from trainer.config import TrainerConfig
 
 # The names above are this module's vocabulary too: the CLI, runners, report and bench read them here.
@@ -66,6 +67,7 @@ class PipelineConfig:
     pusher: PusherConfig = field(default_factory=PusherConfig)
     beam: BeamConfig = field(default_factory=BeamConfig)
     kubeflow: KubeflowConfig = field(default_factory=KubeflowConfig)
+    serving: ServingConfig = field(default_factory=ServingConfig)
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

@@ -45,6 +45,7 @@ def test_runner_passthrough_replaces_direct_runner_args():
     ("trainer.label_smoothing=1.0", r"label_smoothing must be within \[0, 1\)"),
     ("evaluator.pitch_fit_utterances=1", r"pitch_fit_utterances must be >= 2"),
     ("corpus.min_speakers_to_split=2", r"min_speakers_to_split must be >= 3"),
+    ("serving.max_request_mb=0", r"serving.max_request_mb=0 must be in \(0, 1024\]"),
 ])
 def test_bad_settings_are_refused_with_the_setting_named(override, message):
     with pytest.raises(AudioClfError, match=message):

@@ -4,20 +4,24 @@
 # through this script, so a checkout and the image get exactly the same packages with the same flags
 # (docker/dockerfile_test.py checks that neither installs any other way).
 #
-# Usage: scripts/install_lock.sh VENV_DIR [--editable] [--lock-only | --project-only]
+# Usage: scripts/install_lock.sh VENV_DIR [--editable] [--lock-only | --project-only] [--lock FILE]
 #   VENV_DIR        the virtualenv to create; it must not exist yet (or be empty)
 #   --editable      install the project editable (a developer checkout); default: a regular install
 #                   into site-packages (the image)
 #   --lock-only     create VENV_DIR and install the lock, not the project (the image installs the lock
 #                   in its own layer, so editing a source file does not reinstall 3.6 GB)
 #   --project-only  install the project into a VENV_DIR made earlier with --lock-only
+#   --lock FILE     another lock (default requirements/lock.txt): requirements/serving-lock.txt makes the
+#                   model server's environment (with --lock-only: the server runs the checkout's code)
 # Environment: PYTHON, the Python 3.11 that creates the venv (default python3).
 set -euo pipefail
 
-usage="usage: scripts/install_lock.sh VENV_DIR [--editable] [--lock-only | --project-only]"
-venv="" editable="" lock=1 project=1
+usage="usage: scripts/install_lock.sh VENV_DIR [--editable] [--lock-only | --project-only] [--lock FILE]"
+venv="" editable="" lock=1 project=1 lock_file="requirements/lock.txt" next_is_lock=""
 for arg in "$@"; do
+  if [ -n "$next_is_lock" ]; then lock_file="$arg"; next_is_lock=""; continue; fi
   case "$arg" in
+    --lock) next_is_lock=1 ;;
     --editable) editable=1 ;;
     --lock-only) project=0 ;;
     --project-only) lock=0 ;;
@@ -29,6 +33,7 @@ for arg in "$@"; do
   esac
 done
 if [ -z "$venv" ]; then echo "install_lock: VENV_DIR is missing. $usage" >&2; exit 2; fi
+if [ -n "$next_is_lock" ]; then echo "install_lock: --lock needs a FILE. $usage" >&2; exit 2; fi
 if [ "$lock$project" = "00" ]; then
   echo "install_lock: --lock-only and --project-only exclude each other; give neither to install both." >&2
   exit 2
@@ -65,7 +70,7 @@ if [ "$lock" = 1 ]; then
   # tfx 1.16 and ml-pipelines-sdk declare Python < 3.11 although their dependencies ship 3.11 wheels;
   # the lock is complete, so nothing is resolved here (--no-deps).
   quiet "$venv/bin/pip" install -q --disable-pip-version-check --no-deps --ignore-requires-python \
-    -r requirements/lock.txt
+    -r "$lock_file"
 fi
 
 if [ "$project" = 1 ]; then

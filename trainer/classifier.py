@@ -87,3 +87,11 @@ class Classifier:
 
     def classify_file(self, path: str) -> dict:
         return {"file": path, **self.classify_samples(self.read(path))}
+
+    def read_bytes(self, data: bytes, name: str) -> np.ndarray:
+        """The bytes of an audio file (a model server's request), decoded as `read` decodes a file."""
+        return audio.decode_audio_bytes(data, self.sample_rate, name, UNREADABLE_HINT)
+
+    def resample(self, samples: np.ndarray, rate: int) -> np.ndarray:
+        """Float samples at `rate` at the model's rate, resampled as a decoded file would be."""
+        return audio.resample(np.asarray(samples, dtype=np.float32), rate, self.sample_rate)

@@ -80,8 +80,13 @@ def decode_audio(path: str, target_rate: int, hint: str = CORRUPT_HINT) -> np.nd
         data = fs.read_bytes(path)
     except FileNotFoundError as err:
         raise AudioClfError(f"{path}: file not found.") from err
+    return decode_audio_bytes(data, target_rate, path, hint)
+
+
+def decode_audio_bytes(data: bytes, target_rate: int, name: str, hint: str = CORRUPT_HINT) -> np.ndarray:
+    """The bytes of an audio file (named `name` in errors) as float32 mono at `target_rate`."""
     if not data:
-        raise AudioClfError(f"{path}: the file is empty (0 bytes). {hint}")
+        raise AudioClfError(f"{name}: the file is empty (0 bytes). {hint}")
     header = _soundfile_header(data)
     try:
         # A format libsndfile knows is decoded by it alone: a broken body is corruption, and ffmpeg
@@ -89,10 +94,10 @@ def decode_audio(path: str, target_rate: int, hint: str = CORRUPT_HINT) -> np.nd
         samples, rate = _decode_with_soundfile(data, header) if header else _decode_with_pydub(data)
     except Exception as err:  # libsndfile: RuntimeError; pydub: CouldntDecodeError, IndexError, ...
         detail = (str(err).strip().splitlines() or [type(err).__name__])[-1]
-        raise AudioClfError(f"{path}: cannot decode audio ({detail}). {hint}") from err
+        raise AudioClfError(f"{name}: cannot decode audio ({detail}). {hint}") from err
     samples = _to_mono(np.asarray(samples, dtype=np.float32))
     if samples.size == 0:
-        raise AudioClfError(f"{path}: holds no audio samples. {hint}")
+        raise AudioClfError(f"{name}: holds no audio samples. {hint}")
     return resample(samples, rate, target_rate)
 
 

@@ -1,0 +1,35 @@
+"""The `serving` settings section: what the model server accepts."""
+from dataclasses import dataclass
+
+from components.common.errors import AudioClfError
+
+
+@dataclass
+class ServingConfig:
+    """Limits of `audioclf serve` (and of the KServe InferenceService that runs the same server)."""
+    model_name: str = "audioclf"          # the name in /v1/models/<name>:predict and /v2/models/<name>/infer
+    http_port: int = 8080                 # KServe's default
+    # A request body above this is refused with 413 before it is read whole: base64 audio is 4/3 of the
+    # file, so 32 MB takes a ~24 MB file, about 12 min of 16 kHz 16-bit WAV or hours of MP3.
+    max_request_mb: float = 32.0
+    # Decoded audio above this per recording is refused with 400 (a small MP3 can decode to hours).
+    max_audio_seconds: float = 1800.0
+    # Shorter audio is refused with 400: a few samples would get a confident-looking answer.
+    min_audio_seconds: float = 0.5
+    # Recordings per request (V1 instances, V2 batch).
+    max_recordings: int = 16
+
+    def validate(self) -> None:
+        if not self.model_name or not self.model_name.replace("-", "").replace("_", "").isalnum():
+            raise AudioClfError(f"config: serving.model_name={self.model_name!r} must be letters, digits, '-' or '_'.")
+        if not 0 < self.http_port < 65536:
+            raise AudioClfError(f"config: serving.http_port={self.http_port} must be a TCP port (1-65535).")
+        if not 0 < self.max_request_mb <= 1024:
+            raise AudioClfError(f"config: serving.max_request_mb={self.max_request_mb} must be in (0, 1024].")
+        if not 0 < self.max_audio_seconds <= 24 * 3600:
+            raise AudioClfError(f"config: serving.max_audio_seconds={self.max_audio_seconds} must be in (0, 86400].")
+        if not 0 <= self.min_audio_seconds < self.max_audio_seconds:
+            raise AudioClfError(f"config: serving.min_audio_seconds={self.min_audio_seconds} must be >= 0 and below "
+                                f"serving.max_audio_seconds={self.max_audio_seconds}.")
+        if not 1 <= self.max_recordings <= 1024:
+            raise AudioClfError(f"config: serving.max_recordings={self.max_recordings} must be in [1, 1024].")
