@@ -17,32 +17,22 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-import tensorflow as tf
 
-from trainer import export
+from sample_artifacts import export_tiny_model  # tests/sample_artifacts.py
 from trainer.classifier import Classifier
-from trainer.config import TrainerConfig
-from trainer.model import build_model
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 SERVING_PYTHON = Path(os.environ.get("AUDIOCLF_SERVING_PYTHON") or REPO / ".venv-serving" / "bin" / "python")
-RATE, SECONDS = 8000, 1.0
 FLAC = REPO / "data" / "librispeech-mini" / "dev-mini" / "83" / "11691" / "83-11691-0000.flac"
 MP3 = REPO / "data" / "commonvoice-mini" / "clips" / "common_voice_fa_37178286.mp3"
-TINY = TrainerConfig(n_fft=256, hop_length=128, n_mels=16, frame_length=8, frame_hop=4, conv_filters=[4, 4, 8, 8])
 MAX_REQUEST_MB = 0.5
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    """An untrained model exported as the Pusher's would be: the answers only have to match predict's."""
-    tf.keras.utils.set_random_seed(3)
-    model = build_model(TINY, RATE, int(RATE * SECONDS), 2)
-    folder = tmp_path_factory.mktemp("model") / "serving" / "1"
-    export.save(model, str(folder), "pcm16", RATE, int(RATE * SECONDS), ["male", "female"], {"n_mels": 16})
-    return folder.parent
+    return export_tiny_model(tmp_path_factory.mktemp("model"))
 
 
 def _free_port() -> int:

@@ -36,3 +36,20 @@ def write_examples(root: Path, sample_rate: int, clip_seconds: float, counts: di
     run_beam_executor(example_gen_executor.Executor, IN_MEMORY, {"clips": [clips]}, {"examples": [output]},
                       {"examples_config": json.dumps({"audio_encoding": encoding, "num_shards": 2})})
     return output
+
+
+def export_tiny_model(folder: Path, rate: int = 8000, seconds: float = 1.0) -> Path:
+    """An untrained small model exported as the Pusher's would be (folder/serving/1); returns folder/serving.
+    For tests that compare two ways of classifying (predict, the server), not for accuracy."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    from trainer import export  # pylint: disable=import-outside-toplevel
+    from trainer.config import TrainerConfig  # pylint: disable=import-outside-toplevel
+    from trainer.model import build_model  # pylint: disable=import-outside-toplevel
+
+    tiny = TrainerConfig(n_fft=256, hop_length=128, n_mels=16, frame_length=8, frame_hop=4, conv_filters=[4, 4, 8, 8])
+    tf.keras.utils.set_random_seed(3)
+    model = build_model(tiny, rate, int(rate * seconds), 2)
+    export.save(model, str(folder / "serving" / "1"), "pcm16", rate, int(rate * seconds), ["male", "female"],
+                {"n_mels": 16})
+    return folder / "serving"

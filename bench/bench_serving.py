@@ -1,0 +1,163 @@
+"""How much does the model server add to `predict`'s own cost? Requests per second and p50/p99 latency of
+`audioclf serve` for 5 s recordings, with 1 and 4 concurrent clients, beside the in-process rate.
+
+The recordings: the first --recordings utterances of --data-root that are at least 5 s long, cut to 5 s and
+encoded as FLAC (what a client uploads). In-process: `Classifier.read_bytes` + `classify_samples` on each
+(predict's code path; TensorFlow's default threads, as in the server). Server: started as `audioclf serve`
+starts it (its own environment), warmed up, then --requests V1 requests (one recording each, base64) from
+1 client and from 4 clients at once (urllib, threads of this process). The goal: server p50 at 1 client
+within 20 % of the in-process p50.
+
+Run:  .venv/bin/python -m bench.bench_serving [--model output/demo/serving] [--requests 60] [--quick] [--out FILE]
+"""
+import argparse
+import base64
+import concurrent.futures
+import glob
+import io
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import numpy as np
+
+from bench import _util
+
+SECONDS = 5.0
+GOAL_OVERHEAD = 0.20
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=os.path.join(_util.REPO_ROOT, "output", "demo", "serving"))
+    p.add_argument("--data-root", default=os.path.join(_util.REPO_ROOT, "data", "librispeech-mini"))
+    p.add_argument("--recordings", type=int, default=20, help="distinct 5 s recordings (cycled through)")
+    p.add_argument("--requests", type=int, default=60, help="timed requests per client setting")
+    p.add_argument("--clients", default="1,4", help="concurrent clients, comma-separated")
+    p.add_argument("--quick", action="store_true", help="smoke check: 3 recordings, 6 requests (not a measurement)")
+    p.add_argument("--out", default=None, help="Markdown file (default bench/results/serving.md)")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.recordings, args.requests = 3, 6
+    if args.out is None:
+        args.out = _util.results_path("serving", args.quick)
+    return args
+
+
+def recordings(data_root: str, count: int):
+    """(FLAC bytes of 5 s) x count, from the corpus's utterances of at least 5 s, in path order."""
+    import soundfile as sf  # pylint: disable=import-outside-toplevel
+    out = []
+    for path in sorted(glob.glob(os.path.join(data_root, "**", "*.flac"), recursive=True)):
+        samples, rate = sf.read(path, dtype="float32")
+        if len(samples) >= SECONDS * rate:
+            buffer = io.BytesIO()
+            sf.write(buffer, samples[:int(SECONDS * rate)], rate, format="FLAC")
+            out.append(buffer.getvalue())
+        if len(out) == count:
+            return out
+    raise SystemExit(f"{data_root} holds {len(out)} utterances of >= {SECONDS:g} s; {count} were asked for")
+
+
+def in_process(model: str, files, requests: int):
+    from trainer.classifier import Classifier  # pylint: disable=import-outside-toplevel
+    classifier = Classifier(model)
+    classifier.classify_samples(classifier.read_bytes(files[0], "warm-up"))
+    times = []
+    for i in range(requests):
+        start = time.perf_counter()
+        classifier.classify_samples(classifier.read_bytes(files[i % len(files)], f"recording {i}"))
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(model: str, log_path: str):
+    port = _free_port()
+    log = open(log_path, "wb")  # pylint: disable=consider-using-with  (closed with the process)
+    process = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "serve", "--model", model, "--port", str(port)],
+                               cwd=_util.REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the server exited ({process.returncode}); see {log_path}")
+        try:
+            with urllib.request.urlopen(url + "/v2/health/ready", timeout=5) as response:
+                if response.status == 200:
+                    return process, url
+        except OSError:
+            time.sleep(0.5)
+    process.kill()
+    raise SystemExit(f"the server was not ready in 300 s; see {log_path}")
+
+
+def request(url: str, body: bytes) -> float:
+    start = time.perf_counter()
+    call = urllib.request.Request(url + "/v1/models/audioclf:predict", data=body,
+                                  headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(call, timeout=300) as response:
+        answer = json.loads(response.read())
+    assert "predictions" in answer, answer
+    return time.perf_counter() - start
+
+
+def load(url: str, bodies, requests: int, clients: int):
+    """(latencies, wall seconds) of `requests` requests spread over `clients` threads."""
+    start = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        latencies = list(pool.map(lambda i: request(url, bodies[i % len(bodies)]), range(requests)))
+    return latencies, time.perf_counter() - start
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    files = recordings(args.data_root, args.recordings)
+    bodies = [json.dumps({"instances": [{"b64": base64.b64encode(f).decode()}]}).encode() for f in files]
+    local = in_process(args.model, files, args.requests)
+    process, url = start_server(args.model, os.path.join(tempfile.mkdtemp(prefix="bench-serving-"), "server.log"))
+    try:
+        for body in bodies[:2]:
+            request(url, body)   # warm-up: the first calls trace the signature
+        runs = {c: load(url, bodies, args.requests, c) for c in (int(x) for x in args.clients.split(","))}
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+    def p(values, q):
+        return float(np.percentile(values, q)) * 1e3
+
+    rows = [["in process (predict's path)", 1, f"{1 / statistics.mean(local):.1f}", f"{p(local, 50):.0f}",
+             f"{p(local, 99):.0f}", "-"]]
+    for clients, (latencies, wall) in runs.items():
+        overhead = p(latencies, 50) / p(local, 50) - 1
+        rows.append([f"`audioclf serve`, {clients} client{'s' if clients > 1 else ''}", clients,
+                     f"{len(latencies) / wall:.1f}", f"{p(latencies, 50):.0f}", f"{p(latencies, 99):.0f}",
+                     f"{overhead:+.0%}" + ("" if clients > 1 else (" (goal < +20 %)" if overhead < GOAL_OVERHEAD
+                                                                  else " (**over the +20 % goal**)"))])
+    lines = [f"# Model server against in-process predict: {SECONDS:g} s recordings", ""]
+    lines += _util.QUICK_NOTE if args.quick else []
+    lines += ["Machine:", ""] + _util.machine_lines([
+        f"model: {args.model}; {len(files)} recordings of {SECONDS:g} s (FLAC, from {args.data_root}), "
+        f"{args.requests} requests per row after 2 untimed ones",
+        "server: `audioclf serve` (kserve ModelServer, one uvicorn worker, its own .venv-serving); clients: urllib "
+        "threads of the benchmark process on the same machine"]) + [""]
+    lines += [_util.table(["", "clients", "requests/s", "p50 ms", "p99 ms", "p50 against in process"], rows), ""]
+    lines += ["With several clients the p50 includes waiting for the others' requests (2 cores): that row's "
+              "figure is throughput, not overhead.", ""]
+    _util.write_report(args.out, "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
