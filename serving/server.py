@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 import uuid
 from typing import List
@@ -169,7 +170,7 @@ def main(argv=None) -> int:
     log.info("serving: http://0.0.0.0:%d/v1/models/%s:predict and /v2/models/%s/infer", config.http_port,
              config.model_name, config.model_name)
     kserve.ModelServer(http_port=config.http_port, enable_grpc=False, workers=1,
-                       enable_latency_logging=False).start([model])
+                       enable_latency_logging=os.environ.get("AUDIOCLF_LATENCY_LOG") == "1").start([model])
     return 0
 
 
