@@ -5,7 +5,8 @@ The recordings: the first --recordings utterances of --data-root that are at lea
 encoded as FLAC (what a client uploads). In-process: `Classifier.read_bytes` + `classify_samples` on each
 (predict's code path; TensorFlow's default threads, as in the server). Server: started as `audioclf serve`
 starts it (its own environment), warmed up (WARM_UP requests), then --requests V1 requests (one recording each, base64) from
-1 client and from 4 clients at once (threads of this process, each on one kept-alive HTTP connection).
+1 client (alternating with the in-process calls, so both see the same machine load) and from 4 clients at
+once (threads of this process, each on one kept-alive HTTP connection).
 The goal: server p50 at 1 client within 20 % of the in-process p50.
 
 Run:  .venv/bin/python -m bench.bench_serving [--model output/demo/serving] [--requests 60] [--quick] [--out FILE]
@@ -68,17 +69,19 @@ def recordings(data_root: str, count: int):
     raise SystemExit(f"{data_root} holds {len(out)} utterances of >= {SECONDS:g} s; {count} were asked for")
 
 
-def in_process(model: str, files, requests: int):
+def local_classifier(model: str, files):
+    """predict's Classifier in this process, warmed up; call(i) classifies recording i as `predict` would."""
     from trainer.classifier import Classifier  # pylint: disable=import-outside-toplevel
     classifier = Classifier(model)
-    for i in range(WARM_UP):
-        classifier.classify_samples(classifier.read_bytes(files[i % len(files)], "warm-up"))
-    times = []
-    for i in range(requests):
+
+    def call(i: int) -> float:
         start = time.perf_counter()
         classifier.classify_samples(classifier.read_bytes(files[i % len(files)], f"recording {i}"))
-        times.append(time.perf_counter() - start)
-    return times
+        return time.perf_counter() - start
+
+    for i in range(WARM_UP):
+        call(i)
+    return call
 
 
 def _free_port() -> int:
@@ -136,12 +139,19 @@ def main(argv=None):
     args = parse_args(argv)
     files = recordings(args.data_root, args.recordings)
     bodies = [json.dumps({"instances": [{"b64": base64.b64encode(f).decode()}]}).encode() for f in files]
-    local = in_process(args.model, files, args.requests)
+    call_local = local_classifier(args.model, files)
     process, url = start_server(args.model, os.path.join(tempfile.mkdtemp(prefix="bench-serving-"), "server.log"))
     try:
         for i in range(WARM_UP):   # the first calls are slow (measured: ~500 ms, then 40-50 ms for ~10 calls)
             request(url, bodies[i % len(bodies)])
-        runs = {c: load(url, bodies, args.requests, c) for c in (int(x) for x in args.clients.split(","))}
+        # One client: in-process and server calls alternate, so both see the same load on the machine.
+        local, served = [], []
+        for i in range(args.requests):
+            local.append(call_local(i))
+            served.append(request(url, bodies[i % len(bodies)]))
+        runs = {1: (served, sum(served))}
+        runs.update({c: load(url, bodies, args.requests, c) for c in (int(x) for x in args.clients.split(","))
+                     if c != 1})
     finally:
         process.terminate()
         process.wait(timeout=60)
@@ -162,6 +172,8 @@ def main(argv=None):
     lines += ["Machine:", ""] + _util.machine_lines([
         f"model: {args.model}; {len(files)} recordings of {SECONDS:g} s (FLAC, from {args.data_root}), "
         f"{args.requests} requests per row after {WARM_UP} untimed ones",
+        f"load average (1/5/15 min) at the end: {' / '.join(f'{x:.1f}' for x in os.getloadavg())} on "
+        f"{os.cpu_count()} cores (other work on the machine slows both sides alike)",
         "server: `audioclf serve` (kserve ModelServer, one uvicorn worker, its own .venv-serving); clients: threads "
         "of the benchmark process on the same machine, each on one kept-alive HTTP connection"]) + [""]
     lines += [_util.table(["", "clients", "requests/s", "p50 ms", "p99 ms", "p50 against in process"], rows), ""]
