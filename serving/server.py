@@ -93,9 +93,7 @@ def make_model(config: ServingConfig, model_dir: str):
                     payload.check_duration(samples, self.classifier.sample_rate, config.min_audio_seconds,
                                            config.max_audio_seconds, r.name)
                     results.append(self.classifier.classify_samples(samples))
-                except AudioClfError as err:
-                    raise InvalidInput(str(err)) from err
-                except payload.BadRequest as err:
+                except (AudioClfError, payload.BadRequest) as err:
                     raise InvalidInput(str(err)) from err
             return results
 
