@@ -1,7 +1,7 @@
 # The two commands of the README. Both set up .venv first (scripts/setup.sh) if needed.
 OUTPUT ?= output/demo
 
-.PHONY: demo test test-fast lint setup kubeflow
+.PHONY: demo test test-fast lint setup kubeflow image image-tools test-image
 
 setup:
 	@scripts/setup.sh
@@ -26,3 +26,25 @@ lint: setup
 # The Kubeflow Pipelines spec for the example cluster config (kubeflow/README.md): compiled offline.
 kubeflow: setup
 	.venv/bin/audioclf compile --config kubeflow/retraining.yaml --output output/kubeflow/pipeline.yaml
+
+# ---- Images (docker/README.md) --------------------------------------------------------------------
+# Docker when an engine answers, else buildah (daemonless; installed here with apt when missing).
+ENGINE ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo buildah)
+VERSION := $(shell sed -nE 's/^VERSION[[:space:]]*=[[:space:]]*"([^"]+)"[[:space:]]*$$/\1/p' setup.py)
+IMAGE_REPO ?= ghcr.io/audioclf/audioclf
+
+image-tools:
+	@if [ "$(ENGINE)" = buildah ]; then scripts/system_packages.sh buildah=buildah mmdebstrap=mmdebstrap; fi
+
+# The pipeline image (CPU and GPU variants) and the model server's image.
+image: image-tools
+	IMAGE_REPO=$(IMAGE_REPO) docker/build.sh --engine $(ENGINE) --image main --variant cpu
+	IMAGE_REPO=$(IMAGE_REPO) docker/build.sh --engine $(ENGINE) --image main --variant gpu
+	IMAGE_REPO=$(IMAGE_REPO) docker/build.sh --engine $(ENGINE) --image serving
+
+# Builds the images, then runs the compiled SpeakerIndexGen step, a training step, predict, the CUDA
+# check and the model server inside them (docker/image_test.py).
+test-image: setup image
+	AUDIOCLF_IMAGE_ENGINE=$(ENGINE) AUDIOCLF_IMAGE=$(IMAGE_REPO):$(VERSION) \
+	AUDIOCLF_GPU_IMAGE=$(IMAGE_REPO):$(VERSION)-gpu AUDIOCLF_SERVING_IMAGE=$(IMAGE_REPO)-serving:$(VERSION) \
+	  .venv/bin/python -m pytest -q -rs -m image docker/image_test.py

@@ -19,18 +19,17 @@ import http.client
 import io
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
+from pathlib import Path
 
 import numpy as np
 
 from bench import _util
+from serving import local_server
 
 SECONDS = 5.0
 GOAL_OVERHEAD = 0.20
@@ -84,30 +83,13 @@ def local_classifier(model: str, files):
     return call
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(model: str, log_path: str):
-    port = _free_port()
-    log = open(log_path, "wb")  # pylint: disable=consider-using-with  (closed with the process)
-    process = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "serve", "--model", model, "--port", str(port)],
-                               cwd=_util.REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the server exited ({process.returncode}); see {log_path}")
-        try:
-            with urllib.request.urlopen(url + "/v2/health/ready", timeout=5) as response:
-                if response.status == 200:
-                    return process, url
-        except OSError:
-            time.sleep(0.5)
-    process.kill()
-    raise SystemExit(f"the server was not ready in 300 s; see {log_path}")
+    port = local_server.free_port()
+    argv = [sys.executable, "-m", "pipeline.cli", "serve", "--model", model, "--port", str(port)]
+    try:
+        return local_server.start(argv, port, Path(log_path), timeout=300, cwd=_util.REPO_ROOT)
+    except local_server.NotReady as err:
+        raise SystemExit(f"{err}\n(whole log: {log_path})") from err
 
 
 _connections = threading.local()
@@ -153,8 +135,7 @@ def main(argv=None):
         runs.update({c: load(url, bodies, args.requests, c) for c in (int(x) for x in args.clients.split(","))
                      if c != 1})
     finally:
-        process.terminate()
-        process.wait(timeout=60)
+        local_server.stop(process)
 
     def p(values, q):
         return float(np.percentile(values, q)) * 1e3

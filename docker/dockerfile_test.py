@@ -23,6 +23,7 @@ from pipeline.config import KubeflowConfig
 
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO / "docker" / "Dockerfile"
+SERVING_DOCKERFILE = REPO / "docker" / "Dockerfile.serving"
 BUILD_SH = REPO / "docker" / "build.sh"
 INSTALL_LOCK = "scripts/install_lock.sh"
 BASE_IMAGE = re.compile(r"^(docker\.io/)?(library/)?python:3\.11(\.\d+)?-slim-bookworm(@sha256:[0-9a-f]{64})?$")
@@ -332,7 +333,8 @@ def test_image_installs_only_through_install_lock_script(dockerfile):
         project_run = calls[modes.index({"--project-only"})][0]
         assert lock_run.line < project_run.line
         before_lock = {s.rstrip("/") for i in copies if i.line < lock_run.line for s in copy_sources(i)}
-        assert before_lock <= {"requirements/lock.txt", INSTALL_LOCK, "requirements", "scripts"}, (
+        allowed = {"requirements/lock.txt", "requirements/gpu-lock.txt", INSTALL_LOCK, "requirements", "scripts"}
+        assert before_lock <= allowed, (
             f"only the lock and the install script may be copied before the lock install, not {before_lock}")
     else:
         project_run = calls[modes.index(set())][0]
@@ -404,18 +406,80 @@ def test_install_script_refuses_bad_arguments_before_touching_anything(tmp_path)
 
 # ---- base image, runtime, user ---------------------------------------------------------------------
 
-def test_base_image_is_python_311_on_bookworm(dockerfile):
-    names = set()
-    for instruction in (i for i in dockerfile if i.keyword == "FROM"):
+def global_args(instructions: List[Instruction]) -> Dict[str, str]:
+    """ARG NAME=default lines before the first FROM (what ${NAME} in a FROM line resolves to)."""
+    values: Dict[str, str] = {}
+    for instruction in instructions:
+        if instruction.keyword == "FROM":
+            break
+        if instruction.keyword == "ARG" and "=" in instruction.args:
+            name, default = instruction.args.strip().split("=", 1)
+            values[name] = default.strip('"')
+    return values
+
+
+def base_images(instructions: List[Instruction]) -> List[str]:
+    """The base of each stage that does not build on an earlier stage, ${ARG}s resolved to their defaults."""
+    args, names, bases = global_args(instructions), set(), []
+    for instruction in (i for i in instructions if i.keyword == "FROM"):
         words = instruction.words()
-        image = words[0]
+        image = re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: args.get(m.group(1) or m.group(2), m.group(0)), words[0])
         if image not in names:               # FROM <earlier stage> reuses that stage's base
-            assert BASE_IMAGE.match(image), (
-                f"line {instruction.line}: base {image}; the lock was measured on Python 3.11, Debian 12 "
-                f"(glibc 2.36): use python:3.11-slim-bookworm")
+            bases.append(image)
         assert "platform" not in instruction.flags or instruction.flags["platform"] == "linux/amd64"
         if len(words) >= 3 and words[1].upper() == "AS":
             names.add(words[2])
+    return bases
+
+
+@pytest.mark.parametrize("path", [DOCKERFILE, SERVING_DOCKERFILE], ids=["main", "serving"])
+def test_base_image_is_python_311_on_bookworm(path):
+    instructions = parse_dockerfile(path.read_text())
+    bases = base_images(instructions)
+    assert bases and all(BASE_IMAGE.match(b) for b in bases), (
+        f"{path.name}: bases {bases}; the locks were measured on Python 3.11, Debian 12 (glibc 2.36): "
+        f"use python:3.11-slim-bookworm (docker/base_image.sh makes its local stand-in)")
+    assert global_args(instructions).get("BASE_IMAGE"), f"{path.name}: ARG BASE_IMAGE=... before the first FROM"
+    assert all(i.words()[0] in ("${BASE_IMAGE}", "$BASE_IMAGE") for i in instructions
+               if i.keyword == "FROM"), f"{path.name}: every stage starts FROM ${{BASE_IMAGE}} (build.sh --base)"
+
+
+def test_gpu_lock_is_the_lock_plus_tensorflows_cuda_wheels(dockerfile):
+    lines = [line.strip() for line in (REPO / "requirements" / "gpu-lock.txt").read_text().splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    assert lines[0] == "-r lock.txt", "requirements/gpu-lock.txt starts from the one lock (-r lock.txt)"
+    extra = lines[1:]
+    assert extra and all(re.fullmatch(r"nvidia-[a-z0-9-]+-cu12==[0-9.]+", line) for line in extra), extra
+    names = {line.split("==")[0] for line in extra}
+    assert {"nvidia-cudnn-cu12", "nvidia-cublas-cu12", "nvidia-cuda-runtime-cu12", "nvidia-nccl-cu12"} <= names
+    locked = (REPO / "requirements" / "lock.txt").read_text()
+    assert "tensorflow==2.16.2" in locked.splitlines(), "re-resolve gpu-lock.txt when TensorFlow changes"
+    installs = " ".join(i.args for i in dockerfile if i.keyword == "RUN" and INSTALL_LOCK in i.args)
+    assert re.search(r"gpu\)\s*lock=requirements/gpu-lock\.txt", installs), "VARIANT=gpu installs gpu-lock.txt"
+
+
+def test_serving_image_installs_its_lock_and_the_servers_code_only():
+    instructions = parse_dockerfile(SERVING_DOCKERFILE.read_text())
+    runs = [i for i in instructions if i.keyword == "RUN"]
+    lock_runs = [r for r in runs if INSTALL_LOCK in r.args]
+    assert len(lock_runs) == 1
+    assert re.search(re.escape(INSTALL_LOCK) + r"\s+/opt/venv\s+--lock-only\s+--lock\s+requirements/serving-lock\.txt",
+                     lock_runs[0].args)
+    for run in runs:
+        assert not re.search(r"\bpip3?\s+install\b|-m\s+pip\b", run.args), f"line {run.line} installs packages itself"
+    final = stages(instructions)[-1]
+    copied = {s.rstrip("/") for i in final if i.keyword == "COPY" and "from" not in i.flags for s in copy_sources(i)}
+    # The serving layer (tests/layers_test.py): serving/ imports only components.common and trainer.
+    assert copied == {"serving", "trainer", "components/__init__.py", "components/common"}, copied
+    env: Dict[str, str] = {}
+    for instruction in (i for i in final if i.keyword == "ENV"):
+        env.update(env_values(instruction))
+    assert env.get("PYTHONPATH") == "/opt/audioclf" and env.get("TF_USE_LEGACY_KERAS") == "1"
+    users = [i.args.strip() for i in final if i.keyword == "USER"]
+    assert users and users[-1].split(":")[0] == "1000"
+    entry = [i.words() for i in final if i.keyword == "ENTRYPOINT"]
+    assert entry == [["python", "-m", "serving.server"]]
+    assert any(re.search(r"import kserve, serving\.server", r.args) for r in runs), "a build-time import check"
 
 
 def test_runtime_stage_has_ffmpeg_env_venv_and_smoke_check(final_stage):
@@ -527,6 +591,8 @@ def test_dry_run_tags_the_image_the_compiled_pipeline_names():
     assert KubeflowConfig().image == f"ghcr.io/audioclf/audioclf:{version}", (
         "pipeline.config KubeflowConfig.image must be the tag docker/build.sh gives the image")
     assert KubeflowConfig().image in tags
+    gpu_tags = _option_values(_docker_build_tags(_build_sh("--dry-run", "--variant", "gpu").stdout), "--tag")
+    assert KubeflowConfig().gpu_image in gpu_tags, "kubeflow.gpu_image must be the tag of --variant gpu"
     assert _option_values(words, "--file") == ["docker/Dockerfile"] and words[-1] == "."
     assert f"VERSION={version}" in _option_values(words, "--build-arg")
     assert not [line for line in result.stdout.splitlines() if line.startswith("docker push")]
@@ -557,8 +623,11 @@ def test_runs_docker_and_says_clearly_when_it_is_missing(tmp_path):
     result = _build_sh("--push", env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
     assert result.returncode == 0, result.stderr
     calls = log.read_text().splitlines()
-    assert calls[0] == "info" and calls[1].startswith("build ") and f":{setup_py_version()} " in calls[1]
-    assert [c.split()[0] for c in calls[2:]] == ["push"] * (len(calls) - 2) and len(calls) >= 3
+    assert calls[0] == "info"                 # is an engine there? (docker first, buildah otherwise)
+    # Read-only questions aside (is an engine there, how big is the image), it only builds and pushes.
+    calls = [c for c in calls if c != "info" and not c.startswith("image inspect ")]
+    assert calls[0].startswith("build ") and f":{setup_py_version()} " in calls[0]
+    assert [c.split()[0] for c in calls[1:]] == ["push"] * (len(calls) - 1) and len(calls) >= 3
 
     # Only what build.sh needs before it looks for docker (dirname), and no docker.
     bare = tmp_path / "bare"
@@ -567,3 +636,34 @@ def test_runs_docker_and_says_clearly_when_it_is_missing(tmp_path):
     missing = _build_sh(env={"PATH": str(bare)})
     assert missing.returncode == 1
     assert "docker is not installed" in missing.stderr and "--dry-run" in missing.stderr
+
+
+def test_variants_images_and_engines_in_dry_run(tmp_path):
+    version = setup_py_version()
+    gpu = _build_sh("--dry-run", "--variant", "gpu")
+    assert gpu.returncode == 0, gpu.stderr
+    words = _docker_build_tags(gpu.stdout)
+    assert f"ghcr.io/audioclf/audioclf:{version}-gpu" in _option_values(words, "--tag")
+    assert "VARIANT=gpu" in _option_values(words, "--build-arg")
+
+    serving = _build_sh("--dry-run", "--image", "serving")
+    words = _docker_build_tags(serving.stdout)
+    assert f"ghcr.io/audioclf/audioclf-serving:{version}" in _option_values(words, "--tag")
+    assert _option_values(words, "--file") == ["docker/Dockerfile.serving"]
+    assert not [a for a in _option_values(words, "--build-arg") if a.startswith("VARIANT=")]
+
+    refused = _build_sh("--dry-run", "--image", "serving", "--variant", "gpu")
+    assert refused.returncode == 2 and "no GPU variant" in refused.stderr
+    for bad in (["--variant", "tpu"], ["--image", "x"], ["--engine", "podman"], ["--variant"]):
+        assert _build_sh("--dry-run", *bad).returncode == 2, bad
+
+    cert = tmp_path / "ca.pem"
+    cert.write_text("-----BEGIN CERTIFICATE-----\n")
+    buildah = _build_sh("--dry-run", "--engine", "buildah", "--base", "localhost/base:1", "--ca-cert", str(cert))
+    assert buildah.returncode == 0, buildah.stderr
+    (line,) = [shlex.split(x) for x in buildah.stdout.splitlines() if x.startswith("buildah ")]
+    assert line[:5] == ["buildah", "--storage-driver", "overlay", "bud", "--isolation"] and "--layers" in line
+    assert "BASE_IMAGE=localhost/base:1" in _option_values(line, "--build-arg")
+    assert _option_values(line, "--secret") == [f"id=ca-cert,src={cert}"]
+    missing = _build_sh("--dry-run", "--ca-cert", str(tmp_path / "none.pem"))
+    assert missing.returncode == 1 and "no such file" in missing.stderr

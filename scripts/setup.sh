@@ -12,22 +12,7 @@ PYTHON="${PYTHON:-python3}"
 
 # System packages: ffmpeg (pydub decodes non-WAV/FLAC formats through it) and a C++ compiler (one
 # locked package, pyfarmhash, ships no Python 3.11 wheel and is built from source).
-missing=()
-command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
-command -v c++ >/dev/null 2>&1 || missing+=(g++)
-if [ "${#missing[@]}" -gt 0 ]; then
-  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
-    echo "setup: installing ${missing[*]} with apt-get" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  elif command -v apt-get >/dev/null 2>&1 && command -v sudo >/dev/null 2>&1; then
-    echo "setup: installing ${missing[*]} with sudo apt-get" >&2
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  else
-    echo "setup: ${missing[*]} missing. Install (Debian/Ubuntu: 'sudo apt-get install ${missing[*]}'," \
-         "macOS: 'brew install ffmpeg' and the Xcode command line tools) and run this again." >&2
-    exit 1
-  fi
-fi
+scripts/system_packages.sh ffmpeg=ffmpeg c++=g++
 
 # pyproject.toml counts up to its first [tool.*] table: test and lint settings do not reinstall anything.
 stamp="$( (cat requirements/lock.txt setup.py scripts/install_lock.sh; sed '/^\[tool\./,$d' pyproject.toml) | sha256sum | cut -d' ' -f1)"

@@ -7,10 +7,7 @@ import http.client
 import io
 import json
 import os
-import socket
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -19,6 +16,7 @@ import pytest
 import soundfile as sf
 
 from sample_artifacts import export_tiny_model  # tests/sample_artifacts.py
+from serving import local_server
 from trainer.classifier import Classifier
 
 pytestmark = pytest.mark.slow
@@ -35,38 +33,19 @@ def model_dir(tmp_path_factory):
     return export_tiny_model(tmp_path_factory.mktemp("model"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(model_dir, tmp_path_factory):
     assert SERVING_PYTHON.exists(), f"{SERVING_PYTHON} is missing: run `make setup` (it creates .venv-serving)"
-    port = _free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "serve", "--model", str(model_dir), "--port", str(port),
-             "--set", f"serving.max_request_mb={MAX_REQUEST_MB}", "--set", "serving.max_recordings=3"],
-            cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
-            env=dict(os.environ, AUDIOCLF_SERVING_PYTHON=str(SERVING_PYTHON)))
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"the server exited ({process.returncode}): {log.read_text()[-3000:]}"
-        try:
-            if _get(url + "/v2/health/ready")[0] == 200:
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail(f"the server was not ready in 180 s: {log.read_text()[-3000:]}")
+    port = local_server.free_port()
+    argv = [sys.executable, "-m", "pipeline.cli", "serve", "--model", str(model_dir), "--port", str(port),
+            "--set", f"serving.max_request_mb={MAX_REQUEST_MB}", "--set", "serving.max_recordings=3"]
+    try:
+        process, url = local_server.start(argv, port, tmp_path_factory.mktemp("server") / "server.log", timeout=180,
+                                          cwd=REPO, env=dict(os.environ, AUDIOCLF_SERVING_PYTHON=str(SERVING_PYTHON)))
+    except local_server.NotReady as err:
+        pytest.fail(str(err))
     yield url
-    process.terminate()
-    process.wait(timeout=60)
+    local_server.stop(process)
 
 
 def _get(url):

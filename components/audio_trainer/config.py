@@ -46,6 +46,9 @@ class KubeflowConfig:
     """How `audioclf compile/submit/schedule` build the pipeline for Kubeflow Pipelines (KFP v2)."""
     # The image every step runs (docker/Dockerfile, tagged by docker/build.sh from the project version).
     image: str = "ghcr.io/audioclf/audioclf:0.1.0"
+    # The image of the training pods (the Trainer step, or the TFJob workers) when `trainer.gpus` > 0: the
+    # GPU variant (docker/build.sh --variant gpu: the same code plus TensorFlow's CUDA/cuDNN wheels).
+    gpu_image: str = "ghcr.io/audioclf/audioclf:0.1.0-gpu"
     # Where artifacts go; blessed models go to <pipeline_root>/serving unless pusher.serving_dir is set.
     pipeline_root: str = "gs://audioclf-pipelines/root"
     # Default of the `data_root` run-time parameter: a corpus root the pods can read, several separated
@@ -58,6 +61,10 @@ class KubeflowConfig:
     trainer_launcher: str = "pod"
     tfjob: TFJobConfig = field(default_factory=TFJobConfig)
     experiment: str = "audioclf"
+
+    def training_image(self) -> str:
+        """The image that trains: the GPU variant when the training pods ask for GPUs."""
+        return self.gpu_image if self.trainer.gpus > 0 else self.image
 
     def validate(self) -> None:
         """Refuses settings that cannot work, naming the setting and what to change."""

@@ -4,7 +4,8 @@ The same `create_pipeline` as the local run, from the same config. What changes 
 - the data root, the clip counts, the epochs and the accuracy floor are run-time parameters (their
   defaults are the config's values; `audioclf submit --param epochs=20` changes one run);
 - every step runs `kubeflow.image` with the resources of `kubeflow.components` (the Trainer:
-  `kubeflow.trainer`, with GPUs and an accelerator node selector when set);
+  `kubeflow.trainer`, with GPUs and an accelerator node selector when set, and then the image
+  `kubeflow.gpu_image`, which has TensorFlow's CUDA libraries);
 - with `kubeflow.trainer_launcher: tfjob` the Trainer step creates a multi-worker TFJob instead of
   training in its own pod.
 
@@ -21,7 +22,7 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx.orchestration import data_types
-from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
+from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner, pipeline_builder
 
 from components.audio_trainer.component import tfjob_launcher
 from components.common import fs
@@ -84,7 +85,12 @@ def build_spec(config: PipelineConfig) -> List[Dict[str, Any]]:
     image, pipeline_root = kf.image, kf.pipeline_root
     serving_dir = config.pusher.serving_dir or run_dir.path(pipeline_root, run_dir.SERVING)
     parameters = runtime_parameters(config)
-    launcher = tfjob_launcher(kf, image) if kf.trainer_launcher == "tfjob" else None
+    # GPUs for training: the Trainer pod (or the TFJob workers) runs the GPU variant of the image.
+    training_image = kf.training_image()
+    launcher = tfjob_launcher(kf, training_image) if kf.trainer_launcher == "tfjob" else None
+    images: Any = image
+    if launcher is None and training_image != image:
+        images = {pipeline_builder.DEFAULT_IMAGE_PATH_KEY: image, pipeline_def.TRAINER: training_image}
     pipeline = pipeline_def.create_pipeline(config, parameters, pipeline_root=pipeline_root, serving_dir=serving_dir,
                                             trainer_launcher=launcher)
     steps = _step_resources(config)
@@ -92,7 +98,7 @@ def build_spec(config: PipelineConfig) -> List[Dict[str, Any]]:
         if component.id in steps:
             component.with_platform_config(resource_spec(steps[component.id]))
     runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(
-        display_name=config.name, default_image=image, use_pipeline_spec_2_1=True))
+        display_name=config.name, default_image=images, use_pipeline_spec_2_1=True))
     spec = runner.run(pipeline, write_out=False)["pipelineSpec"]
     # KFP takes the root and parameter defaults from the PipelineSpec itself; TFX keeps them in the job's
     # runtime config, which a bare spec does not carry.

@@ -88,6 +88,11 @@ def test_resources_and_node_selector_come_from_the_config(tmp_path):
     selectors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert selectors == {"Trainer_executor": {"nodeSelector": {"labels": {
         "cloud.google.com/gke-accelerator": "nvidia-l4", "pool": "train"}}}}
+    # The GPU pod runs the GPU variant of the image (CUDA libraries); every other step the CPU image.
+    config = load_config(TINY, overrides)
+    assert _executor(spec, "Trainer")["container"]["image"] == config.kubeflow.gpu_image
+    assert {_executor(spec, c)["container"]["image"] for c in ("SpeakerIndexGen", "Evaluator", "Pusher")} == {
+        config.kubeflow.image}
 
 
 def test_tfjob_launcher_is_chosen_by_the_config(tmp_path):
@@ -96,7 +101,9 @@ def test_tfjob_launcher_is_chosen_by_the_config(tmp_path):
     spec = documents[0]
     constant = spec["root"]["dag"]["tasks"]["Trainer"]["inputs"]["parameters"]["launcher"]["runtimeValue"]["constant"]
     launcher = json.loads(constant)
-    assert launcher["kind"] == "tfjob" and launcher["image"] == IMAGE and launcher["tfjob"]["workers"] == 4
+    gpu_image = load_config(TINY).kubeflow.gpu_image
+    assert launcher["kind"] == "tfjob" and launcher["image"] == gpu_image and launcher["tfjob"]["workers"] == 4
+    assert _executor(spec, "Trainer")["container"]["image"] == IMAGE   # the waiting step needs no CUDA
     assert launcher["resources"]["gpus"] == 1
     # The Trainer step itself only waits for the job: no GPU for its pod.
     assert "accelerator" not in _executor(spec, "Trainer")["container"]["resources"]
