@@ -2,9 +2,9 @@
 
 On Kubeflow Pipelines v2, TFX's container entry point rebuilds a custom artifact type by importing
 its schema title as `<module>.<Class>`, and KFP requires that title to look like `<namespace>.<Title>`
-with a one-word namespace. So the types are named `audioclf.SpeakerIndex` and `audioclf.AudioClips`,
-and this top-level module is where that import finds them.
+with a one-word namespace. So the types are named `audioclf.SpeakerIndex`, `audioclf.AudioClips` and
+`audioclf.KServeDeployment`, and this top-level module is where that import finds them.
 """
-from components.common.artifacts import AudioClips, SpeakerIndex
+from components.common.artifacts import AudioClips, KServeDeployment, SpeakerIndex
 
-__all__ = ["AudioClips", "SpeakerIndex"]
+__all__ = ["AudioClips", "KServeDeployment", "SpeakerIndex"]

@@ -115,6 +115,7 @@ def _cmd_compile(args) -> int:
     params = spec["root"]["inputDefinitions"]["parameters"]
     print(json.dumps({"pipeline": os.path.abspath(args.output), "image": args.image or config.kubeflow.image,
                       "pipeline_root": spec["defaultPipelineRoot"], "trainer_launcher": config.kubeflow.trainer_launcher,
+                      "deploy": config.kubeflow.deploy or "none",
                       "parameters": {name: p["defaultValue"] for name, p in sorted(params.items())}}, indent=1))
     return 0
 

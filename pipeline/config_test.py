@@ -1,7 +1,10 @@
 """Config loading, overrides and the refusals of settings that cannot work."""
+import ast
+from pathlib import Path
+
 import pytest
 
-from pipeline.config import load_config, section_from_json, SynthesisConfig
+from pipeline.config import KubeflowConfig, load_config, section_from_json, SynthesisConfig
 from components.common.errors import AudioClfError
 
 
@@ -46,6 +49,16 @@ def test_runner_passthrough_replaces_direct_runner_args():
     ("evaluator.pitch_fit_utterances=1", r"pitch_fit_utterances must be >= 2"),
     ("corpus.min_speakers_to_split=2", r"min_speakers_to_split must be >= 3"),
     ("serving.max_request_mb=0", r"serving.max_request_mb=0 must be in \(0, 1024\]"),
+    ("kubeflow.deploy=seldon", r"kubeflow.deploy='seldon'; use '' \(no deployment\) or 'kserve'"),
+    ("kubeflow.kserve.canary_traffic_percent=100", r"canary_traffic_percent=100 must be 0 \(no canary"),
+    ("kubeflow.kserve.name=Audio_Clf", r"kubeflow.kserve.name='Audio_Clf' must be lower-case letters"),
+    ("kubeflow.kserve.name=" + "a" * 46, r"at most 45 characters"),
+    ("kubeflow.kserve.namespace=-x", r"kubeflow.kserve.namespace='-x' is not a Kubernetes namespace name"),
+    ("kubeflow.kserve.deployment_mode=Raw", r"deployment_mode='Raw'; use '' \(the cluster's default\)"),
+    ("kubeflow.kserve={deployment_mode: RawDeployment, canary_traffic_percent: 10}", r"needs Serverless mode"),
+    ("kubeflow.kserve={min_replicas: 2, max_replicas: 1}", r"max_replicas=1 is below min_replicas=2"),
+    ("kubeflow.kserve.timeout_minutes=0", r"kubeflow.kserve.poll_seconds and timeout_minutes must be > 0"),
+    ("kubeflow.kserve.resources.gpus=-1", r"kubeflow.kserve.resources.gpus must be >= 0"),
 ])
 def test_bad_settings_are_refused_with_the_setting_named(override, message):
     with pytest.raises(AudioClfError, match=message):
@@ -59,3 +72,13 @@ def test_missing_config_file(tmp_path):
 
 def test_one_subset_named_as_a_string_is_one_subset():
     assert load_config(overrides=["corpus.subsets=dev-mini"]).corpus.subsets == ["dev-mini"]
+
+
+def test_the_serving_image_is_tagged_with_the_project_version_like_the_pipeline_image():
+    setup = ast.parse((Path(__file__).resolve().parents[1] / "setup.py").read_text())
+    (version,) = [ast.literal_eval(node.value) for node in setup.body if isinstance(node, ast.Assign)
+                  and any(getattr(t, "id", None) == "VERSION" for t in node.targets)]
+    kubeflow = KubeflowConfig()
+    assert kubeflow.image == f"ghcr.io/audioclf/audioclf:{version}"
+    assert kubeflow.kserve.image == f"ghcr.io/audioclf/audioclf-serving:{version}"
+    assert kubeflow.deploy == ""   # deploying is opted into

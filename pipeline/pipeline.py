@@ -3,6 +3,8 @@
 Runners (pipeline/local_runner.py, and the Kubeflow compile) build the metadata/runner settings and
 call this, so a local run and a cluster run are the same pipeline.
 """
+import dataclasses
+import json
 from typing import Any, Dict, List, Optional, Union
 
 from tfx import v1 as tfx
@@ -13,16 +15,18 @@ from components.audio_evaluator.component import AudioEvaluator
 from components.audio_example_gen.component import AudioExampleGen
 from components.audio_synthesis.component import AudioSynthesis
 from components.audio_trainer.component import AudioTrainer
+from components.kserve_deployer.component import KServeDeployer
 from components.schema_curation.component import SchemaCurator
 from components.speaker_index.component import SpeakerIndexGen
 from components.audio_evaluator import tfma_config as evaluation
 from pipeline.config import SPLITS, PipelineConfig, clip_samples, label_names, num_classes
+from serving.config import KSERVE_MODEL_DIR
 from trainer.task import TrainingSettings
 
 # Component ids (pipeline/run_dir.py: they name the pipeline_root folders too), re-exported for the runners.
 from pipeline.run_dir import (ANOMALY_GATE, AUDIO_SYNTHESIS, BASELINE_RESOLVER, COMPONENT_ORDER,  # noqa: E402,F401
-                              EVALUATOR, EXAMPLE_GEN, EXAMPLE_VALIDATOR, PUSHER, SCHEMA_CURATOR, SCHEMA_GEN,
-                              SPEAKER_INDEX, STATISTICS_GEN, TRAINER)
+                              EVALUATOR, EXAMPLE_GEN, EXAMPLE_VALIDATOR, KSERVE_DEPLOYER, PUSHER, SCHEMA_CURATOR,
+                              SCHEMA_GEN, SPEAKER_INDEX, STATISTICS_GEN, TRAINER)
 RUN_FN = "trainer.task.run_fn"  # the installed package's module: no module file to upload or copy
 
 Param = Union[str, int, float, data_types.RuntimeParameter]
@@ -45,10 +49,11 @@ def default_parameters(config: PipelineConfig, data_root: str) -> Dict[str, Any]
 
 
 def create_components(config: PipelineConfig, parameters: Dict[str, Param], serving_dir: str,
-                      trainer_launcher: Optional[str] = None) -> List:
+                      trainer_launcher: Optional[str] = None, deploy_kserve: bool = False) -> List:
     """The components in run order. `parameters` holds every name of `default_parameters`, as values or
     as Kubeflow run-time parameters; blessed models are pushed to `serving_dir/<version>`.
-    `trainer_launcher` (components/audio_trainer) trains elsewhere than in the Trainer step's process."""
+    `trainer_launcher` (components/audio_trainer) trains elsewhere than in the Trainer step's process;
+    `deploy_kserve` (a compiled Kubeflow pipeline only) adds a KServeDeployer after the Pusher."""
     missing = sorted(set(default_parameters(config, "")) - set(parameters))
     if missing:
         raise ValueError(f"create_components: parameters lack {', '.join(missing)}")
@@ -86,17 +91,24 @@ def create_components(config: PipelineConfig, parameters: Dict[str, Param], serv
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)))
-    return [index, clips, example_gen, statistics, schema, curated, validator, gate, trainer, baseline, evaluator,
-            pusher]
+    components = [index, clips, example_gen, statistics, schema, curated, validator, gate, trainer, baseline, evaluator,
+                  pusher]
+    if deploy_kserve:
+        components.append(KServeDeployer(
+            pushed_model=pusher.outputs["pushed_model"],
+            kserve_config=json.dumps(dataclasses.asdict(config.kubeflow.kserve), sort_keys=True),
+            server_command=config.serving.server_command(KSERVE_MODEL_DIR), http_port=config.serving.http_port,
+            model_name=config.serving.model_name).with_id(KSERVE_DEPLOYER))
+    return components
 
 
 def create_pipeline(config: PipelineConfig, parameters: Dict[str, Param], pipeline_root: str, serving_dir: str,
                     metadata_connection_config=None, enable_cache: bool = True,
-                    trainer_launcher: Optional[str] = None) -> tfx.dsl.Pipeline:
+                    trainer_launcher: Optional[str] = None, deploy_kserve: bool = False) -> tfx.dsl.Pipeline:
     return tfx.dsl.Pipeline(
         pipeline_name=config.name,
         pipeline_root=pipeline_root,
-        components=create_components(config, parameters, serving_dir, trainer_launcher),
+        components=create_components(config, parameters, serving_dir, trainer_launcher, deploy_kserve),
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=config.beam.pipeline_args(),

@@ -27,6 +27,12 @@ def test_components_in_order_and_the_trainer_waits_for_the_gate():
     assert by_id["ExampleValidator"].inputs["schema"].producer_component_id == "SchemaCurator"
 
 
+def test_a_local_pipeline_never_deploys():
+    """kubeflow.deploy: kserve adds the deploy step to the compiled Kubeflow pipeline only (compiler_test.py)."""
+    ids = {c.id for c in _pipeline("kubeflow.deploy=kserve").components}
+    assert pipeline_def.KSERVE_DEPLOYER not in ids and pipeline_def.PUSHER in ids
+
+
 def test_thresholds_come_from_the_config():
     config = evaluation.eval_config(EvaluatorConfig(accuracy_floor=0.97, max_regression=0.02), 2)
     gated = [m for spec in config.metrics_specs for m in spec.metrics if m.per_slice_thresholds or m.HasField("threshold")]

@@ -32,3 +32,5 @@ EVALUATOR = "Evaluator"
 PUSHER = "Pusher"
 COMPONENT_ORDER = [SPEAKER_INDEX, AUDIO_SYNTHESIS, EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_GEN, SCHEMA_CURATOR,
                    EXAMPLE_VALIDATOR, ANOMALY_GATE, TRAINER, BASELINE_RESOLVER, EVALUATOR, PUSHER]
+# After the Pusher in a compiled Kubeflow pipeline with kubeflow.deploy: kserve; never in a local run.
+KSERVE_DEPLOYER = "KServeDeployer"

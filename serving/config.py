@@ -1,7 +1,11 @@
 """The `serving` settings section: what the model server accepts."""
 from dataclasses import dataclass
+from typing import List
 
 from components.common.errors import AudioClfError
+
+# Where KServe's storage initializer puts the model of an InferenceService (its `/mnt/models`).
+KSERVE_MODEL_DIR = "/mnt/models"
 
 
 @dataclass
@@ -18,6 +22,14 @@ class ServingConfig:
     min_audio_seconds: float = 0.5
     # Recordings per request (V1 instances, V2 batch).
     max_recordings: int = 16
+
+    def server_command(self, model_dir: str) -> List[str]:
+        """The command line that serves `model_dir` with these settings (serving/server.py's flags): what
+        a KServe predictor container runs."""
+        return ["python", "-m", "serving.server", "--model", model_dir, "--model-name", self.model_name,
+                "--port", str(self.http_port), "--max-request-mb", str(self.max_request_mb),
+                "--max-audio-seconds", str(self.max_audio_seconds), "--min-audio-seconds",
+                str(self.min_audio_seconds), "--max-recordings", str(self.max_recordings)]
 
     def validate(self) -> None:
         if not self.model_name or not self.model_name.replace("-", "").replace("_", "").isalnum():

@@ -1,4 +1,4 @@
-"""A local stand-in for the Kubernetes API server and the Kubeflow Training Operator, for tests.
+"""A local stand-in for the Kubernetes API server, the Kubeflow Training Operator and KServe, for tests.
 
 `FakeKubernetes` serves, over plain HTTP on 127.0.0.1, the few REST calls components/audio_trainer/tfjob.py makes with
 the `kubernetes` client: create/get/delete of kubeflow.org/v1 TFJobs, listing pods by label and
@@ -10,6 +10,18 @@ replicaStatuses) up to date, honouring successPolicy and cleanPodPolicy. Every r
 
 Not modelled: restarts (only restartPolicy Never is accepted), ttlSecondsAfterFinished,
 activeDeadlineSeconds, other replica types, resources and node selection.
+
+It also serves get/create/replace of serving.kserve.io/v1beta1 InferenceServices (components/kserve_deployer/)
+like an API server with the vendored KServe v0.15.2 CRD (kubeflow/schemas/): the body is checked against
+the CRD's schema with unknown fields refused, a replace must carry the stored resourceVersion (else 409),
+and `metadata.generation` counts spec changes. Its controller acts like KServe in Serverless mode: a
+change of the predictor (other than canaryTrafficPercent) makes a new Knative revision
+(<name>-predictor-00001, ...), which after `isvc_ready_after` reconciles is ready (`isvc_behaviour`
+"ready"), or never is: "image_pull_error" (the revision fails; Ready=False with Knative's reason) or
+"model_load_error" (the storage initializer fails: modelStatus BlockedByFailedLoad). Traffic follows
+KServe's rule: with canaryTrafficPercent and a rolled-out revision, the new revision gets that share and
+the last rolled-out one the rest; otherwise the new one gets all and becomes the rolled-out one. No pod
+runs: nothing downloads the model or serves it (RawDeployment mode is not modelled either).
 """
 import datetime
 import json
@@ -28,7 +40,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 from urllib.parse import parse_qs, urlparse
 
+import jsonschema
 import kubernetes
+
+from components.common.testing import crd_schema
 
 REPO = Path(__file__).resolve().parents[1]
 CONTAINER = "tensorflow"
@@ -38,6 +53,9 @@ REPLICA_INDEX_LABEL = "training.kubeflow.org/replica-index"
 TFJOBS = re.compile(r"^/apis/kubeflow\.org/v1/namespaces/(?P<ns>[^/]+)/tfjobs(?:/(?P<name>[^/]+))?$")
 PODS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods$")
 POD_LOG = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<pod>[^/]+)/log$")
+ISVCS = re.compile(r"^/apis/serving\.kserve\.io/v1beta1/namespaces/(?P<ns>[^/]+)/inferenceservices(?:/(?P<name>[^/]+))?$")
+ISVC_CRD = REPO / "kubeflow" / "schemas" / "serving.kserve.io_inferenceservices.yaml"
+ISVC_BEHAVIOURS = ("ready", "image_pull_error", "model_load_error")
 DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 RECONCILE_SECONDS = 0.05
 KILL_GRACE_SECONDS = 5.0
@@ -134,21 +152,116 @@ class FakeTFJob:
                                 "lastUpdateTime": stamp, "lastTransitionTime": stamp})
 
 
+@dataclass
+class FakeInferenceService:
+    body: Dict[str, Any]
+    behaviour: str
+    revisions: List[Dict[str, Any]] = field(default_factory=list)   # {name, predictor, reconciles, ready}
+    rolled_out: List[str] = field(default_factory=list)             # revisions that got 100 %, in order
+
+    def reconcile(self, ready_after: int) -> None:
+        """One pass of the KServe controller (and Knative under it)."""
+        name, namespace = self.body["metadata"]["name"], self.body["metadata"]["namespace"]
+        predictor = self.body["spec"]["predictor"]
+        template = {k: v for k, v in predictor.items() if k != "canaryTrafficPercent"}
+        if not self.revisions or self.revisions[-1]["predictor"] != template:
+            self.revisions.append({"name": f"{name}-predictor-{len(self.revisions) + 1:05d}",
+                                   "predictor": json.loads(json.dumps(template)), "reconciles": 0, "ready": False})
+        latest = self.revisions[-1]
+        latest["reconciles"] += 1
+        if latest["reconciles"] >= ready_after and self.behaviour == "ready":
+            latest["ready"] = True
+        ready_revisions = [r["name"] for r in self.revisions if r["ready"]]
+        canary = predictor.get("canaryTrafficPercent")
+        if latest["ready"]:
+            if canary is not None and self.rolled_out and self.rolled_out[-1] != latest["name"]:
+                traffic = [{"revisionName": latest["name"], "latestRevision": True, "percent": int(canary)}]
+                if canary < 100:
+                    traffic.append({"revisionName": self.rolled_out[-1], "latestRevision": False,
+                                    "percent": 100 - int(canary), "tag": "prev"})
+            else:
+                traffic = [{"revisionName": latest["name"], "latestRevision": True, "percent": 100}]
+                if not self.rolled_out or self.rolled_out[-1] != latest["name"]:
+                    self.rolled_out.append(latest["name"])
+        elif ready_revisions:   # Knative keeps routing to the last ready revision
+            traffic = [{"revisionName": ready_revisions[-1], "latestRevision": True, "percent": 100}]
+        else:
+            traffic = []
+        status = self.body.setdefault("status", {})
+        status["deploymentMode"] = "Serverless"
+        status["observedGeneration"] = self.body["metadata"]["generation"]
+        component = {"latestCreatedRevision": latest["name"], "traffic": traffic}
+        if ready_revisions:
+            component["latestReadyRevision"] = ready_revisions[-1]
+            component["url"] = f"http://{name}-predictor.{namespace}.example.com"
+            status["url"] = f"http://{name}.{namespace}.example.com"
+            status["address"] = {"url": f"http://{name}-predictor.{namespace}.svc.cluster.local"}
+        if self.rolled_out:
+            component["latestRolledoutRevision"] = self.rolled_out[-1]
+        if len(self.rolled_out) > 1:
+            component["previousRolledoutRevision"] = self.rolled_out[-2]
+        status["components"] = {"predictor": component}
+        status["conditions"], status["modelStatus"] = self._conditions(latest, ready_after)
+
+    def _conditions(self, latest: Dict[str, Any], ready_after: int):
+        stamp = _now()
+        if latest["ready"]:
+            kinds = ["IngressReady", "LatestDeploymentReady", "PredictorConfigurationReady", "PredictorReady",
+                     "PredictorRouteReady", "Ready", "RoutesReady"]
+            conditions = [{"type": k, "status": "True", "lastTransitionTime": stamp} for k in kinds]
+            return conditions, {"transitionStatus": "UpToDate", "copies": {"failedCopies": 0, "totalCopies": 1},
+                                "states": {"activeModelState": "Loaded", "targetModelState": "Loaded"}}
+        failed = latest["reconciles"] >= ready_after and self.behaviour != "ready"
+        image = latest["predictor"]["containers"][0].get("image", "")
+        if not failed:
+            reason, message, status = "RevisionMissing", "Configuration is waiting for a Revision to become ready.", \
+                "Unknown"
+        elif self.behaviour == "image_pull_error":
+            reason, status = "RevisionFailed", "False"
+            message = (f'Revision "{latest["name"]}" failed with message: Back-off pulling image "{image}".')
+        else:
+            reason, status = "RevisionFailed", "False"
+            message = (f'Revision "{latest["name"]}" failed with message: Container failed with: storage-initializer '
+                       f'exited with code 1.')
+        conditions = [{"type": "IngressReady", "status": "True", "lastTransitionTime": stamp}]
+        conditions += [{"type": k, "status": status, "reason": reason, "message": message, "lastTransitionTime": stamp}
+                       for k in ("LatestDeploymentReady", "PredictorConfigurationReady", "PredictorReady", "Ready")]
+        active = "Loaded" if any(r["ready"] for r in self.revisions) else "Pending"
+        model = {"transitionStatus": "InProgress", "states": {"activeModelState": active, "targetModelState": "Pending"}}
+        if failed and self.behaviour == "model_load_error":
+            env = {e["name"]: e.get("value") for e in latest["predictor"]["containers"][0].get("env", [])}
+            model = {"transitionStatus": "BlockedByFailedLoad",
+                     "states": {"activeModelState": active, "targetModelState": "FailedToLoad"},
+                     "lastFailureInfo": {"reason": "ModelLoadFailed", "exitCode": 1,
+                                         "message": f"No such object: {env.get('STORAGE_URI')}/saved_model.pb"}}
+        return conditions, model
+
+
 class FakeKubernetes:
     """Use as a context manager; `api_client()` gives a kubernetes.client.ApiClient pointed at it.
 
-    tfjob_crd=False answers like a cluster without the Training Operator (404 on the tfjobs path);
-    forbidden=True answers 403 to every TFJob request, like a service account without RBAC.
+    tfjob_crd=False answers like a cluster without the Training Operator (404 on the tfjobs path),
+    kserve_crd=False like one without KServe; forbidden=True answers 403 to every TFJob and
+    InferenceService request, like a service account without RBAC. isvc_behaviour and isvc_ready_after
+    choose what the KServe controller does with an InferenceService (see the module's docstring).
     """
 
     def __init__(self, log_dir: Path, tfjob_crd: bool = True, forbidden: bool = False,
-                 env: Optional[Dict[str, str]] = None):
+                 env: Optional[Dict[str, str]] = None, kserve_crd: bool = True, isvc_behaviour: str = "ready",
+                 isvc_ready_after: int = 3):
+        assert isvc_behaviour in ISVC_BEHAVIOURS, isvc_behaviour
         self.log_dir = Path(log_dir)
         self.tfjob_crd = tfjob_crd
+        self.kserve_crd = kserve_crd
         self.forbidden = forbidden
+        self.isvc_behaviour = isvc_behaviour
+        self.isvc_ready_after = isvc_ready_after
         self.env = dict(env or {})
         self.requests: List[Request] = []
         self.jobs: Dict[tuple, FakeTFJob] = {}
+        self.isvcs: Dict[tuple, FakeInferenceService] = {}
+        self._resource_version = 0
+        self._failures: List[int] = []
         self.started: List[str] = []           # pod names in the order their processes started
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -187,6 +300,19 @@ class FakeKubernetes:
     def created_bodies(self) -> List[Dict[str, Any]]:
         return [r.body for r in self.requests if r.method == "POST"]
 
+    def fail_next(self, count: int, code: int = 503) -> None:
+        """The next `count` requests get `code` (an API server restarting, or throttling with 429)."""
+        with self._lock:
+            self._failures = [code] * count
+
+    def isvc_requests(self) -> List[Request]:
+        return [r for r in self.requests if ISVCS.match(r.path)]
+
+    def isvc(self, namespace: str, name: str) -> Dict[str, Any]:
+        """The stored InferenceService (a copy), status included."""
+        with self._lock:
+            return json.loads(json.dumps(self.isvcs[(namespace, name)].body))
+
     def wait_finished(self, namespace: str, name: str, timeout: float) -> Dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -205,9 +331,16 @@ class FakeKubernetes:
         query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
         with self._lock:
             self.requests.append(Request(method, parsed.path, query, body))
+            if self._failures:
+                code = self._failures.pop()
+                return code, _status(code, "ServiceUnavailable" if code == 503 else "TooManyRequests",
+                                     "the server is currently unable to handle the request")
             jobs = TFJOBS.match(parsed.path)
             if jobs:
                 return self._tfjobs(method, jobs["ns"], jobs["name"], body)
+            isvcs = ISVCS.match(parsed.path)
+            if isvcs:
+                return self._isvcs(method, isvcs["ns"], isvcs["name"], body)
             pods = PODS.match(parsed.path)
             if pods and method == "GET":
                 return 200, self._pod_list(pods["ns"], query.get("labelSelector", ""))
@@ -255,6 +388,91 @@ class FakeKubernetes:
         self.jobs[(namespace, name)] = job
         self._start_workers(namespace, job)
         return 201, job.body
+
+    def _isvcs(self, method: str, namespace: str, name: Optional[str], body: Any):
+        if not self.kserve_crd:
+            return 404, "404 page not found\n"
+        if self.forbidden:
+            verb = {"POST": "create", "GET": "get", "PUT": "update"}.get(method, method.lower())
+            return 403, _status(403, "Forbidden", f'inferenceservices.serving.kserve.io{" " + repr(name) if name else ""}'
+                                f' is forbidden: User "system:serviceaccount:kubeflow:pipeline-runner" cannot {verb} '
+                                f'resource "inferenceservices" in API group "serving.kserve.io" in the namespace '
+                                f'"{namespace}"')
+        if method == "POST" and name is None:
+            return self._create_isvc(namespace, body)
+        service = self.isvcs.get((namespace, name)) if name else None
+        if name and service is None:
+            return 404, _status(404, "NotFound", f'inferenceservices.serving.kserve.io "{name}" not found')
+        if method == "GET" and service is not None:
+            return 200, service.body
+        if method == "PUT" and service is not None:
+            return self._replace_isvc(service, body)
+        return 405, _status(405, "MethodNotAllowed", f"{method} is not supported by the fake")
+
+    def _isvc_problems(self, namespace: str, body: Dict[str, Any]) -> Optional[tuple]:
+        """(code, Status) for a body the API server (schema) or KServe's webhook would refuse, else None."""
+        name = body.get("metadata", {}).get("name", "")
+        try:
+            jsonschema.Draft202012Validator(crd_schema(str(ISVC_CRD), "InferenceService", "v1beta1")).validate(body)
+        except jsonschema.ValidationError as err:
+            where = ".".join(str(p) for p in err.absolute_path)
+            return 422, _status(422, "Invalid", f'InferenceService.serving.kserve.io "{name}" is invalid: {where}: '
+                                f'{err.message}')
+        if body.get("metadata", {}).get("namespace", namespace) != namespace:
+            return 400, _status(400, "BadRequest", "the namespace of the object does not match the namespace on the "
+                                                   "request")
+        predictor = body.get("spec", {}).get("predictor", {})
+        containers = predictor.get("containers") or []
+        problems = [] if DNS_1035.match(name) else [f"The InferenceService \"{name}\" is invalid: a InferenceService "
+                                                    f"name must consist of lower case alphanumeric characters or '-'"]
+        if len(containers) != 1 or not containers[0].get("image"):
+            problems.append("the fake serves custom predictors of one container with an image only")
+        if not 0 <= predictor.get("canaryTrafficPercent", 0) <= 100:
+            problems.append("canaryTrafficPercent must be within [0, 100]")
+        if problems:   # KServe's validating webhook answers 400 with its message
+            return 400, _status(400, "BadRequest", f'admission webhook "inferenceservice.kserve-webhook-server.'
+                                                   f'validator" denied the request: {"; ".join(problems)}')
+        return None
+
+    def _next_resource_version(self) -> str:
+        self._resource_version += 1
+        return str(self._resource_version)
+
+    def _create_isvc(self, namespace: str, body: Dict[str, Any]):
+        problem = self._isvc_problems(namespace, body)
+        if problem:
+            return problem
+        name = body["metadata"]["name"]
+        if (namespace, name) in self.isvcs:
+            return 409, _status(409, "AlreadyExists", f'inferenceservices.serving.kserve.io "{name}" already exists')
+        stored = json.loads(json.dumps(body))
+        stored.pop("status", None)
+        stored["metadata"].update(namespace=namespace, uid=str(uuid.uuid4()), creationTimestamp=_now(), generation=1,
+                                  resourceVersion=self._next_resource_version())
+        self.isvcs[(namespace, name)] = FakeInferenceService(stored, self.isvc_behaviour)
+        return 201, stored
+
+    def _replace_isvc(self, service: FakeInferenceService, body: Dict[str, Any]):
+        problem = self._isvc_problems(service.body["metadata"]["namespace"], body)
+        if problem:
+            return problem
+        stored = service.body
+        name = stored["metadata"]["name"]
+        if body["metadata"].get("name") != name:
+            return 400, _status(400, "BadRequest", "the name of the object does not match the name on the URL")
+        if body["metadata"].get("resourceVersion") != stored["metadata"]["resourceVersion"]:
+            return 409, _status(409, "Conflict", f'Operation cannot be fulfilled on inferenceservices.serving.kserve.io '
+                                f'"{name}": the object has been modified; please apply your changes to the latest '
+                                f'version and try again')
+        new = json.loads(json.dumps(body))
+        new["status"] = stored.get("status", {})          # the status subresource is not written by a replace
+        for key in ("uid", "creationTimestamp", "generation"):
+            new["metadata"][key] = stored["metadata"][key]
+        if new["spec"] != stored["spec"]:
+            new["metadata"]["generation"] += 1
+        new["metadata"]["resourceVersion"] = self._next_resource_version()
+        service.body = new
+        return 200, new
 
     def _pod_list(self, namespace: str, selector: str) -> Dict[str, Any]:
         wanted = dict(term.split("=", 1) for term in selector.split(",") if term)
@@ -314,6 +532,8 @@ class FakeKubernetes:
                 for (namespace, name), job in list(self.jobs.items()):
                     if not job.finished():
                         self._reconcile(namespace, name, job)
+                for service in self.isvcs.values():
+                    service.reconcile(self.isvc_ready_after)
 
     def _reconcile(self, namespace: str, name: str, job: FakeTFJob) -> None:
         phases = [pod.phase for pod in job.pods]
@@ -380,7 +600,7 @@ def _handler(fake: FakeKubernetes):
             self.end_headers()
             self.wfile.write(data)
 
-        do_GET = do_POST = do_DELETE = _serve
+        do_GET = do_POST = do_DELETE = do_PUT = _serve
 
         def log_message(self, *args):   # keep test output to what the tests print
             pass

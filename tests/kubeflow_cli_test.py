@@ -64,14 +64,16 @@ def test_bad_cron_and_unknown_parameter_stop_before_anything_is_sent(server, tmp
     assert not server.sent("POST", "/runs")
 
 
-def test_the_example_cluster_config_compiles_with_the_tfjob_launcher(tmp_path, capsys):
+def test_the_example_cluster_config_compiles_with_the_tfjob_launcher_and_the_deploy_step(tmp_path, capsys):
     package = tmp_path / "cluster.yaml"
     assert cli.main(["compile", "--output", str(package), "--config", str(REPO / "kubeflow" / "retraining.yaml")]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["trainer_launcher"] == "tfjob" and summary["parameters"]["epochs"] == 30
+    assert summary["deploy"] == "kserve"
     # The Trainer step's pod only waits for the TFJob: the GPU node selector is the workers', not the step's,
     # so no step needs a platform spec.
     (spec,) = yaml.safe_load_all(package.read_text())
     launcher = json.loads(spec["root"]["dag"]["tasks"]["Trainer"]["inputs"]["parameters"]["launcher"]["runtimeValue"]
                           ["constant"])
     assert launcher["tfjob"]["workers"] == 2 and launcher["resources"]["accelerator_type"] == "nvidia-tesla-t4"
+    assert spec["root"]["dag"]["tasks"]["KServeDeployer"]["dependentTasks"] == ["Pusher"]

@@ -25,7 +25,7 @@ def layer(module: str) -> str:
 # The components in pipeline order: a component may read the formats and settings of those upstream of it
 # (e.g. the synthesis reads the speaker index), never of those downstream.
 PIPELINE_ORDER = ("speaker_index", "audio_synthesis", "audio_example_gen", "schema_curation", "anomaly_gate",
-                  "audio_trainer", "audio_evaluator")
+                  "audio_trainer", "audio_evaluator", "kserve_deployer")
 
 # What each layer may import besides itself.
 ALLOWED = {

@@ -1,9 +1,20 @@
 """The `kubeflow` settings section and its sub-sections: the cluster the pipeline is compiled for, the
-resources of its containers and the TFJob the AudioTrainer can launch (its lowest user, so it lives here)."""
+resources of its containers, the TFJob the AudioTrainer can launch (its lowest user, so it lives here)
+and the KServe InferenceService the KServeDeployer creates (a sub-section of the same section: the
+layers let the deployer read this module, not this module the deployer)."""
+import re
 from dataclasses import dataclass, field
-from typing import Dict
+from typing import Any, Dict
 
 from components.common.errors import AudioClfError
+
+# The serving image's tag follows the project version, as kubeflow.image does (setup.py VERSION).
+SERVING_IMAGE = "ghcr.io/audioclf/audioclf-serving:0.1.0"
+# InferenceService names: KServe's webhook wants a DNS-1035 label; Knative names the predictor's service
+# <name>-predictor and its revisions <name>-predictor-00001, which must stay within 63 characters.
+MAX_SERVICE_NAME = 45
+DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 @dataclass
@@ -25,6 +36,21 @@ class ResourcesConfig:
             labels[self.accelerator_label] = self.accelerator_type
         return labels
 
+    def container_resources(self) -> Dict[str, Any]:
+        """A container's `resources`: CPU and memory requested, memory (and GPUs) limited. No CPU limit: a
+        limit throttles a training input pipeline or a model server's bursts; the request reserves the CPU."""
+        limits: Dict[str, Any] = {"memory": self.memory}
+        if self.gpus > 0:
+            limits[self.gpu_resource] = int(self.gpus)   # extended resources: request = limit
+        return {"requests": {"cpu": self.cpu, "memory": self.memory}, "limits": limits}
+
+    def check(self, where: str) -> None:
+        """Refuses a negative GPU count; quantities become strings, as Kubernetes writes them (YAML reads
+        `cpu: 2` as a number)."""
+        if self.gpus < 0:
+            raise AudioClfError(f"config: {where}.gpus must be >= 0.")
+        self.cpu, self.memory = str(self.cpu), str(self.memory)
+
 
 @dataclass
 class TFJobConfig:
@@ -39,6 +65,61 @@ class TFJobConfig:
     timeout_minutes: float = 720.0
     # Seconds a finished TFJob (and its pods' logs) stays before the operator deletes it.
     ttl_seconds_after_finished: int = 86400
+
+
+@dataclass
+class KServeConfig:
+    """The KServe InferenceService (serving.kserve.io/v1beta1) the KServeDeployer step creates or updates
+    after the Pusher (kubeflow.deploy: kserve): the serving image runs `serving.server` on the pushed
+    version, which KServe's storage initializer downloads from the pipeline's storage."""
+    name: str = "audioclf"              # the InferenceService
+    namespace: str = "kubeflow"
+    image: str = SERVING_IMAGE          # the model server's image (`python -m serving.server`)
+    # The predictor pods' service account: it needs read access to the serving folder (gs://: e.g. Workload
+    # Identity) and no Kubernetes API access. Empty: the namespace's `default`.
+    service_account: str = ""
+    # 0: every update sends all traffic to the new model once it is ready. 1-99: an update sends this share
+    # of traffic to the new model and the rest to the last fully rolled-out one (Serverless mode only);
+    # promote it by hand (kubeflow/README.md). The first deployment always gets all the traffic.
+    canary_traffic_percent: int = 0
+    # "" (the cluster's default), "Serverless" (Knative) or "RawDeployment" (a Deployment; no canary).
+    deployment_mode: str = ""
+    min_replicas: int = 1               # 0: scale to zero when idle (Serverless only)
+    max_replicas: int = 0               # 0: KServe's default
+    resources: ResourcesConfig = field(default_factory=lambda: ResourcesConfig(cpu="1", memory="2Gi"))
+    poll_seconds: float = 10.0
+    # How long the step waits for the service to become Ready with the new model before it fails.
+    timeout_minutes: float = 15.0
+
+    def validate(self) -> None:
+        where = "kubeflow.kserve"
+        if not DNS_1035.match(self.name or "") or len(self.name) > MAX_SERVICE_NAME:
+            raise AudioClfError(f"config: {where}.name={self.name!r} must be lower-case letters, digits and '-', start "
+                                f"with a letter and be at most {MAX_SERVICE_NAME} characters (KServe and Knative "
+                                f"names are DNS labels).")
+        if not DNS_1123_LABEL.match(self.namespace or "") or len(self.namespace) > 63:
+            raise AudioClfError(f"config: {where}.namespace={self.namespace!r} is not a Kubernetes namespace name.")
+        if not self.image:
+            raise AudioClfError(f"config: {where}.image is empty; name the serving image (e.g. {SERVING_IMAGE}).")
+        if not 0 <= self.canary_traffic_percent <= 99:
+            raise AudioClfError(f"config: {where}.canary_traffic_percent={self.canary_traffic_percent} must be 0 (no "
+                                f"canary: the new model gets all traffic) or 1-99 (its share as a canary).")
+        if self.deployment_mode not in ("", "Serverless", "RawDeployment"):
+            raise AudioClfError(f"config: {where}.deployment_mode={self.deployment_mode!r}; use '' (the cluster's "
+                                f"default), 'Serverless' or 'RawDeployment'.")
+        if self.deployment_mode == "RawDeployment" and self.canary_traffic_percent:
+            raise AudioClfError(f"config: {where}.canary_traffic_percent needs Serverless mode (Knative splits the "
+                                f"traffic); with deployment_mode RawDeployment set it to 0.")
+        if self.min_replicas < 0 or self.max_replicas < 0:
+            raise AudioClfError(f"config: {where}.min_replicas and max_replicas must be >= 0.")
+        if self.deployment_mode == "RawDeployment" and self.min_replicas == 0:
+            raise AudioClfError(f"config: {where}.min_replicas=0 (scale to zero) needs Serverless mode.")
+        if self.max_replicas and self.max_replicas < max(self.min_replicas, 1):
+            raise AudioClfError(f"config: {where}.max_replicas={self.max_replicas} is below min_replicas="
+                                f"{self.min_replicas}; raise it, or 0 for KServe's default.")
+        if self.poll_seconds <= 0 or self.timeout_minutes <= 0:
+            raise AudioClfError(f"config: {where}.poll_seconds and timeout_minutes must be > 0.")
+        self.resources.check(f"{where}.resources")
 
 
 @dataclass
@@ -61,6 +142,10 @@ class KubeflowConfig:
     trainer_launcher: str = "pod"
     tfjob: TFJobConfig = field(default_factory=TFJobConfig)
     experiment: str = "audioclf"
+    # "": the pipeline ends with the Pusher. "kserve": a KServeDeployer step after it creates or updates the
+    # InferenceService `kserve` with each pushed (blessed) model. Compiled pipelines only, never `audioclf run`.
+    deploy: str = ""
+    kserve: KServeConfig = field(default_factory=KServeConfig)
 
     def training_image(self) -> str:
         """The image that trains: the GPU variant when the training pods ask for GPUs."""
@@ -72,9 +157,8 @@ class KubeflowConfig:
             raise AudioClfError(f"config: kubeflow.trainer_launcher={self.trainer_launcher!r}; use 'pod' or 'tfjob'.")
         if self.tfjob.workers < 1:
             raise AudioClfError("config: kubeflow.tfjob.workers must be >= 1.")
+        if self.deploy not in ("", "kserve"):
+            raise AudioClfError(f"config: kubeflow.deploy={self.deploy!r}; use '' (no deployment) or 'kserve'.")
         for name in ("components", "trainer"):
-            res = getattr(self, name)
-            if res.gpus < 0:
-                raise AudioClfError(f"config: kubeflow.{name}.gpus must be >= 0.")
-            # Quantities are strings in Kubernetes; YAML reads `cpu: 2` as a number.
-            res.cpu, res.memory = str(res.cpu), str(res.memory)
+            getattr(self, name).check(f"kubeflow.{name}")
+        self.kserve.validate()

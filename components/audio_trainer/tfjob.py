@@ -11,7 +11,6 @@ of their logs. kubeflow/README.md says what the cluster needs (the operator, kub
 """
 import argparse
 import hashlib
-import json
 import logging
 import math
 import re
@@ -20,11 +19,11 @@ import time
 from typing import Any, Dict, List, Optional, Sequence
 
 import kubernetes
-import urllib3
 import yaml
 from kubernetes.client.rest import ApiException
 
 from components.audio_trainer.config import KubeflowConfig, ResourcesConfig
+from components.common import kube
 from components.common.errors import AudioClfError
 
 log = logging.getLogger(__name__)
@@ -38,8 +37,6 @@ JOB_NAME_LABEL = "training.kubeflow.org/job-name"
 REPLICA_TYPE_LABEL = "training.kubeflow.org/replica-type"
 REPLICA_INDEX_LABEL = "training.kubeflow.org/replica-index"
 LOG_TAIL_LINES = 20
-# Polls that may fail in a row (API server restarts, throttling) before the launcher gives up.
-MAX_TRANSIENT_ERRORS = 5
 # Pods and services are named <job>-worker-<index>: the job name leaves room for that in 63 characters.
 MAX_JOB_NAME = 45
 TEMPLATE_PREFIX = "audioclf-train"
@@ -120,7 +117,7 @@ def _pod_template(image: str, command: List[str], resources: ResourcesConfig, se
             "image": image,
             "command": list(command),
             "env": [{"name": key, "value": str(value)} for key, value in sorted(variables.items())],
-            "resources": _resources(resources),
+            "resources": resources.container_resources(),
             "securityContext": {"allowPrivilegeEscalation": False},
         }],
     }
@@ -131,14 +128,6 @@ def _pod_template(image: str, command: List[str], resources: ResourcesConfig, se
     # exits (the job would never finish) and sits between the workers' gRPC connections.
     metadata = {"labels": dict(labels), "annotations": {"sidecar.istio.io/inject": "false"}}
     return {"metadata": metadata, "spec": spec}
-
-
-def _resources(resources: ResourcesConfig) -> Dict[str, Any]:
-    # No CPU limit: a limit throttles the input pipeline; the request reserves what training needs.
-    limits: Dict[str, Any] = {"memory": resources.memory}
-    if resources.gpus > 0:
-        limits[resources.gpu_resource] = int(resources.gpus)   # extended resources: request = limit
-    return {"requests": {"cpu": resources.cpu, "memory": resources.memory}, "limits": limits}
 
 
 def manifest_for_config(kubeflow: KubeflowConfig, name: str, args_uri: str, env: Optional[Dict[str, str]] = None,
@@ -184,14 +173,13 @@ class TFJobLauncher:
         name, namespace = manifest["metadata"]["name"], manifest["metadata"]["namespace"]
         deadline = time.monotonic() + timeout_seconds
         self._create_or_adopt(manifest)
-        last_line, errors_in_a_row = None, 0
+        last_line, errors = None, kube.ErrorsInARow()
         while True:
             try:
                 job = self._get(name, namespace)
-                errors_in_a_row = 0
-            except _TransientError as err:
-                errors_in_a_row += 1
-                if errors_in_a_row > MAX_TRANSIENT_ERRORS:
+                errors.success()
+            except kube.TransientError as err:
+                if errors.too_many():
                     raise AudioClfError(f"lost contact with the Kubernetes API while waiting for TFJob {name} ({err}); "
                                         f"it may still be running: kubectl get tfjob -n {namespace} {name}.") from err
                 log.warning("reading TFJob %s failed (%s); trying again", name, err)
@@ -253,16 +241,13 @@ class TFJobLauncher:
 
     def _get(self, name: str, namespace: str) -> Dict[str, Any]:
         try:
-            return self.custom_api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+            with kube.transient_errors():
+                return self.custom_api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
         except ApiException as err:
-            if err.status == 429 or err.status >= 500:
-                raise _TransientError(f"{err.status} {err.reason}") from err
             if err.status == 404:
                 raise AudioClfError(f"TFJob {name} in namespace {namespace} is gone (deleted by someone else, or "
                                     f"by its TTL); run the step again.") from err
             raise _api_error(err, f"read TFJob {name}", namespace) from err
-        except (urllib3.exceptions.HTTPError, OSError) as err:   # connection refused or reset, timeouts
-            raise _TransientError(str(err)) from err
 
     def _delete(self, name: str, namespace: str) -> None:
         # Foreground: the job object stays until its pods are gone, so a job created again under the
@@ -295,7 +280,7 @@ class TFJobLauncher:
         try:
             pods = self._failed_worker_pods(name, namespace)
         except ApiException as err:
-            return "\n".join(lines + [f"(cannot list its pods: {err.status} {_message(err)}; "
+            return "\n".join(lines + [f"(cannot list its pods: {err.status} {kube.status_message(err)}; "
                                       f"apply kubeflow/rbac.yaml to read the workers' logs here)"])
         if not pods:
             lines.append(f"No failed worker pod is left to read a log from; see kubectl describe tfjob -n {namespace} "
@@ -319,11 +304,7 @@ class TFJobLauncher:
                                                               tail_lines=LOG_TAIL_LINES, _preload_content=False)
             return response.data.decode("utf-8", errors="replace").splitlines() or ["(empty log)"]
         except ApiException as err:
-            return [f"(log unavailable: {err.status} {_message(err)})"]
-
-
-class _TransientError(Exception):
-    """A failed API call worth trying again on the next poll."""
+            return [f"(log unavailable: {err.status} {kube.status_message(err)})"]
 
 
 def job_state(status: Dict[str, Any]) -> str:
@@ -356,42 +337,19 @@ def _exit_code_text(pod) -> str:
     return ""
 
 
-def _message(err: ApiException) -> str:
-    """The API server's message from the Status in the error body, else the HTTP reason."""
-    try:
-        return json.loads(err.body).get("message") or err.reason
-    except (AttributeError, TypeError, ValueError):
-        return (err.body or err.reason or "").strip()
-
-
 def _api_error(err: ApiException, action: str, namespace: str) -> AudioClfError:
-    detail = f"{err.status} {_message(err)}"
-    if err.status == 401:
-        return AudioClfError(f"cannot {action}: the Kubernetes API rejected the credentials ({detail}); check the "
-                             f"Trainer pod's service account token or your kubeconfig.")
-    if err.status == 403:
-        return AudioClfError(f"cannot {action}: not allowed ({detail}); let the pipeline's service account create "
-                             f"TFJobs and read pods and their logs in namespace {namespace}: kubectl apply -f "
-                             f"kubeflow/rbac.yaml (see kubeflow/README.md).")
-    if err.status == 404:
-        return AudioClfError(f"cannot {action}: the cluster has no TFJob resource ({GROUP}/{VERSION} {PLURAL}) or no "
-                             f"namespace {namespace} ({detail}); install the Kubeflow Training Operator (see "
-                             f"kubeflow/README.md) or set kubeflow.tfjob.namespace to an existing namespace.")
-    return AudioClfError(f"cannot {action}: the Kubernetes API answered {detail}.")
+    return kube.api_error(
+        err, action, credentials="check the Trainer pod's service account token or your kubeconfig.",
+        forbidden=f"let the pipeline's service account create TFJobs and read pods and their logs in namespace "
+                  f"{namespace}: kubectl apply -f kubeflow/rbac.yaml (see kubeflow/README.md).",
+        missing=f"the cluster has no TFJob resource ({GROUP}/{VERSION} {PLURAL}) or no namespace {namespace}",
+        missing_hint="install the Kubeflow Training Operator (see kubeflow/README.md) or set kubeflow.tfjob.namespace "
+                     "to an existing namespace.")
 
 
 def _default_api_client() -> kubernetes.client.ApiClient:
-    configuration = kubernetes.client.Configuration()
-    try:
-        kubernetes.config.load_incluster_config(client_configuration=configuration)
-    except kubernetes.config.ConfigException as in_cluster:
-        try:
-            kubernetes.config.load_kube_config(client_configuration=configuration)
-        except (kubernetes.config.ConfigException, OSError) as kubeconfig:
-            raise AudioClfError(f"cannot reach Kubernetes to launch the TFJob: not in a cluster ({in_cluster}) and no "
-                                f"usable kubeconfig ({kubeconfig}); run the Trainer step in Kubeflow Pipelines, or "
-                                f"point KUBECONFIG at a cluster with the Training Operator.") from kubeconfig
-    return kubernetes.client.ApiClient(configuration)
+    return kube.api_client("launch the TFJob", "run the Trainer step in Kubeflow Pipelines, or point KUBECONFIG at a "
+                                               "cluster with the Training Operator.")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -13,6 +13,7 @@ import yaml
 from sample_artifacts import write_examples  # tests/sample_artifacts.py
 from components.audio_trainer.config import KubeflowConfig, ResourcesConfig, TFJobConfig
 from components.common.errors import AudioClfError
+from components.common.testing import crd_schema, rbac_grants
 from components.audio_trainer import tfjob
 from trainer import task, worker
 from trainer.task_test import RATE, SECONDS
@@ -25,30 +26,9 @@ GPU_RESOURCES = ResourcesConfig(cpu="8", memory="30Gi", gpus=1, accelerator_type
                                 node_selector={"cloud.google.com/gke-nodepool": "training"})
 
 
-def strict(schema: dict) -> dict:
-    """The CRD schema with unknown fields refused, as the API server does with strict field validation
-    (without it, it drops them silently: a typo would pass unnoticed)."""
-    schema = dict(schema)
-    if "properties" in schema:
-        schema["properties"] = {key: strict(value) for key, value in schema["properties"].items()}
-        if "additionalProperties" not in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
-            schema["additionalProperties"] = False
-    for key in ("items", "additionalProperties"):
-        if isinstance(schema.get(key), dict):
-            schema[key] = strict(schema[key])
-    for key in ("anyOf", "allOf", "oneOf"):
-        if key in schema:
-            schema[key] = [strict(s) for s in schema[key]]
-    return schema
-
-
 @pytest.fixture(scope="module")
 def tfjob_schema():
-    crd = yaml.safe_load(CRD.read_text())
-    assert crd["spec"]["names"]["kind"] == "TFJob"
-    version = next(v for v in crd["spec"]["versions"] if v["name"] == tfjob.VERSION)
-    assert version["served"]
-    return strict(version["schema"]["openAPIV3Schema"])
+    return crd_schema(str(CRD), tfjob.KIND, tfjob.VERSION)   # unknown fields refused (strict field validation)
 
 
 def validate_tfjob(manifest: dict, schema: dict) -> None:
@@ -113,15 +93,8 @@ def test_validators_reject_a_wrong_type_and_an_unknown_field(tfjob_schema):
 
 
 def test_rbac_is_valid_and_lets_the_runner_do_what_the_launcher_does():
-    documents = list(yaml.safe_load_all((REPO / "kubeflow" / "rbac.yaml").read_text()))
-    for document in documents:
-        kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
-    role, binding = documents
-    assert (role["kind"], binding["kind"]) == ("Role", "RoleBinding")
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "pipeline-runner", "namespace": "kubeflow"}]
-    assert binding["roleRef"]["name"] == role["metadata"]["name"]
-    granted = {(group, resource, verb) for rule in role["rules"] for group in rule["apiGroups"]
-               for resource in rule["resources"] for verb in rule["verbs"]}
+    subjects, granted = rbac_grants(REPO / "kubeflow" / "rbac.yaml", "audioclf-tfjob-launcher", KUBERNETES_VERSION)
+    assert subjects == [{"kind": "ServiceAccount", "name": "pipeline-runner", "namespace": "kubeflow"}]
     needed = {("kubeflow.org", "tfjobs", verb) for verb in ("create", "get", "delete")} | \
              {("", "pods", "list"), ("", "pods/log", "get")}
     assert needed <= granted

@@ -15,5 +15,13 @@ class AudioClips(artifact.Artifact):
     TYPE_NAME = "audioclf.AudioClips"
 
 
+class KServeDeployment(artifact.Artifact):
+    """What the KServeDeployer step did with the pushed model: `deployment.json`, and the custom properties
+    `deployed` (1, or 0 when the model was not pushed), `service`, `namespace`, `url`, `model_uri`,
+    `model_version`, `revision` and `canary_traffic_percent`."""
+    TYPE_NAME = "audioclf.KServeDeployment"
+
+
 INDEX_FILE = "speaker_index.json"
+DEPLOYMENT_FILE = "deployment.json"
 MANIFEST_FILE = "manifest.jsonl"

@@ -7,7 +7,9 @@ The same `create_pipeline` as the local run, from the same config. What changes 
   `kubeflow.trainer`, with GPUs and an accelerator node selector when set, and then the image
   `kubeflow.gpu_image`, which has TensorFlow's CUDA libraries);
 - with `kubeflow.trainer_launcher: tfjob` the Trainer step creates a multi-worker TFJob instead of
-  training in its own pod.
+  training in its own pod;
+- with `kubeflow.deploy: kserve` a KServeDeployer step after the Pusher serves each pushed model with a
+  KServe InferenceService (`kubeflow.kserve`).
 
 Nothing is uploaded at compile time (the Trainer's code is the installed `trainer` package, named by
 `run_fn`), so a `gs://` pipeline root compiles offline. The output is written atomically and is the
@@ -65,8 +67,11 @@ def _step_resources(config: PipelineConfig) -> Dict[str, ResourcesConfig]:
     """Component id -> resources. With the TFJob launcher the Trainer step only waits for the job (the
     workers get `kubeflow.trainer`), so it gets the components' resources."""
     trainer = config.kubeflow.trainer if config.kubeflow.trainer_launcher == "pod" else config.kubeflow.components
-    return {cid: (trainer if cid == pipeline_def.TRAINER else config.kubeflow.components)
-            for cid in pipeline_def.COMPONENT_ORDER if cid != pipeline_def.BASELINE_RESOLVER}
+    steps = {cid: (trainer if cid == pipeline_def.TRAINER else config.kubeflow.components)
+             for cid in pipeline_def.COMPONENT_ORDER if cid != pipeline_def.BASELINE_RESOLVER}
+    if config.kubeflow.deploy == "kserve":
+        steps[pipeline_def.KSERVE_DEPLOYER] = config.kubeflow.components
+    return steps
 
 
 def _platform_spec(steps: Dict[str, ResourcesConfig]) -> Optional[Dict[str, Any]]:
@@ -92,7 +97,7 @@ def build_spec(config: PipelineConfig) -> List[Dict[str, Any]]:
     if launcher is None and training_image != image:
         images = {pipeline_builder.DEFAULT_IMAGE_PATH_KEY: image, pipeline_def.TRAINER: training_image}
     pipeline = pipeline_def.create_pipeline(config, parameters, pipeline_root=pipeline_root, serving_dir=serving_dir,
-                                            trainer_launcher=launcher)
+                                            trainer_launcher=launcher, deploy_kserve=kf.deploy == "kserve")
     steps = _step_resources(config)
     for component in pipeline.components:
         if component.id in steps:

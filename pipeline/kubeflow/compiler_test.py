@@ -111,6 +111,37 @@ def test_tfjob_launcher_is_chosen_by_the_config(tmp_path):
     assert "launcher" not in local_spec["root"]["dag"]["tasks"]["Trainer"]["inputs"]["parameters"]
 
 
+def test_kserve_deploy_step_follows_the_pusher_only_when_configured(tmp_path):
+    overrides = ["kubeflow.deploy=kserve", "kubeflow.kserve.canary_traffic_percent=10", "kubeflow.kserve.name=gender",
+                 "kubeflow.kserve.image=registry.example.com/team/audioclf-serving:1.2.3", "serving.model_name=voices"]
+    _, (spec,) = _compile(tmp_path, overrides=overrides, image=IMAGE, pipeline_root="gs://bucket/root")
+    json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
+    task = spec["root"]["dag"]["tasks"][pipeline_def.KSERVE_DEPLOYER]
+    assert task["dependentTasks"] == ["Pusher"]
+    assert task["inputs"]["artifacts"]["pushed_model"]["taskOutputArtifact"] == {
+        "producerTask": "Pusher", "outputArtifactKey": "pushed_model"}
+    container = _executor(spec, pipeline_def.KSERVE_DEPLOYER)["container"]
+    # The step runs the pipeline image (it only talks to the API); the service runs the serving image.
+    assert container["image"] == IMAGE and container["command"] == ENTRYPOINT
+    assert container["args"][1] == "components.kserve_deployer.executor.Executor"
+
+    def constant(name):
+        return task["inputs"]["parameters"][name]["runtimeValue"]["constant"]
+
+    kserve = json.loads(constant("kserve_config"))
+    assert (kserve["name"], kserve["canary_traffic_percent"]) == ("gender", 10)
+    assert kserve["image"] == "registry.example.com/team/audioclf-serving:1.2.3"
+    command = json.loads(constant("server_command"))
+    assert command[:5] == ["python", "-m", "serving.server", "--model", "/mnt/models"]
+    assert command[command.index("--model-name") + 1] == "voices" and constant("model_name") == "voices"
+    assert spec["components"][pipeline_def.KSERVE_DEPLOYER]["outputDefinitions"]["artifacts"]["deployment"][
+        "artifactType"]["instanceSchema"].startswith("title: audioclf.KServeDeployment")
+    # Without kubeflow.deploy the pipeline ends with the Pusher.
+    _, (plain,) = _compile(tmp_path, name="plain.yaml")
+    assert pipeline_def.KSERVE_DEPLOYER not in plain["root"]["dag"]["tasks"]
+    assert f"{pipeline_def.KSERVE_DEPLOYER}_executor" not in plain["deploymentSpec"]["executors"]
+
+
 def test_compiling_twice_gives_the_same_file(tmp_path):
     first, _ = _compile(tmp_path, name="a.yaml", image=IMAGE)
     second, _ = _compile(tmp_path, name="b.yaml", image=IMAGE)
