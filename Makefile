@@ -36,15 +36,22 @@ IMAGE_REPO ?= ghcr.io/audioclf/audioclf
 image-tools:
 	@if [ "$(ENGINE)" = buildah ]; then scripts/system_packages.sh buildah=buildah mmdebstrap=mmdebstrap; fi
 
-# The pipeline image (CPU and GPU variants) and the model server's image.
+# The pipeline image (CPU and GPU variants) and the model server's image; IMAGES="main serving" builds fewer.
+IMAGES ?= main gpu serving
 image: image-tools
-	IMAGE_REPO=$(IMAGE_REPO) docker/build.sh --engine $(ENGINE) --image main --variant cpu
-	IMAGE_REPO=$(IMAGE_REPO) docker/build.sh --engine $(ENGINE) --image main --variant gpu
-	IMAGE_REPO=$(IMAGE_REPO) docker/build.sh --engine $(ENGINE) --image serving
+	@for name in $(IMAGES); do \
+	  case $$name in \
+	    main) args="--image main --variant cpu" ;; gpu) args="--image main --variant gpu" ;; \
+	    serving) args="--image serving" ;; *) echo "make image: unknown image $$name (main, gpu, serving)" >&2; exit 2 ;; \
+	  esac; \
+	  IMAGE_REPO=$(IMAGE_REPO) docker/build.sh --engine $(ENGINE) $$args || exit 1; \
+	done
 
 # Builds the images, then runs the compiled SpeakerIndexGen step, a training step, predict, the CUDA
-# check and the model server inside them (docker/image_test.py).
+# check and the model server inside them (docker/image_test.py); an image not in IMAGES is skipped.
 test-image: setup image
-	AUDIOCLF_IMAGE_ENGINE=$(ENGINE) AUDIOCLF_IMAGE=$(IMAGE_REPO):$(VERSION) \
-	AUDIOCLF_GPU_IMAGE=$(IMAGE_REPO):$(VERSION)-gpu AUDIOCLF_SERVING_IMAGE=$(IMAGE_REPO)-serving:$(VERSION) \
+	AUDIOCLF_IMAGE_ENGINE=$(ENGINE) \
+	$(if $(filter main,$(IMAGES)),AUDIOCLF_IMAGE=$(IMAGE_REPO):$(VERSION)) \
+	$(if $(filter gpu,$(IMAGES)),AUDIOCLF_GPU_IMAGE=$(IMAGE_REPO):$(VERSION)-gpu) \
+	$(if $(filter serving,$(IMAGES)),AUDIOCLF_SERVING_IMAGE=$(IMAGE_REPO)-serving:$(VERSION)) \
 	  .venv/bin/python -m pytest -q -rs -m image docker/image_test.py

@@ -593,6 +593,8 @@ def test_dry_run_tags_the_image_the_compiled_pipeline_names():
     assert KubeflowConfig().image in tags
     gpu_tags = _option_values(_docker_build_tags(_build_sh("--dry-run", "--variant", "gpu").stdout), "--tag")
     assert KubeflowConfig().gpu_image in gpu_tags, "kubeflow.gpu_image must be the tag of --variant gpu"
+    serving_tags = _option_values(_docker_build_tags(_build_sh("--dry-run", "--image", "serving").stdout), "--tag")
+    assert KubeflowConfig().kserve.image in serving_tags, "kubeflow.kserve.image must be the tag of --image serving"
     assert _option_values(words, "--file") == ["docker/Dockerfile"] and words[-1] == "."
     assert f"VERSION={version}" in _option_values(words, "--build-arg")
     assert not [line for line in result.stdout.splitlines() if line.startswith("docker push")]

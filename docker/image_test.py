@@ -11,7 +11,8 @@ In the pipeline image, as its user (uid 1000), with the host's test folder mount
 - `audioclf predict` classifies a bundled recording exactly as the host's `audioclf predict` does.
 In the GPU image: TensorFlow is a CUDA build and the CUDA/cuDNN libraries of its wheels load (no GPU
 here, so no kernel runs on one). In the serving image: the KServe server starts on a pushed model and
-answers a V1 request with what `audioclf predict` says.
+answers a V1 request with what `audioclf predict` says, started with the command the KServe deploy step
+gives the InferenceService's predictor container.
 """
 import base64
 import dataclasses
@@ -32,6 +33,7 @@ from sample_artifacts import export_tiny_model, write_examples  # tests/sample_a
 from pipeline.config import load_config
 from pipeline.kubeflow import compiler
 from serving import local_server
+from serving.config import ServingConfig
 from trainer import worker
 from trainer.task_test import RATE, SECONDS
 from trainer.worker_test import MULTI_WORKER, write_worker_args
@@ -198,8 +200,8 @@ def test_serving_image_answers_like_predict(io_dir):
     _open_to_all(io_dir)
     port = local_server.free_port()
     container = Container(_image("AUDIOCLF_SERVING_IMAGE"), [io_dir])
-    # The image's ENTRYPOINT is the server; the deploy step passes --model and --port as arguments.
-    command = ["python", "-m", "serving.server", "--model", str(model), "--port", str(port)]
+    # The command the KServe deploy step gives the predictor container (components/kserve_deployer).
+    command = dataclasses.replace(ServingConfig(), http_port=port).server_command(str(model))
     server = None
     try:
         try:
