@@ -67,9 +67,13 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_download(args) -> int:
-    from pipeline import download  # pylint: disable=import-outside-toplevel
+    from pipeline import download, resumable_http  # pylint: disable=import-outside-toplevel
 
-    root = download.download_subset(args.subset, args.dest, mirror=args.mirror, expected_sha256=args.sha256)
+    limits = resumable_http.Limits(min_bytes_per_s=args.min_speed_kbps * 1000,
+                                   deadline_s=args.timeout_minutes * 60 if args.timeout_minutes else None)
+    root = download.download_subset(args.subset, args.dest, mirror=args.mirror, expected_sha256=args.sha256,
+                                    max_extracted_bytes=int(args.max_extracted_gb * 10**9) if args.max_extracted_gb else None,
+                                    max_compression_ratio=args.max_ratio or None, limits=limits)
     print(f"LibriSpeech {args.subset} is ready under {root}; run: audioclf run --data-root {root} --output OUTPUT")
     return 0
 
@@ -242,6 +246,15 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--dest", required=True, help="folder to download into; the data root is DEST/LibriSpeech")
     dl.add_argument("--mirror", help="base URL holding <subset>.tar.gz (default: openslr.org, then its mirrors)")
     dl.add_argument("--sha256", help="expected SHA-256 (default: the published one for the subset)")
+    dl.add_argument("--max-extracted-gb", type=float, default=100.0,
+                    help="refuse an archive that unpacks to more than this (default 100; 0: no limit)")
+    dl.add_argument("--max-ratio", type=float, default=10.0,
+                    help="refuse an archive that unpacks to more than this many times its size (default 10; LibriSpeech "
+                         "is about 1; 0: no limit)")
+    dl.add_argument("--min-speed-kbps", type=float, default=10.0,
+                    help="break off and resume a transfer slower than this many kB/s over a minute (default 10; 0: off)")
+    dl.add_argument("--timeout-minutes", type=float, default=0.0,
+                    help="give up (keeping the partial file) if the download takes longer (default 0: no limit)")
     dl.set_defaults(func=_cmd_download)
     return parser
 
