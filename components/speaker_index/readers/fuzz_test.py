@@ -27,8 +27,9 @@ LONG = "x" * 5000
 
 def _piece(words):
     """One field: a plausible word, a tricky character, a very long run, or arbitrary text."""
+    tricky_chars = st.sampled_from([c for c in TRICKY if len(c) == 1] + list("aF0"))
     return st.one_of(st.sampled_from(words), st.sampled_from(TRICKY), st.just(LONG),
-                     st.text(max_size=12), st.text(alphabet=st.sampled_from([c for c in TRICKY if len(c) == 1] + list("aF0")), max_size=6))
+                     st.text(max_size=12), st.text(alphabet=tricky_chars, max_size=6))
 
 
 def _lines(words, separators):
