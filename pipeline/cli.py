@@ -1,6 +1,7 @@
 """The `audioclf` command: run the pipeline locally or on Kubeflow, classify recordings with its model,
 download LibriSpeech."""
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -11,6 +12,7 @@ from typing import List, Optional
 
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before anything imports TensorFlow)
 from pipeline import logs, run_dir
+from components.common import fs
 from trainer.config import ACCURACY_METRIC
 from components.common.errors import EXIT_NOT_BLESSED, EXIT_USER_ERROR, AudioClfError, find_user_message
 
@@ -28,7 +30,8 @@ def _cmd_run(args) -> int:
     config = load_config(args.config, overrides)
     config.beam.extra_args += list(args.beam_arg or [])
     sources = list(args.data_root or []) or config.corpus.sources or [str(p) for p in BUNDLED_CORPORA]
-    summary = local_runner.run(config, sources, args.output, enable_cache=not args.no_cache)
+    with _run_log(args):
+        summary = local_runner.run(config, sources, args.output, enable_cache=not args.no_cache)
     model = summary.model
     output = os.path.abspath(args.output)
     print(json.dumps({"status": summary.status, "summary": run_dir.path(output, run_dir.SUMMARY),
@@ -46,6 +49,20 @@ def _cmd_run(args) -> int:
     print(f"audioclf: model blessed and pushed to {model.pushed_model}; classify recordings with: "
           f"audioclf predict --model {model.pushed_model} FILE...", file=sys.stderr)
     return 0
+
+
+@contextlib.contextmanager
+def _run_log(args):
+    """OUTPUT/audioclf.log gets every log line and what Beam workers print (tracebacks), so that the
+    terminal shows progress and one error line; with -v everything goes to the terminal as well."""
+    if args.verbose or fs.is_remote(args.output):
+        yield
+        return
+    os.makedirs(args.output, exist_ok=True)
+    path = run_dir.path(os.path.abspath(args.output), run_dir.LOG)
+    logs.add_file(path)
+    with logs.stderr_to_file(path):
+        yield
 
 
 def _real_speech_status(result) -> Optional[dict]:

@@ -154,6 +154,8 @@ def test_truncated_flac_body_fails_in_synthesis(tmp_path, capsys):
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # headers intact, bodies cut
     code, err = _run(capsys, corpus, tmp_path / "out")
     assert code == EXIT_USER_ERROR and ".flac: cannot decode audio" in _error_line(err)
+    assert "Traceback" not in err   # Beam's re-raised worker traceback goes to the log file only
+    assert "Traceback (most recent call last)" in (tmp_path / "out" / "audioclf.log").read_text()
     _failed_component(tmp_path / "out", "AudioSynthesis")
 
 
