@@ -560,3 +560,13 @@ def test_cli_refuses_a_bomb_in_one_line_and_takes_the_limit_flags(server, bomb_a
 
     assert cli.main(common + ["--max-ratio", "0", "--min-speed-kbps", "1", "--timeout-minutes", "5"]) == 0
     assert (tmp_path / "LibriSpeech/dev-clean/1/2/bomb.flac").stat().st_size == BOMB_BYTES
+
+
+def test_archive_larger_than_the_free_space_is_refused_before_writing(server, archive, tmp_path, monkeypatch):
+    server.serve("/dev-clean.tar.gz", archive)
+    usage = type("Usage", (), {"free": 1000})
+    monkeypatch.setattr(download.shutil, "disk_usage", lambda path: usage)
+
+    with pytest.raises(AudioClfError, match=r"unpacks to \d+ bytes but .* has only 1000 bytes free; nothing was extracted"):
+        download_subset("dev-clean", tmp_path, mirror=server.url, expected_sha256=_sha(archive))
+    assert _listing(tmp_path) == {"dev-clean.tar.gz"}
