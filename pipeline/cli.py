@@ -1,6 +1,7 @@
 """The `audioclf` command: run the pipeline locally or on Kubeflow, classify recordings with its model,
 download LibriSpeech."""
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -11,6 +12,7 @@ from typing import List, Optional
 
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before anything imports TensorFlow)
 from pipeline import logs, run_dir
+from components.common import fs
 from trainer.config import ACCURACY_METRIC
 from components.common.errors import EXIT_NOT_BLESSED, EXIT_USER_ERROR, AudioClfError, find_user_message
 
@@ -28,7 +30,8 @@ def _cmd_run(args) -> int:
     config = load_config(args.config, overrides)
     config.beam.extra_args += list(args.beam_arg or [])
     sources = list(args.data_root or []) or config.corpus.sources or [str(p) for p in BUNDLED_CORPORA]
-    summary = local_runner.run(config, sources, args.output, enable_cache=not args.no_cache)
+    with _run_log(args):
+        summary = local_runner.run(config, sources, args.output, enable_cache=not args.no_cache)
     model = summary.model
     output = os.path.abspath(args.output)
     print(json.dumps({"status": summary.status, "summary": run_dir.path(output, run_dir.SUMMARY),
@@ -46,6 +49,20 @@ def _cmd_run(args) -> int:
     print(f"audioclf: model blessed and pushed to {model.pushed_model}; classify recordings with: "
           f"audioclf predict --model {model.pushed_model} FILE...", file=sys.stderr)
     return 0
+
+
+@contextlib.contextmanager
+def _run_log(args):
+    """OUTPUT/audioclf.log gets every log line and what Beam workers print (tracebacks), so that the
+    terminal shows progress and one error line; with -v everything goes to the terminal as well."""
+    if args.verbose or fs.is_remote(args.output):
+        yield
+        return
+    os.makedirs(args.output, exist_ok=True)
+    path = run_dir.path(os.path.abspath(args.output), run_dir.LOG)
+    logs.add_file(path)
+    with logs.stderr_to_file(path):
+        yield
 
 
 def _real_speech_status(result) -> Optional[dict]:
@@ -67,9 +84,13 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_download(args) -> int:
-    from pipeline import download  # pylint: disable=import-outside-toplevel
+    from pipeline import download, resumable_http  # pylint: disable=import-outside-toplevel
 
-    root = download.download_subset(args.subset, args.dest, mirror=args.mirror, expected_sha256=args.sha256)
+    limits = resumable_http.Limits(min_bytes_per_s=args.min_speed_kbps * 1000,
+                                   deadline_s=args.timeout_minutes * 60 if args.timeout_minutes else None)
+    root = download.download_subset(args.subset, args.dest, mirror=args.mirror, expected_sha256=args.sha256,
+                                    max_extracted_bytes=int(args.max_extracted_gb * 10**9) if args.max_extracted_gb else None,
+                                    max_compression_ratio=args.max_ratio or None, limits=limits)
     print(f"LibriSpeech {args.subset} is ready under {root}; run: audioclf run --data-root {root} --output OUTPUT")
     return 0
 
@@ -242,6 +263,15 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--dest", required=True, help="folder to download into; the data root is DEST/LibriSpeech")
     dl.add_argument("--mirror", help="base URL holding <subset>.tar.gz (default: openslr.org, then its mirrors)")
     dl.add_argument("--sha256", help="expected SHA-256 (default: the published one for the subset)")
+    dl.add_argument("--max-extracted-gb", type=float, default=100.0,
+                    help="refuse an archive that unpacks to more than this (default 100; 0: no limit)")
+    dl.add_argument("--max-ratio", type=float, default=10.0,
+                    help="refuse an archive that unpacks to more than this many times its size (default 10; LibriSpeech "
+                         "is about 1; 0: no limit)")
+    dl.add_argument("--min-speed-kbps", type=float, default=10.0,
+                    help="break off and resume a transfer slower than this many kB/s over a minute (default 10; 0: off)")
+    dl.add_argument("--timeout-minutes", type=float, default=0.0,
+                    help="give up (keeping the partial file) if the download takes longer (default 0: no limit)")
     dl.set_defaults(func=_cmd_download)
     return parser
 

@@ -7,6 +7,11 @@ renamed to `<subset>.tar.gz`. Extraction checks every member before writing anyt
 a temporary folder inside `dest` and merges the result into `dest/LibriSpeech`, so that several
 subsets share one data root (the folder holding SPEAKERS.TXT, passed as `audioclf run --data-root`).
 
+An archive whose members add up to more than `max_extracted_bytes`, or to more than
+`max_compression_ratio` times the archive's own size (a "zip bomb": LibriSpeech's FLAC files barely
+compress, so its ratio is about 1), or to more than the free disk space, is refused before anything
+is written, naming the member that crossed the line.
+
 Only the standard library is used, so that the download works before any heavy dependency installs;
 the resumable transfer itself is pipeline/resumable_http.py.
 """
@@ -23,7 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from components.common.errors import AudioClfError
+from components.common.errors import AudioClfError, quote
 from pipeline import resumable_http
 
 log = logging.getLogger(__name__)
@@ -52,7 +57,13 @@ DATA_ROOT_NAME = "LibriSpeech"
 _SUBSET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
-
+# Extraction limits (download_subset arguments; `audioclf download --max-extracted-gb/--max-ratio`).
+# train-other-500, the largest subset, is a 30 GB archive of FLAC that unpacks to about 31 GB.
+DEFAULT_MAX_EXTRACTED_BYTES = 100 * 10**9
+DEFAULT_MAX_COMPRESSION_RATIO = 10.0
+# Below this many unpacked bytes the ratio is not checked: a tiny archive of text files compresses
+# well and is harmless.
+RATIO_FLOOR_BYTES = 64 * 2**20
 
 
 def download_subset(
@@ -63,6 +74,9 @@ def download_subset(
     chunk_bytes: int = 1 << 20,
     progress: Callable[[int, int | None], None] | None = None,
     retries: int = 3,
+    max_extracted_bytes: int | None = DEFAULT_MAX_EXTRACTED_BYTES,
+    max_compression_ratio: float | None = DEFAULT_MAX_COMPRESSION_RATIO,
+    limits: resumable_http.Limits | None = None,
 ) -> Path:
     """Downloads, verifies and extracts one LibriSpeech subset into `dest`; returns the data root,
     `dest/LibriSpeech`.
@@ -73,12 +87,18 @@ def download_subset(
     `mirror` pins one mirror (no fallback); by default DEFAULT_MIRROR and then ALTERNATE_MIRRORS
     are tried. `expected_sha256` overrides SUBSET_SHA256 and is required for subsets not in it.
     `progress(done_bytes, total_bytes_or_None)` is called after every chunk written.
+    `max_extracted_bytes` and `max_compression_ratio` (None: no limit) bound what the archive may
+    unpack to; `limits` bounds the transfer's speed and duration (resumable_http.Limits).
     """
     digest = _expected_digest(subset, expected_sha256)
     if chunk_bytes <= 0:
         raise AudioClfError(f"chunk_bytes must be positive, got {chunk_bytes}.")
     if retries < 0:
         raise AudioClfError(f"retries must be 0 or more, got {retries}.")
+    if max_extracted_bytes is not None and max_extracted_bytes <= 0:
+        raise AudioClfError(f"the extracted size limit must be positive (--max-extracted-gb), got {max_extracted_bytes}.")
+    if max_compression_ratio is not None and max_compression_ratio < 1:
+        raise AudioClfError(f"the compression ratio limit must be 1 or more (--max-ratio), got {max_compression_ratio}.")
 
     dest = Path(dest).expanduser().resolve()
     dest.mkdir(parents=True, exist_ok=True)
@@ -94,12 +114,12 @@ def download_subset(
         _verify_existing_archive(archive, digest, chunk_bytes)
     else:
         part = archive.with_name(archive.name + ".part")
-        resumable_http.fetch_with_fallback(_mirror_urls(subset, mirror), part, chunk_bytes, progress, retries)
+        resumable_http.fetch_with_fallback(_mirror_urls(subset, mirror), part, chunk_bytes, progress, retries, limits)
         _verify_part(part, digest, chunk_bytes)
         os.replace(part, archive)
         log.info("Verified %s (sha256 %s).", archive, digest)
 
-    _extract(archive, dest, subset)
+    _extract(archive, dest, subset, max_extracted_bytes, max_compression_ratio)
     return root
 
 
@@ -175,7 +195,8 @@ def _verify_existing_archive(archive: Path, expected: str, chunk_bytes: int) -> 
 # Extraction
 
 
-def _extract(archive: Path, dest: Path, subset: str) -> None:
+def _extract(archive: Path, dest: Path, subset: str, max_bytes: int | None = DEFAULT_MAX_EXTRACTED_BYTES,
+             max_ratio: float | None = DEFAULT_MAX_COMPRESSION_RATIO) -> None:
     """Unpacks into a temporary folder inside `dest`, then merges it into place and marks it done.
 
     Every member is checked before anything is written, and the temporary folder is removed whatever
@@ -185,9 +206,13 @@ def _extract(archive: Path, dest: Path, subset: str) -> None:
     log.info("Extracting %s into %s ...", archive.name, dest)
     try:
         with tarfile.open(archive, "r:gz") as tar:
-            members = tar.getmembers()
-            for member in members:
+            size_check = _SizeCheck(archive, dest, max_bytes, max_ratio)
+            members = []
+            for member in tar:  # headers only, streamed: a bomb is refused as soon as it shows
                 _check_member(member)
+                size_check.add(member)
+                members.append(member)
+            size_check.check_free_space()
             tmp = Path(tempfile.mkdtemp(prefix=f".{subset}.extract-", dir=dest))
             try:
                 extra = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
@@ -213,11 +238,46 @@ def _extract(archive: Path, dest: Path, subset: str) -> None:
     log.info("Extracted %s; data root is %s", subset, dest / DATA_ROOT_NAME)
 
 
+class _SizeCheck:
+    """Adds up the members' unpacked sizes and refuses the archive at the member that crosses a limit."""
+
+    def __init__(self, archive: Path, dest: Path, max_bytes: int | None, max_ratio: float | None):
+        self.archive, self.dest = archive, dest
+        self.max_bytes, self.max_ratio = max_bytes, max_ratio
+        self.archive_bytes = max(archive.stat().st_size, 1)
+        self.total = 0
+
+    def add(self, member: tarfile.TarInfo) -> None:
+        if not member.isfile():
+            return
+        self.total += member.size
+        where = (f"{self.archive}: member {quote(member.name)} brings the unpacked size to "
+                 f"{_gb(self.total)}")
+        if self.max_bytes is not None and self.total > self.max_bytes:
+            raise AudioClfError(f"{where}, over the limit of {_gb(self.max_bytes)}; nothing was extracted. "
+                                "If the archive is genuine, raise the limit with --max-extracted-gb.")
+        ratio = self.total / self.archive_bytes
+        if self.max_ratio is not None and self.total > RATIO_FLOOR_BYTES and ratio > self.max_ratio:
+            raise AudioClfError(f"{where}, {ratio:.0f} times the archive's {_gb(self.archive_bytes)} (limit "
+                                f"{self.max_ratio:g}, --max-ratio); nothing was extracted. A LibriSpeech archive "
+                                "barely compresses, so this one is not genuine: do not use it.")
+
+    def check_free_space(self) -> None:
+        free = shutil.disk_usage(self.dest).free
+        if self.total > free:
+            raise AudioClfError(f"{self.archive} unpacks to {_gb(self.total)} but {self.dest} has only {_gb(free)} "
+                                "free; nothing was extracted. Free some space or pick another --dest.")
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 10**7 else f"{n} bytes"
+
+
 def _check_member(member: tarfile.TarInfo) -> None:
     """Refuses a member that could write outside the extraction folder or create a device."""
 
     def refuse(why: str) -> None:
-        raise AudioClfError(f"Refusing to extract archive member {member.name!r}: {why}. "
+        raise AudioClfError(f"Refusing to extract archive member {quote(member.name)}: {why}. "
                             "The archive is not a genuine LibriSpeech file; do not use it.")
 
     name = member.name

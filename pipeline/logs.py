@@ -3,11 +3,20 @@
 TFX logs whole protos (node specs, artifacts) at INFO and Beam relays every worker line. A person
 running `audioclf run` wants to see which component runs and how far the long steps are; `-v` shows
 everything.
+
+A library's error with a traceback (Beam re-raising a worker's exception, twice or three times over) is
+not shown on the terminal: when it carries an AudioClfError, the command line prints that message alone
+at the end; otherwise its first line is shown with a pointer to the full text, which goes to the log
+file (`add_file`, OUTPUT/audioclf.log for `audioclf run`) and to the terminal with `-v`.
 """
+import contextlib
+import io
 import logging
 import os
 import re
 import sys
+
+from components.common.errors import MARKER, find_user_message
 
 # Loggers of this project: every line of theirs is kept (they log progress, not protos). The packages'
 # folders also mark a relayed Beam worker line as ours (audioclf.py is a module, not a folder).
@@ -23,6 +32,10 @@ _WORKER = re.compile(r'^Worker: severity: (\w+) .*? message: "(.*?)" (?:instruct
 _WORKER_SOURCE = re.compile(r'log_location: "([^"]*)"')
 _OUR_SOURCES = tuple(f"/{package}/" for package in OUR_PACKAGES)
 _TFX_NOTICES = ("ArtifactQuery.property_predicate",)   # TFX-internal warnings that say nothing to a user
+_TRACEBACK = "Traceback (most recent call last)"
+# The marker of the user-facing error type inside a relayed traceback.
+_USER_ERROR = MARKER
+_log_file = None   # set by add_file: where the full text of a shortened error is
 
 
 def ours(name: str) -> bool:
@@ -42,13 +55,77 @@ class _Quiet(logging.Filter):
             source = _WORKER_SOURCE.search(message)
             if severity in ("ERROR", "CRITICAL") or (source and any(s in source.group(1) for s in _OUR_SOURCES)):
                 record.msg, record.args = text.encode().decode("unicode_escape"), ()
-                return True
+                return _shorten_traceback(record) if severity in ("ERROR", "CRITICAL") else True
             return False
+        if record.levelno >= logging.ERROR and not ours(record.name):
+            return _shorten_traceback(record)
         if ours(record.name):
             return True
         if record.levelno >= logging.WARNING:
             return not any(notice in message for notice in _TFX_NOTICES)
         return "\n" not in message.strip() and bool(_LIBRARY_PROGRESS.search(message))
+
+
+def _shorten_traceback(record: logging.LogRecord) -> bool:
+    """A library error with a traceback: dropped when it carries an AudioClfError (the command line
+    prints that message), else cut to its first line with a pointer to the full text."""
+    message = record.getMessage()
+    error = record.exc_info[1] if record.exc_info else None
+    if error is None and _TRACEBACK not in message and _TRACEBACK not in (record.exc_text or ""):
+        return True
+    if _USER_ERROR in message or _USER_ERROR in (record.exc_text or "") or (
+            error is not None and find_user_message(error) is not None):
+        return False
+    where = f"see {_log_file}" if _log_file else "run with -v to see it"
+    record.msg, record.args = f"{message.split(chr(10))[0]} (traceback left out: {where})", ()
+    record.exc_info, record.exc_text, record.stack_info = None, None, None
+    return True
+
+
+def add_file(path: str) -> None:
+    """Also writes every log line, unfiltered and with full tracebacks, to `path` (appended)."""
+    global _log_file  # pylint: disable=global-statement
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers.insert(0, handler)   # first: it sees each record before the quiet filter shortens it
+    _log_file = path
+
+
+@contextlib.contextmanager
+def stderr_to_file(path: str):
+    """Points file descriptor 2 at `path` while the block runs: what worker processes and native code
+    print there goes to the log file (Beam's SDK worker prints the traceback of every failed bundle to
+    its stderr, which no logging filter reaches). Python's sys.stderr and the terminal log handler keep
+    writing to the terminal."""
+    sys.stderr.flush()
+    try:
+        on_fd2 = sys.stderr.fileno() == 2
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        on_fd2 = False   # already captured (pytest): only the descriptor moves
+    saved = os.dup(2)
+    old_stderr, terminal, moved = sys.stderr, None, []
+    if on_fd2:
+        terminal = open(saved, "w", buffering=1, encoding=old_stderr.encoding or "utf-8",  # noqa: SIM115
+                        errors="backslashreplace", closefd=False)
+        sys.stderr = terminal
+        for handler in logging.getLogger().handlers:
+            if type(handler) is logging.StreamHandler and handler.stream is old_stderr:
+                handler.setStream(terminal)
+                moved.append(handler)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+    try:
+        yield
+    finally:
+        if terminal is not None:
+            terminal.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        if terminal is not None:
+            sys.stderr = old_stderr
+            for handler in moved:
+                handler.setStream(old_stderr)
 
 
 def setup(verbose: bool = False) -> None:
@@ -57,7 +134,12 @@ def setup(verbose: bool = False) -> None:
     if not verbose:
         handler.addFilter(_Quiet())
     root = logging.getLogger()
+    for old in root.handlers:
+        if isinstance(old, logging.FileHandler):
+            old.close()
     root.handlers[:] = [handler]
+    global _log_file  # pylint: disable=global-statement
+    _log_file = None
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     try:
         from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel

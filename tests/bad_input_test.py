@@ -85,6 +85,18 @@ def test_unknown_gender_code(tmp_path, capsys):
     assert summary["components"]["AudioSynthesis"]["status"] == "not run"
 
 
+def test_a_huge_bad_line_is_quoted_cut_everywhere(tmp_path, capsys):
+    """A 2 MB bad SPEAKERS.TXT line: stderr, summary.json and the report quote it cut, not whole."""
+    corpus = build_corpus(tmp_path / "c", extra_lines=f"4243 | {'Q' * 2_000_000} | dev-mini | 1.0 | {'N' * 2_000_000}\n")
+    code, err = _run(capsys, corpus, tmp_path / "out")
+    line = _error_line(err)
+    assert code == EXIT_USER_ERROR and "speaker 4243 has gender code 'QQQ" in line and "…'" in line
+    assert len(err) < 20_000
+    _failed_component(tmp_path / "out", "SpeakerIndexGen")
+    assert (tmp_path / "out" / "summary.json").stat().st_size < 100_000
+    assert (tmp_path / "out" / "report.html").stat().st_size < 1_000_000
+
+
 def test_too_few_speakers_for_three_splits(tmp_path, capsys):
     corpus = build_corpus(tmp_path / "c", per_gender=2)
     code, err = _run(capsys, corpus, tmp_path / "out")
@@ -154,6 +166,8 @@ def test_truncated_flac_body_fails_in_synthesis(tmp_path, capsys):
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # headers intact, bodies cut
     code, err = _run(capsys, corpus, tmp_path / "out")
     assert code == EXIT_USER_ERROR and ".flac: cannot decode audio" in _error_line(err)
+    assert "Traceback" not in err   # Beam's re-raised worker traceback goes to the log file only
+    assert "Traceback (most recent call last)" in (tmp_path / "out" / "audioclf.log").read_text()
     _failed_component(tmp_path / "out", "AudioSynthesis")
 
 

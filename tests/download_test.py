@@ -11,6 +11,7 @@ import re
 import socket
 import tarfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -34,7 +35,8 @@ class _ServerState:
 
     def __init__(self):
         self.files: dict[str, bytes] = {}
-        self.mode = "normal"  # normal | truncate_first | truncate_always | ignore_range
+        self.mode = "normal"  # normal | truncate_first | truncate_always | ignore_range | stall_first | drip
+        self.pause_s = 0.0    # stall_first: silence after half the body; drip: pause between bytes
         self.requests: list[tuple[str, str | None]] = []
         self.bytes_sent = 0
         self.lock = threading.Lock()
@@ -81,11 +83,27 @@ class _Handler(BaseHTTPRequestHandler):
         cut = state.mode == "truncate_always" or (state.mode == "truncate_first" and first)
         if cut:
             payload = payload[: len(payload) // 2]
-        self.wfile.write(payload)
+        self.close_connection = True
+        try:
+            if state.mode == "drip":  # one byte at a time, never silent long enough for a socket timeout
+                for i in range(len(payload)):
+                    self._send(payload[i:i + 1])
+                    time.sleep(state.pause_s)
+                return
+            if state.mode == "stall_first" and first:  # half the body, then silence until the client gives up
+                self._send(payload[: len(payload) // 2])
+                time.sleep(state.pause_s)
+                return
+            self._send(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client hung up on a slow transfer
+
+    def _send(self, data: bytes) -> None:
+        state: _ServerState = self.server.state
+        self.wfile.write(data)
         self.wfile.flush()
         with state.lock:
-            state.bytes_sent += len(payload)
-        self.close_connection = True
+            state.bytes_sent += len(data)
 
 
 class _Server:
@@ -394,6 +412,124 @@ def test_existing_archive_with_wrong_digest_is_refused(server, archive, tmp_path
     assert not (tmp_path / "LibriSpeech").exists()
 
 
+def test_stalled_transfer_keeps_its_bytes_and_resumes_from_them(server, archive, tmp_path, monkeypatch):
+    """A chunk bigger than the file: the stall comes mid-chunk, and the bytes received before it are
+    kept (not thrown away with the unfinished chunk), so the retry asks for the rest only."""
+    monkeypatch.setattr(resumable_http, "SOCKET_TIMEOUT_S", 0.3)
+    server.serve("/dev-clean.tar.gz", archive)
+    server.state.mode, server.state.pause_s = "stall_first", 1.5
+
+    download_subset("dev-clean", tmp_path, mirror=server.url, expected_sha256=_sha(archive),
+                    chunk_bytes=len(archive) * 2)
+
+    half = len(archive) // 2
+    assert server.state.requests == [("/dev-clean.tar.gz", None), ("/dev-clean.tar.gz", f"bytes={half}-")]
+    assert server.state.bytes_sent == len(archive)  # nothing fetched twice
+    assert (tmp_path / "dev-clean.tar.gz").read_bytes() == archive
+
+
+def test_slow_drip_server_is_broken_off_below_the_minimum_speed(server, tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(resumable_http, "THROUGHPUT_WINDOW_S", 0.4)
+    monkeypatch.setattr(resumable_http, "LOG_EVERY_S", 0.1)
+    data = bytes(range(256)) * 40
+    server.serve("/dev-clean.tar.gz", data)
+    server.state.mode, server.state.pause_s = "drip", 0.05   # ~20 bytes/s
+
+    caplog.set_level("INFO", logger="pipeline.resumable_http")
+    with pytest.raises(AudioClfError, match=r"kept breaking off \(too slow: \d+ bytes/s .* below the minimum of "
+                                            r"1000 bytes/s \(--min-speed-kbps\)\) after 2 tries") as err:
+        download_subset("dev-clean", tmp_path, mirror=server.url, expected_sha256=_sha(data), retries=1,
+                        limits=resumable_http.Limits(min_bytes_per_s=1000))
+
+    part = tmp_path / "dev-clean.tar.gz.part"
+    assert str(part) in str(err.value)
+    got = part.read_bytes()
+    assert 0 < len(got) < len(data) and got == data[: len(got)]   # every dripped byte kept, in order
+    resumed_at = int(re.fullmatch(r"bytes=(\d+)-", server.state.requests[1][1]).group(1))
+    assert len(server.state.requests) == 2 and 0 < resumed_at < len(got)   # the retry went on from the kept bytes
+    progress = [r.getMessage() for r in caplog.records if "dev-clean.tar.gz.part:" in r.getMessage()]
+    assert progress and all("kB/s" in line for line in progress)   # progress shows even at a trickle
+
+
+def test_overall_deadline_stops_the_download_and_keeps_the_part(server, tmp_path):
+    data = bytes(range(256)) * 40
+    server.serve("/dev-clean.tar.gz", data)
+    server.state.mode, server.state.pause_s = "drip", 0.05
+
+    started = time.monotonic()
+    with pytest.raises(AudioClfError, match=r"did not finish within 0\.0 minutes \(--timeout-minutes\); \d+ bytes are "
+                                            r"kept in .*dev-clean\.tar\.gz\.part"):
+        download_subset("dev-clean", tmp_path, mirror=server.url, expected_sha256=_sha(data),
+                        limits=resumable_http.Limits(min_bytes_per_s=0, deadline_s=0.6))
+    assert time.monotonic() - started < 5
+    assert (tmp_path / "dev-clean.tar.gz.part").stat().st_size > 0
+
+
+BOMB_BYTES = 8 * 2**20
+
+
+@pytest.fixture
+def _low_ratio_floor(monkeypatch):
+    monkeypatch.setattr(download, "RATIO_FLOOR_BYTES", 2**20)
+
+
+def _bomb(tar):
+    """A member of 8 MiB of zeros: gzip makes it ~8 kB (the tests lower RATIO_FLOOR_BYTES to 1 MiB; the
+    real floor, 64 MiB, spares tiny archives of text)."""
+    info = tarfile.TarInfo("LibriSpeech/dev-clean/1/2/bomb.flac")
+    info.size = BOMB_BYTES
+    tar.addfile(info, _Zeros(info.size))
+
+
+class _Zeros(io.RawIOBase):
+    def __init__(self, size):
+        self.left = size
+
+    def readinto(self, buffer):
+        n = min(len(buffer), self.left)
+        buffer[:n] = bytes(n)
+        self.left -= n
+        return n
+
+    def readable(self):
+        return True
+
+
+@pytest.fixture(scope="module")
+def bomb_archive() -> bytes:
+    return _archive(extra=_bomb)
+
+
+@pytest.mark.usefixtures("_low_ratio_floor")
+def test_archive_that_unpacks_far_beyond_its_size_is_refused(server, bomb_archive, tmp_path):
+    assert len(bomb_archive) * 20 < BOMB_BYTES
+    server.serve("/dev-clean.tar.gz", bomb_archive)
+
+    with pytest.raises(AudioClfError, match=r"dev-clean\.tar\.gz: member 'LibriSpeech/dev-clean/1/2/bomb\.flac' brings the "
+                                            r"unpacked size to \d+ bytes, \d+ times the archive's \d+ bytes \(limit 10, "
+                                            r"--max-ratio\); nothing was extracted"):
+        download_subset("dev-clean", tmp_path, mirror=server.url, expected_sha256=_sha(bomb_archive))
+    assert _listing(tmp_path) == {"dev-clean.tar.gz"}   # nothing extracted
+
+
+def test_extracted_size_limit_names_the_member_and_the_flag(server, bomb_archive, tmp_path):
+    server.serve("/dev-clean.tar.gz", bomb_archive)
+
+    with pytest.raises(AudioClfError, match=r"bomb\.flac' brings the unpacked size to \d+ bytes, over the limit of "
+                                            r"5000000 bytes; nothing was extracted.*--max-extracted-gb"):
+        download_subset("dev-clean", tmp_path, mirror=server.url, expected_sha256=_sha(bomb_archive),
+                        max_extracted_bytes=5 * 10**6, max_compression_ratio=None)
+    assert _listing(tmp_path) == {"dev-clean.tar.gz"}
+
+
+@pytest.mark.usefixtures("_low_ratio_floor")
+def test_limits_can_be_lifted_for_a_genuine_archive(server, bomb_archive, tmp_path):
+    server.serve("/dev-clean.tar.gz", bomb_archive)
+    root = download_subset("dev-clean", tmp_path, mirror=server.url, expected_sha256=_sha(bomb_archive),
+                           max_compression_ratio=None)
+    assert (root / "dev-clean/1/2/bomb.flac").stat().st_size == BOMB_BYTES
+
+
 def test_published_table_and_mirrors():
     assert len(SUBSET_SHA256) == 7
     assert all(re.fullmatch(r"[0-9a-f]{64}", d) for d in SUBSET_SHA256.values())
@@ -404,3 +540,33 @@ def test_published_table_and_mirrors():
         "https://www.openslr.org/resources/12",
         ("https://us.openslr.org/resources/12", "https://openslr.elda.org/resources/12"),
     )
+
+
+@pytest.mark.usefixtures("_low_ratio_floor")
+def test_cli_refuses_a_bomb_in_one_line_and_takes_the_limit_flags(server, bomb_archive, tmp_path, capsys):
+    from pipeline import cli
+
+    server.serve("/dev-clean.tar.gz", bomb_archive)
+    common = ["download", "--subset", "dev-clean", "--dest", str(tmp_path), "--mirror", server.url,
+              "--sha256", _sha(bomb_archive)]
+    assert cli.main(common) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("audioclf: error: ")]
+    assert len(lines) == 1 and "bomb.flac" in lines[0] and "--max-ratio" in lines[0]
+    assert "Traceback" not in err
+
+    assert cli.main(common + ["--max-ratio", "0", "--max-extracted-gb", "0.001"]) == 2
+    assert "over the limit of 1000000 bytes" in capsys.readouterr().err
+
+    assert cli.main(common + ["--max-ratio", "0", "--min-speed-kbps", "1", "--timeout-minutes", "5"]) == 0
+    assert (tmp_path / "LibriSpeech/dev-clean/1/2/bomb.flac").stat().st_size == BOMB_BYTES
+
+
+def test_archive_larger_than_the_free_space_is_refused_before_writing(server, archive, tmp_path, monkeypatch):
+    server.serve("/dev-clean.tar.gz", archive)
+    usage = type("Usage", (), {"free": 1000})
+    monkeypatch.setattr(download.shutil, "disk_usage", lambda path: usage)
+
+    with pytest.raises(AudioClfError, match=r"unpacks to \d+ bytes but .* has only 1000 bytes free; nothing was extracted"):
+        download_subset("dev-clean", tmp_path, mirror=server.url, expected_sha256=_sha(archive))
+    assert _listing(tmp_path) == {"dev-clean.tar.gz"}

@@ -19,7 +19,7 @@ import numpy as np
 from components.common import audio
 from components.audio_synthesis.config import SynthesisConfig, clip_samples
 from components.common.vocabulary import LABELS, LABEL_NAMES, SPLITS
-from components.common.errors import AudioClfError
+from components.common.errors import AudioClfError, clip
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,20 @@ def _draw_utterance(rng, pools: Pools, gender: str, speaker: str, load: Callable
     return None, None
 
 
+def _nothing_decodable(split: str, clip_index: int, chosen: List[Tuple[str, str]], skipped: List[str]) -> str:
+    """The message when every file tried for a clip failed to decode (corpus.skip_corrupt), naming them:
+    their headers were fine, so the speaker index read them and lists none of them as skipped."""
+    speakers = ", ".join(clip(s) for _, s in chosen)
+    tried = sorted(set(skipped))
+    if not tried:
+        return f"clip {split}-{clip_index}: speakers {speakers} have no audio file to draw from."
+    shown = ", ".join(clip(path) for path in tried[:5]) + (f" and {len(tried) - 5} more" if len(tried) > 5 else "")
+    return (f"clip {split}-{clip_index}: none of the {len(tried)} file(s) tried could be decoded ({shown}); "
+            f"they were skipped as corrupt (corpus.skip_corrupt) and no other speaker of the class has a "
+            f"decodable file. Their headers read fine, so the speaker index did not list them: repair or remove "
+            f"these files, or add speakers.")
+
+
 def _add_noise(rng: np.random.Generator, mix: np.ndarray, config: SynthesisConfig) -> Optional[float]:
     """White noise at a random SNR (dB, against the speech's RMS over its non-silent samples), with
     probability noise_probability; returns the SNR used, or None. Noise leaves pitch and formants in
@@ -214,8 +228,7 @@ def synthesize_clip(split: str, clip_index: int, pools: Pools, config: Synthesis
             if place(*others[int(i)], 0, length, anywhere=(mode != SEQUENTIAL)):
                 break
     if not placed:
-        raise AudioClfError(f"clip {split}-{clip_index}: no decodable utterance for speakers "
-                            f"{', '.join(s for _, s in chosen)}; check the skipped files in the speaker index.")
+        raise AudioClfError(_nothing_decodable(split, clip_index, chosen, skipped))
     noise_db = _add_noise(rng, mix, config) if config.noise_probability > 0 else None
     peak = max(float(mix.max()), -float(mix.min()))  # no |mix| temporary
     if peak > PEAK:

@@ -149,3 +149,14 @@ def test_noise_at_the_drawn_snr(index):
     assert snr == pytest.approx(20.0, abs=0.5)
     again, _ = synthesis.synthesize_clip("train", 3, pools, config, _cache(index, config).get)
     np.testing.assert_array_equal(noisy, again)   # deterministic
+
+
+def test_clip_whose_files_all_fail_to_decode_names_them(index):
+    """With skip_corrupt, the speaker index lists no skipped file (the headers read fine): the message
+    must name the files that failed instead of pointing at an empty list."""
+    config = _config()
+    pools = synthesis.split_pools(index, "train")
+    with pytest.raises(AudioClfError, match=r"clip train-0: none of the \d+ file\(s\) tried could be decoded \(\S+\.flac"
+                       ) as err:
+        synthesis.synthesize_clip("train", 0, pools, config, lambda path: None)
+    assert "check the skipped files" not in str(err.value)

@@ -10,12 +10,10 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from components.common import fs
-from components.common.errors import AudioClfError
+from components.common.errors import AudioClfError, clip, quote  # noqa: F401  (the readers import them from here)
 
 # Audio files a folder scan picks up (readers whose metadata names each file read any extension).
 SCAN_EXTENSIONS = (".flac", ".wav", ".mp3", ".m4a", ".ogg", ".opus")
-# Longest bad line quoted back in an error message.
-QUOTE_LIMIT = 120
 
 GENDER_WORDS = {"f": "F", "female": "F", "m": "M", "male": "M"}
 
@@ -43,11 +41,6 @@ class CorpusListing:
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
-
-
-def quote(text: str) -> str:
-    """`text` as repr, cut to QUOTE_LIMIT characters with an ellipsis (a huge bad line is not echoed whole)."""
-    return repr(text if len(text) <= QUOTE_LIMIT else text[:QUOTE_LIMIT] + "…")
 
 
 def read_metadata_text(path: str, what: str) -> str:

@@ -19,7 +19,7 @@ import logging
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from components.common import fs
-from components.speaker_index.readers.base import (SCAN_EXTENSIONS, CorpusListing, SpeakerRecord, numbered_lines,
+from components.speaker_index.readers.base import (SCAN_EXTENSIONS, CorpusListing, SpeakerRecord, clip, numbered_lines,
                                                    quote, read_metadata_text)
 from components.common.errors import AudioClfError
 
@@ -63,7 +63,7 @@ def read_tsv(path: str) -> List[Tuple[int, Dict[str, str]]]:
             missing = [c for c in REQUIRED if c not in header]
             if missing:
                 raise AudioClfError(f"{where}: the header lacks column(s) {', '.join(missing)} (found: "
-                                    f"{', '.join(header)}). Common Voice tsv files start with a tab-separated header "
+                                    f"{clip(', '.join(header))}). Common Voice tsv files start with a tab-separated header "
                                     f"naming {', '.join(REQUIRED)}; restore it.")
             continue
         if len(fields) < len(header):

@@ -13,8 +13,8 @@ import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from components.common import fs
-from components.speaker_index.readers.base import (SCAN_EXTENSIONS, CorpusListing, SpeakerRecord, parse_age,
-                                                   parse_gender, quote, read_metadata_text)
+from components.speaker_index.readers.base import (SCAN_EXTENSIONS, CorpusListing, SpeakerRecord, clip,
+                                                   parse_age, parse_gender, quote, read_metadata_text)
 from components.common.errors import AudioClfError
 
 FORMAT = "csv"
@@ -84,7 +84,7 @@ def read(root: str, subsets: Sequence[str] = (), extensions: Sequence[str] = SCA
             missing = [c for c in REQUIRED if c not in header]
             if missing:
                 raise AudioClfError(f"{where}: the header row lacks column(s) {', '.join(missing)} (found: "
-                                    f"{', '.join(header)}). The first row must name the columns: '{EXPECTED}'.")
+                                    f"{clip(', '.join(header))}). The first row must name the columns: '{EXPECTED}'.")
             columns = {name: header.index(name) for name in REQUIRED + ("age",) if name in header}
             continue
         if len(fields) < len(header) or any(f.strip() for f in fields[len(header):]):
@@ -98,15 +98,15 @@ def read(root: str, subsets: Sequence[str] = (), extensions: Sequence[str] = SCA
         age = parse_age(fields[columns["age"]], where) if "age" in columns else None
         full = resolve(folder, rel)
         if full in path_lines:
-            raise AudioClfError(f"{where}: {rel} is listed twice (first on line {path_lines[full]}); keep one row.")
+            raise AudioClfError(f"{where}: {clip(rel)} is listed twice (first on line {path_lines[full]}); keep one row.")
         path_lines[full] = lineno
         if speaker in speaker_gender and speaker_gender[speaker][0] != gender:
             first_gender, first_line = speaker_gender[speaker]
-            raise AudioClfError(f"{where}: speaker {speaker} has gender {gender} here but {first_gender} on line "
+            raise AudioClfError(f"{where}: speaker {clip(speaker)} has gender {gender} here but {first_gender} on line "
                                 f"{first_line} ({path}:{first_line}); correct one of the two.")
         speaker_gender.setdefault(speaker, (gender, lineno))
         if not fs.exists(full):
-            raise AudioClfError(f"{where}: audio file {full} not found. Paths are absolute or relative to the "
+            raise AudioClfError(f"{where}: audio file {clip(full)} not found. Paths are absolute or relative to the "
                                 f"manifest's folder {folder or '.'}; correct the path or remove the row.")
         if age is not None:
             ages.setdefault(speaker, age)

@@ -15,7 +15,7 @@ import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from components.common import fs
-from components.speaker_index.readers.base import (SCAN_EXTENSIONS, CorpusListing, SpeakerRecord, numbered_lines,
+from components.speaker_index.readers.base import (SCAN_EXTENSIONS, CorpusListing, SpeakerRecord, clip, numbered_lines,
                                                    parse_age, parse_gender, quote, read_metadata_text)
 from components.common.errors import AudioClfError
 
@@ -57,7 +57,7 @@ def parse_table(text: str, source: str, columns: str, rest_of_line: bool = False
                                 f"Fix or remove the line.")
         key, value = fields[0], fields[1].strip()
         if key in table:
-            raise AudioClfError(f"{source}:{lineno}: {key} is listed twice (first on line {table[key][1]}); "
+            raise AudioClfError(f"{source}:{lineno}: {clip(key)} is listed twice (first on line {table[key][1]}); "
                                 f"keep one line.")
         table[key] = (value, lineno)
     return table
@@ -115,12 +115,12 @@ def read(root: str, subsets: Sequence[str] = (), extensions: Sequence[str] = SCA
         where = f"{scp_path}:{line}"
         check_plain_path(path, where)
         if utt not in utt2spk:
-            raise AudioClfError(f"{where}: utterance {utt} has no line in {utt_path}; add '{utt} <spk-id>' there "
+            raise AudioClfError(f"{where}: utterance {clip(utt)} has no line in {utt_path}; add '{clip(utt)} <spk-id>' there "
                                 f"or remove it from {WAV_SCP}.")
         speaker, spk_line = utt2spk[utt]
         if speaker not in genders:
-            raise AudioClfError(f"{utt_path}:{spk_line}: speaker {speaker} has no line in {gender_path}; add "
-                                f"'{speaker} m' or '{speaker} f' there.")
+            raise AudioClfError(f"{utt_path}:{spk_line}: speaker {clip(speaker)} has no line in {gender_path}; add "
+                                f"'{clip(speaker)} m' or '{clip(speaker)} f' there.")
         referenced.add(speaker)
         full = resolve(root, path)
         if not fs.exists(full):

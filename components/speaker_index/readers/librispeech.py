@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 from components.common import fs
-from components.speaker_index.readers.base import (SCAN_EXTENSIONS, CorpusListing, SpeakerRecord, numbered_lines,
+from components.speaker_index.readers.base import (SCAN_EXTENSIONS, CorpusListing, SpeakerRecord, clip, numbered_lines,
                                                    quote, read_metadata_text)
 from components.common.errors import AudioClfError
 
@@ -44,10 +44,10 @@ def parse_speakers_txt(text: str, source: str = SPEAKERS_FILE) -> Dict[str, Spea
                                 f"Fix the line or start it with ';' to mark it as a comment.")
         speaker_id, gender = fields[0], fields[1].upper()
         if gender not in GENDERS:
-            raise AudioClfError(f"{source}:{lineno}: speaker {speaker_id} has gender code {quote(fields[1])}; only "
+            raise AudioClfError(f"{source}:{lineno}: speaker {clip(speaker_id)} has gender code {quote(fields[1])}; only "
                                 f"'F' or 'M' are known. Correct the code or remove the speaker's line.")
         if speaker_id in speakers:
-            raise AudioClfError(f"{source}:{lineno}: speaker {speaker_id} is listed twice; keep one line.")
+            raise AudioClfError(f"{source}:{lineno}: speaker {clip(speaker_id)} is listed twice; keep one line.")
         minutes = None
         if len(fields) > 3 and fields[3]:
             try:
@@ -108,7 +108,7 @@ def read(root: str, subsets: Sequence[str] = (), extensions: Sequence[str] = SCA
         log.warning("%s: %d speaker folder(s) have no line in SPEAKERS.TXT and are left out: %s", root,
                         len(without_metadata), ", ".join(without_metadata[:20]))
         listing.count_skip("speaker folder without a SPEAKERS.TXT line", len(without_metadata))
-        listing.notes.append(f"speaker folders without a SPEAKERS.TXT line: {', '.join(without_metadata[:20])}")
+        listing.notes.append(f"speaker folders without a SPEAKERS.TXT line: {', '.join(map(clip, without_metadata[:20]))}")
     not_on_disk = len(set(listed) - set(on_disk))
     if not_on_disk:
         listing.notes.append(f"{not_on_disk} speaker(s) listed in SPEAKERS.TXT have no audio here")

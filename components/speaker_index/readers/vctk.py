@@ -15,7 +15,7 @@ import logging
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from components.common import fs
-from components.speaker_index.readers.base import (SCAN_EXTENSIONS, CorpusListing, SpeakerRecord, numbered_lines,
+from components.speaker_index.readers.base import (SCAN_EXTENSIONS, CorpusListing, SpeakerRecord, clip, numbered_lines,
                                                    parse_age, parse_gender, quote, read_metadata_text)
 from components.common.errors import AudioClfError
 
@@ -50,7 +50,7 @@ def parse_speaker_info(text: str, source: str = INFO_FILE) -> Dict[str, Tuple[st
                                 f"Fix the line or remove it.")
         speaker_id = normalize_id(fields[0])
         if speaker_id in speakers:
-            raise AudioClfError(f"{where}: speaker {speaker_id} is listed twice (first on line "
+            raise AudioClfError(f"{where}: speaker {clip(speaker_id)} is listed twice (first on line "
                                 f"{first_line[speaker_id]}); keep one line.")
         gender = parse_gender(fields[2], where)
         speakers[speaker_id] = (gender, parse_age(fields[1], where))
@@ -114,9 +114,9 @@ def read(root: str, subsets: Sequence[str] = (), extensions: Sequence[str] = SCA
         log.warning("%s: %d speaker folder(s) in %s/ have no line in %s and are left out: %s", root,
                         len(without_metadata), folder, INFO_FILE, ", ".join(without_metadata[:20]))
         listing.count_skip(f"speaker folder without a {INFO_FILE} line", len(without_metadata))
-        listing.notes.append(f"speaker folders without a {INFO_FILE} line: {', '.join(without_metadata[:20])}")
+        listing.notes.append(f"speaker folders without a {INFO_FILE} line: {', '.join(map(clip, without_metadata[:20]))}")
     not_on_disk = sorted(set(listed) - found)
     if not_on_disk:
         listing.notes.append(f"{len(not_on_disk)} speaker(s) listed in {INFO_FILE} have no audio in {folder}/: "
-                             f"{', '.join(not_on_disk[:20])}")
+                             f"{', '.join(map(clip, not_on_disk[:20]))}")
     return listing
