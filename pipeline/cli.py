@@ -1,6 +1,7 @@
 """The `audioclf` command: run the pipeline locally or on Kubeflow, classify recordings with its model,
 download LibriSpeech."""
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -21,6 +22,17 @@ BUNDLED_CORPORA = [REPO_ROOT / "data" / name for name in
 
 
 def _cmd_run(args) -> int:
+    from pipeline import interrupts, run_lock  # pylint: disable=import-outside-toplevel
+
+    interrupts.install()   # before anything starts a thread (see pipeline/interrupts.py)
+    # A folder another command works in is refused before the slow imports (TensorFlow, TFX); a new
+    # folder is locked by the runner once it has checked the data roots and made it.
+    output = os.path.abspath(args.output)
+    with run_lock.hold(output, "run") if os.path.isdir(output) else contextlib.nullcontext():
+        return _run(args)
+
+
+def _run(args) -> int:
     from pipeline import local_runner  # pylint: disable=import-outside-toplevel
     from pipeline.config import load_config  # pylint: disable=import-outside-toplevel
 
@@ -60,9 +72,16 @@ def _real_speech_status(result) -> Optional[dict]:
 
 
 def _cmd_report(args) -> int:
-    from pipeline import report  # pylint: disable=import-outside-toplevel
+    from components.common import fs  # pylint: disable=import-outside-toplevel
+    from pipeline import run_lock  # pylint: disable=import-outside-toplevel
 
-    print(report.write_report(args.output))
+    # Not while a run works in the folder (it writes report.html itself when it ends), nor two at once;
+    # refused before the slow imports. A remote folder has no OS lock; a missing one gets gather's message.
+    local = not fs.is_remote(args.output) and os.path.isdir(args.output)
+    with run_lock.hold(os.path.abspath(args.output), "report") if local else contextlib.nullcontext():
+        from pipeline import report  # pylint: disable=import-outside-toplevel
+
+        print(report.write_report(args.output))
     return 0
 
 
@@ -251,7 +270,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     logs.setup(args.verbose)
     try:
         return args.func(args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
+        from pipeline import interrupts  # pylint: disable=import-outside-toplevel
+
+        if isinstance(stop, interrupts.RunInterrupted):   # a run's summary and report say where it stopped
+            print(f"audioclf: {stop}", file=interrupts.terminal(), flush=True)
+            return stop.exit_code
         print("audioclf: interrupted", file=sys.stderr)
         return 130
     except Exception as err:  # pylint: disable=broad-except

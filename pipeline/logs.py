@@ -4,10 +4,12 @@ TFX logs whole protos (node specs, artifacts) at INFO and Beam relays every work
 running `audioclf run` wants to see which component runs and how far the long steps are; `-v` shows
 everything.
 """
+import contextlib
 import logging
 import os
 import re
 import sys
+from typing import Iterator
 
 # Loggers of this project: every line of theirs is kept (they log progress, not protos). The packages'
 # folders also mark a relayed Beam worker line as ours (audioclf.py is a module, not a folder).
@@ -71,3 +73,18 @@ def setup(verbose: bool = False) -> None:
         os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning")
         import warnings  # pylint: disable=import-outside-toplevel
         warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+@contextlib.contextmanager
+def to_file(path: str) -> Iterator[None]:
+    """Also writes every log line (unfiltered, at the root logger's level) to `path` during the block: the
+    run's own log, where tracebacks and library details go when the terminal shows only progress."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
