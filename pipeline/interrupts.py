@@ -55,12 +55,19 @@ _state = {"terminal": None, "watcher": None, "run": None}
 
 def install() -> None:
     """Blocks SIGINT in the calling (main) thread, and so in every thread it starts from now on, and starts
-    the thread that takes it. Call it before anything starts threads; a second call does nothing."""
+    the thread that takes it; SIGTERM raises RunInterrupted. Call it before anything starts threads; a
+    second call does nothing."""
     if _state["watcher"] is not None or threading.current_thread() is not threading.main_thread():
         return
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGTERM, _terminated)
     _state["watcher"] = threading.Thread(target=_watch, name="audioclf-interrupts", daemon=True)
     _state["watcher"].start()
+
+
+def _terminated(signum, _frame):
+    """SIGTERM outside a run's block (before it starts, while it is set up): a RunInterrupted too."""
+    raise RunInterrupted(signum)
 
 
 def _watch() -> None:

@@ -165,6 +165,12 @@ def test_a_folder_without_a_run_is_refused(tmp_path):
         report.write_report(str(tmp_path))
 
 
+def test_a_folder_whose_run_did_not_finish_says_so(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(AudioClfError, match="the last run into .* did not finish .*killed, or it is still running"):
+        report.write_report(str(tmp_path))
+
+
 def test_config_json_is_a_config_file_that_gives_the_same_config(tmp_path):
     config = load_config(None, ["synthesis.clip_seconds=4", "trainer.epochs=3"])
     path = report.write_config(str(tmp_path), config.to_dict())
