@@ -2,7 +2,7 @@
 
 Per component: status (complete, cached, failed, not run) and output artifact URIs. Per split: clips,
 speaker ids and label counts. The model: training, test metrics, blessing and the pushed model
-(pipeline/model_report.py). Written for successful and failed runs alike, in the shape of
+(pipeline/model_report.py). Written for successful, failed and interrupted runs alike, in the shape of
 pipeline/summary_schema.py.
 """
 import collections
