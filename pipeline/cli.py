@@ -12,7 +12,6 @@ from typing import List, Optional
 
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before anything imports TensorFlow)
 from pipeline import logs, run_dir
-from components.common import fs
 from trainer.config import ACCURACY_METRIC
 from components.common.errors import EXIT_NOT_BLESSED, EXIT_USER_ERROR, AudioClfError, find_user_message
 
@@ -23,6 +22,17 @@ BUNDLED_CORPORA = [REPO_ROOT / "data" / name for name in
 
 
 def _cmd_run(args) -> int:
+    from pipeline import interrupts, run_lock  # pylint: disable=import-outside-toplevel
+
+    interrupts.install()   # before anything starts a thread (see pipeline/interrupts.py)
+    # A folder another command works in is refused before the slow imports (TensorFlow, TFX); a new
+    # folder is locked by the runner once it has checked the data roots and made it.
+    output = os.path.abspath(args.output)
+    with run_lock.hold(output, "run") if os.path.isdir(output) else contextlib.nullcontext():
+        return _run(args)
+
+
+def _run(args) -> int:
     from pipeline import local_runner  # pylint: disable=import-outside-toplevel
     from pipeline.config import load_config  # pylint: disable=import-outside-toplevel
 
@@ -30,8 +40,7 @@ def _cmd_run(args) -> int:
     config = load_config(args.config, overrides)
     config.beam.extra_args += list(args.beam_arg or [])
     sources = list(args.data_root or []) or config.corpus.sources or [str(p) for p in BUNDLED_CORPORA]
-    with _run_log(args):
-        summary = local_runner.run(config, sources, args.output, enable_cache=not args.no_cache)
+    summary = local_runner.run(config, sources, args.output, enable_cache=not args.no_cache)
     model = summary.model
     output = os.path.abspath(args.output)
     print(json.dumps({"status": summary.status, "summary": run_dir.path(output, run_dir.SUMMARY),
@@ -51,20 +60,6 @@ def _cmd_run(args) -> int:
     return 0
 
 
-@contextlib.contextmanager
-def _run_log(args):
-    """OUTPUT/audioclf.log gets every log line and what Beam workers print (tracebacks), so that the
-    terminal shows progress and one error line; with -v everything goes to the terminal as well."""
-    if args.verbose or fs.is_remote(args.output):
-        yield
-        return
-    os.makedirs(args.output, exist_ok=True)
-    path = run_dir.path(os.path.abspath(args.output), run_dir.LOG)
-    logs.add_file(path)
-    with logs.stderr_to_file(path):
-        yield
-
-
 def _real_speech_status(result) -> Optional[dict]:
     """Real-utterance accuracy of the model and the pitch rule, overall and per corpus."""
     if not result:
@@ -77,9 +72,16 @@ def _real_speech_status(result) -> Optional[dict]:
 
 
 def _cmd_report(args) -> int:
-    from pipeline import report  # pylint: disable=import-outside-toplevel
+    from components.common import fs  # pylint: disable=import-outside-toplevel
+    from pipeline import run_lock  # pylint: disable=import-outside-toplevel
 
-    print(report.write_report(args.output))
+    # Not while a run works in the folder (it writes report.html itself when it ends), nor two at once;
+    # refused before the slow imports. A remote folder has no OS lock; a missing one gets gather's message.
+    local = not fs.is_remote(args.output) and os.path.isdir(args.output)
+    with run_lock.hold(os.path.abspath(args.output), "report") if local else contextlib.nullcontext():
+        from pipeline import report  # pylint: disable=import-outside-toplevel
+
+        print(report.write_report(args.output))
     return 0
 
 
@@ -281,7 +283,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     logs.setup(args.verbose)
     try:
         return args.func(args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
+        from pipeline import interrupts  # pylint: disable=import-outside-toplevel
+
+        if isinstance(stop, interrupts.RunInterrupted):   # a run's summary and report say where it stopped
+            print(f"audioclf: {stop}", file=interrupts.terminal(), flush=True)
+            return stop.exit_code
         print("audioclf: interrupted", file=sys.stderr)
         return 130
     except Exception as err:  # pylint: disable=broad-except

@@ -7,14 +7,14 @@ everything.
 A library's error with a traceback (Beam re-raising a worker's exception, twice or three times over) is
 not shown on the terminal: when it carries an AudioClfError, the command line prints that message alone
 at the end; otherwise its first line is shown with a pointer to the full text, which goes to the log
-file (`add_file`, OUTPUT/audioclf.log for `audioclf run`) and to the terminal with `-v`.
+file (`to_file`, OUTPUT/run.log for `audioclf run`) and to the terminal with `-v`.
 """
 import contextlib
-import io
 import logging
 import os
 import re
 import sys
+from typing import Iterator
 
 from components.common.errors import MARKER, find_user_message
 
@@ -35,7 +35,7 @@ _TFX_NOTICES = ("ArtifactQuery.property_predicate",)   # TFX-internal warnings t
 _TRACEBACK = "Traceback (most recent call last)"
 # The marker of the user-facing error type inside a relayed traceback.
 _USER_ERROR = MARKER
-_log_file = None   # set by add_file: where the full text of a shortened error is
+_log_file = None   # set by to_file: where the full text of a shortened error is
 
 
 def ours(name: str) -> bool:
@@ -82,52 +82,6 @@ def _shorten_traceback(record: logging.LogRecord) -> bool:
     return True
 
 
-def add_file(path: str) -> None:
-    """Also writes every log line, unfiltered and with full tracebacks, to `path` (appended)."""
-    global _log_file  # pylint: disable=global-statement
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    root = logging.getLogger()
-    root.handlers.insert(0, handler)   # first: it sees each record before the quiet filter shortens it
-    _log_file = path
-
-
-@contextlib.contextmanager
-def stderr_to_file(path: str):
-    """Points file descriptor 2 at `path` while the block runs: what worker processes and native code
-    print there goes to the log file (Beam's SDK worker prints the traceback of every failed bundle to
-    its stderr, which no logging filter reaches). Python's sys.stderr and the terminal log handler keep
-    writing to the terminal."""
-    sys.stderr.flush()
-    try:
-        on_fd2 = sys.stderr.fileno() == 2
-    except (AttributeError, OSError, io.UnsupportedOperation):
-        on_fd2 = False   # already captured (pytest): only the descriptor moves
-    saved = os.dup(2)
-    old_stderr, terminal, moved = sys.stderr, None, []
-    if on_fd2:
-        terminal = open(saved, "w", buffering=1, encoding=old_stderr.encoding or "utf-8",  # noqa: SIM115
-                        errors="backslashreplace", closefd=False)
-        sys.stderr = terminal
-        for handler in logging.getLogger().handlers:
-            if type(handler) is logging.StreamHandler and handler.stream is old_stderr:
-                handler.setStream(terminal)
-                moved.append(handler)
-    with open(path, "ab") as log:
-        os.dup2(log.fileno(), 2)
-    try:
-        yield
-    finally:
-        if terminal is not None:
-            terminal.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        if terminal is not None:
-            sys.stderr = old_stderr
-            for handler in moved:
-                handler.setStream(old_stderr)
-
-
 def setup(verbose: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -153,3 +107,21 @@ def setup(verbose: bool = False) -> None:
         os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning")
         import warnings  # pylint: disable=import-outside-toplevel
         warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+@contextlib.contextmanager
+def to_file(path: str) -> Iterator[None]:
+    """Also writes every log line (unfiltered, at the root logger's level) to `path` during the block: the
+    run's own log, where tracebacks and library details go when the terminal shows only progress."""
+    global _log_file  # pylint: disable=global-statement
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers.insert(0, handler)   # first: it sees each record before the quiet filter shortens it
+    previous, _log_file = _log_file, path
+    try:
+        yield
+    finally:
+        _log_file = previous
+        root.removeHandler(handler)
+        handler.close()

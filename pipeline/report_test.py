@@ -79,6 +79,20 @@ def test_failed_run_without_a_model_says_where_it_stopped(tmp_path):
     assert "<img" not in page and "<script" not in page and "http" not in page.lower().replace("http-equiv", "")
 
 
+def test_interrupted_run_says_where_it_was_interrupted(tmp_path):
+    summary = _failed_summary("Trainer", "")
+    summary["components"]["Trainer"]["status"] = "interrupted"
+    summary.update(status="interrupted", error="interrupted by SIGINT", interrupted_at="Trainer")
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    report.write_report(str(tmp_path))
+    page = (tmp_path / "report.html").read_text()
+    banner = re.search(r'<div class="banner bad"[^>]*>(.*?)</div>', page, re.S).group(1)
+    assert "Interrupted at Trainer" in banner and "interrupted by SIGINT" in banner
+    assert "<title>audioclf run report: Interrupted at Trainer" in page
+    assert "No model was trained. The run was interrupted at Trainer." in page
+    assert '<span class="status interrupted">interrupted</span>' in page
+
+
 class _Page(html.parser.HTMLParser):
     """What a reader sees of a page: its headings by level, its tables as rows of cell texts, and the text
     of each paragraph-like element, so that the tests check sections and numbers, not markup."""
@@ -148,6 +162,12 @@ def test_not_blessed_banner_gives_the_reasons():
 
 def test_a_folder_without_a_run_is_refused(tmp_path):
     with pytest.raises(AudioClfError, match="holds no run to report on"):
+        report.write_report(str(tmp_path))
+
+
+def test_a_folder_whose_run_did_not_finish_says_so(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(AudioClfError, match="the last run into .* did not finish .*killed, or it is still running"):
         report.write_report(str(tmp_path))
 
 

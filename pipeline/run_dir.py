@@ -6,7 +6,8 @@ CONFIG = "config.json"          # the run's whole PipelineConfig
 SUMMARY = "summary.json"        # pipeline/summary.py: status, steps, numbers
 REPORT = "report.html"          # pipeline/report/, rebuilt by `audioclf report DIR`
 METADATA = "metadata.sqlite"    # ML Metadata of the LocalDagRunner
-LOG = "audioclf.log"            # every log line and traceback of the run (the terminal shows a quiet subset)
+LOG = "run.log"                 # every log line of the last run (tracebacks too), pipeline/logs.py
+LOCK = "run.lock"               # held while a command works in the folder: pipeline/run_lock.py
 PIPELINE_ROOT = "pipeline_root"  # the artifacts of every component
 # Where the Pusher puts blessed models (unless pusher.serving_dir is set); a Kubeflow run uses the same
 # name under its pipeline root.

@@ -2,10 +2,11 @@
 
 Per component: status (complete, cached, failed, not run) and output artifact URIs. Per split: clips,
 speaker ids and label counts. The model: training, test metrics, blessing and the pushed model
-(pipeline/model_report.py). Written for successful and failed runs alike, in the shape of
+(pipeline/model_report.py). Written for successful, failed and interrupted runs alike, in the shape of
 pipeline/summary_schema.py.
 """
 import collections
+import logging
 import os
 from typing import Dict, List, NamedTuple, Optional
 
@@ -21,16 +22,40 @@ from pipeline import run_dir
 from pipeline.config import LABEL_NAMES, SPLITS
 from pipeline.summary_schema import ComponentRun, CorpusPart, RunSummary, SplitPart, output_uri
 
+log = logging.getLogger(__name__)
+
 _STATES = {metadata_store_pb2.Execution.COMPLETE: "complete", metadata_store_pb2.Execution.CACHED: "cached",
            metadata_store_pb2.Execution.FAILED: "failed", metadata_store_pb2.Execution.RUNNING: "running",
            metadata_store_pb2.Execution.NEW: "new", metadata_store_pb2.Execution.CANCELED: "canceled"}
 
 
-def open_store(metadata_path: str) -> metadata_store.MetadataStore:
+def open_store(metadata_path: str, writable: bool = False) -> metadata_store.MetadataStore:
     config = metadata_store_pb2.ConnectionConfig()
     config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    config.sqlite.connection_mode = (metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE if writable else
+                                     metadata_store_pb2.SqliteMetadataSourceConfig.READONLY)
     return metadata_store.MetadataStore(config)
+
+
+def abandon_orphans(metadata_path: str) -> List[str]:
+    """Marks the executions an earlier run left RUNNING (it was interrupted or killed) as abandoned: state
+    CANCELED, custom property `abandoned` = 1. Only call it while holding the output folder's lock (no
+    other run can be using the store then). Returns "Component (execution N)" for each, and logs them."""
+    if not os.path.exists(metadata_path):
+        return []
+    store = open_store(metadata_path, writable=True)
+    orphans = [e for e in store.get_executions() if e.last_known_state == metadata_store_pb2.Execution.RUNNING]
+    names = []
+    for execution in orphans:
+        nodes = [c for c in store.get_contexts_by_execution(execution.id) if c.type == "node"]
+        names.append(f"{nodes[0].name.split('.', 1)[1] if nodes else execution.type} (execution {execution.id})")
+        execution.last_known_state = metadata_store_pb2.Execution.CANCELED
+        execution.custom_properties["abandoned"].int_value = 1
+    if orphans:
+        store.put_executions(orphans)
+        log.warning("marked %d execution(s) that an interrupted or killed run left RUNNING in %s as abandoned "
+                    "(CANCELED): %s", len(orphans), metadata_path, ", ".join(names))
+    return names
 
 
 class RunRecord(NamedTuple):
@@ -105,9 +130,18 @@ def split_summary(index: Optional[dict], clips_uri: Optional[str]) -> Dict[str, 
     return {split: SplitPart(**part) for split, part in splits.items()}
 
 
-def write_summary(output_dir: str, metadata_path: str, pipeline_name: str, error: Optional[str] = None) -> RunSummary:
+def write_summary(output_dir: str, metadata_path: str, pipeline_name: str, error: Optional[str] = None,
+                  interrupted: Optional[str] = None) -> RunSummary:
+    """Writes summary.json from the store; `error` for a failed run, `interrupted` (the signal's name) for a
+    run stopped by a signal: the components it left running are "interrupted", the first is `interrupted_at`."""
     record = component_outputs(open_store(metadata_path)) if os.path.exists(metadata_path) else RunRecord(None, {}, {})
     components = record.components
+    interrupted_at = None
+    if interrupted:
+        for name, entry in components.items():
+            if entry.status == "running":
+                entry.status = "interrupted"
+                interrupted_at = interrupted_at or name
     for component in pipeline_def.COMPONENT_ORDER:
         components.setdefault(component, ComponentRun(status="not run"))
 
@@ -116,8 +150,9 @@ def write_summary(output_dir: str, metadata_path: str, pipeline_name: str, error
     summary = RunSummary(
         pipeline=pipeline_name,
         run_id=record.run_id,
-        status="failed" if error else "complete",
-        error=error,
+        status="interrupted" if interrupted else ("failed" if error else "complete"),
+        error=f"interrupted by {interrupted}" if interrupted else error,
+        interrupted_at=interrupted_at,
         components={c: components[c] for c in pipeline_def.COMPONENT_ORDER} | {
             c: v for c, v in components.items() if c not in pipeline_def.COMPONENT_ORDER},
         corpus=corpus_summary(index),

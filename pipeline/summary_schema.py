@@ -20,7 +20,7 @@ SCHEMA_FILE = "summary.schema.json"
 
 class ComponentRun(Strict):
     """One component's execution in the run (ML Metadata): its state and the artifact URIs it read and wrote."""
-    status: Literal["complete", "cached", "failed", "running", "new", "canceled", "unknown", "not run"]
+    status: Literal["complete", "cached", "failed", "running", "interrupted", "new", "canceled", "unknown", "not run"]
     execution_id: Optional[int] = None
     inputs: Dict[str, List[str]] = {}
     outputs: Dict[str, List[str]] = {}
@@ -122,12 +122,14 @@ class ModelPart(Strict):
 
 
 class RunSummary(Strict):
-    """What a run did: status (a failed run names its error), the components in pipeline order, the
-    corpora read, the clips per split and the model."""
+    """What a run did: status (a failed run names its error; an interrupted one, the signal and the component
+    it was running, None when it was between components), the components in pipeline order, the corpora
+    read, the clips per split and the model."""
     pipeline: str
     run_id: Optional[str]
-    status: Literal["complete", "failed"]
+    status: Literal["complete", "failed", "interrupted"]
     error: Optional[str]
+    interrupted_at: Optional[str] = None
     components: Dict[str, ComponentRun]
     corpus: Optional[CorpusPart]
     splits: Dict[str, SplitPart]
@@ -142,7 +144,10 @@ class RunSummary(Strict):
 
     def stopped_at(self) -> Optional[Tuple[Optional[str], str]]:
         """(component, error) of a failed run: the first component whose execution failed (None when the
-        run failed outside any component); None for a run that did not fail."""
+        run failed outside any component), or of an interrupted run (interrupted_at); None for a run that
+        ended by itself."""
+        if self.status == "interrupted":
+            return self.interrupted_at, self.error or "interrupted"
         if self.status != "failed":
             return None
         failed = [name for name, entry in self.components.items() if entry.status == "failed"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from conftest import build_corpus, build_kaldi_corpus
-from pipeline import cli
+from pipeline import cli, run_dir
 from components.common.errors import EXIT_USER_ERROR
 
 pytestmark = pytest.mark.e2e
@@ -167,7 +167,7 @@ def test_truncated_flac_body_fails_in_synthesis(tmp_path, capsys):
     code, err = _run(capsys, corpus, tmp_path / "out")
     assert code == EXIT_USER_ERROR and ".flac: cannot decode audio" in _error_line(err)
     assert "Traceback" not in err   # Beam's re-raised worker traceback goes to the log file only
-    assert "Traceback (most recent call last)" in (tmp_path / "out" / "audioclf.log").read_text()
+    assert "Traceback (most recent call last)" in (tmp_path / "out" / run_dir.LOG).read_text()
     _failed_component(tmp_path / "out", "AudioSynthesis")
 
 

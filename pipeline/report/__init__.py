@@ -1,6 +1,6 @@
 """report.html: one self-contained page that shows what a run did, for a person to look at.
 
-`audioclf run` writes it after summary.json at the end of every run (finished, not blessed or failed);
+`audioclf run` writes it after summary.json at the end of every run (finished, not blessed, failed or interrupted);
 `audioclf report --output DIR` rebuilds it from DIR's summary.json, config.json, metadata.sqlite and the
 artifacts they name. Sections: Data, Training, Evaluation, Push and the Pipeline's components, under a
 banner that says how the run ended (and where and why it stopped). Pictures are PNG data URIs, the CSS

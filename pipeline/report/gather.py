@@ -215,6 +215,11 @@ def _read_summary(output_dir: str) -> RunSummary:
     path = fs.join(output_dir, run_dir.SUMMARY)
     if not fs.isdir(output_dir):
         raise AudioClfError(f"{output_dir} does not exist; pass the --output folder of an `audioclf run`.")
+    if not fs.exists(path) and fs.exists(fs.join(output_dir, run_dir.CONFIG)):
+        # A run removes the previous summary when it starts and writes its own when it ends.
+        raise AudioClfError(f"the last run into {output_dir} did not finish ({run_dir.SUMMARY} is missing: it was "
+                            f"killed, or it is still running); see {fs.join(output_dir, run_dir.LOG)}, and run "
+                            f"`audioclf run --output {output_dir}` again.")
     if not fs.exists(path):
         raise AudioClfError(f"{output_dir} holds no run to report on ({run_dir.SUMMARY} is missing); pass "
                             f"the --output folder of an `audioclf run`, or run `audioclf run --output {output_dir}`.")

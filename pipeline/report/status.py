@@ -8,9 +8,12 @@ from trainer.config import ACCURACY_METRIC
 
 
 def not_reached(summary: RunSummary, what: str) -> str:
-    """`what` (a sentence without its full stop) and, for a failed run, where it stopped."""
+    """`what` (a sentence without its full stop) and, for a failed or interrupted run, where it stopped."""
     stop = summary.stopped_at()
-    where = f" The run stopped at {stop[0]}." if stop and stop[0] else (" The run failed." if stop else "")
+    if summary.status == "interrupted":
+        where = f" The run was interrupted at {stop[0]}." if stop[0] else " The run was interrupted."
+    else:
+        where = f" The run stopped at {stop[0]}." if stop and stop[0] else (" The run failed." if stop else "")
     return f"{what}.{where}"
 
 
@@ -27,6 +30,11 @@ def accuracies(model: ModelPart, clip_accuracy: Optional[float]) -> str:
 def run_status(summary: RunSummary) -> Tuple[str, str, List[str]]:
     """(css kind, headline, detail lines) of the banner."""
     stop = summary.stopped_at()
+    if stop and summary.status == "interrupted":
+        component, error = stop
+        return "bad", f"Interrupted at {component}" if component else "Interrupted", [
+            f"The run was {error} and stopped there; the components after it did not run, and this page shows "
+            f"what it had done until then."]
     if stop:
         component, error = stop
         return "bad", f"Failed at {component}" if component else "Failed", [error]

@@ -1,0 +1,141 @@
+"""Ctrl-C and SIGTERM during `audioclf run`: stop the run in the main thread with `RunInterrupted`, and
+keep the terminal down to one line while everything unwinds.
+
+Without this, a Ctrl-C reaches every process of the terminal's process group: each Beam worker prints its
+own KeyboardInterrupt traceback, Beam's threads print theirs while the pipeline is torn down, and the
+main thread may see a dead worker before it sees the signal. So, while a run is going on:
+
+* File descriptor 2 is the run's log file (run.log): child processes, C libraries and threads' tracebacks
+  write there; our log handlers keep writing to the terminal through a copy of the old descriptor.
+* SIGINT is ignored, which child processes inherit (Beam workers, spawned pools), and blocked in every
+  thread, so that Linux keeps it pending rather than discarding it; a watcher thread takes it with
+  `sigwait` and stops the main thread (by SIGTERM to that thread alone). Every thread blocks it only when
+  the block comes before any thread starts: the command line calls `install()` first thing, before
+  TensorFlow's import; outside a run, the watcher turns SIGINT into the usual KeyboardInterrupt.
+* SIGTERM's handler (the main thread's) records which signal stopped the run, removes the terminal's log
+  handlers (the log file keeps every line) and raises `RunInterrupted`. Children get the default SIGTERM
+  action, so they end without a word.
+
+`terminal()` is the original stderr, for the one line the command line prints at the end. A second
+signal while the run is being wound up ends the process at once. After an interrupt, descriptor 2 stays
+on the log file (threads may still print while the process ends).
+"""
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+import _thread
+from typing import Iterator, TextIO
+
+log = logging.getLogger(__name__)
+
+EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """The run was stopped by a signal; `signum` says which."""
+
+    def __init__(self, signum: int, message: str = ""):
+        super().__init__(message or f"interrupted by {signal.Signals(signum).name}")
+        self.signum = signum
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES.get(self.signum, 128 + self.signum)
+
+
+_state = {"terminal": None, "watcher": None, "run": None}
+
+
+def install() -> None:
+    """Blocks SIGINT in the calling (main) thread, and so in every thread it starts from now on, and starts
+    the thread that takes it; SIGTERM raises RunInterrupted. Call it before anything starts threads; a
+    second call does nothing."""
+    if _state["watcher"] is not None or threading.current_thread() is not threading.main_thread():
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGTERM, _terminated)
+    _state["watcher"] = threading.Thread(target=_watch, name="audioclf-interrupts", daemon=True)
+    _state["watcher"].start()
+
+
+def _terminated(signum, _frame):
+    """SIGTERM outside a run's block (before it starts, while it is set up): a RunInterrupted too."""
+    raise RunInterrupted(signum)
+
+
+def _watch() -> None:
+    while True:
+        signum = signal.sigwait({signal.SIGINT})
+        run = _state["run"]
+        if run is None:
+            _thread.interrupt_main(signum)   # the default handler: KeyboardInterrupt
+        else:
+            run["pending"] = signum
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
+
+
+def terminal() -> TextIO:
+    """Where the command line's last line goes: the terminal, also while descriptor 2 is the log file."""
+    return _state["terminal"] or sys.stderr
+
+
+def _terminal_handlers() -> list:
+    """The root logger's handlers that write to the process's real stderr."""
+    return [h for h in logging.getLogger().handlers
+            if isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) is sys.__stderr__]
+
+
+@contextlib.contextmanager
+def catch(log_path: str) -> Iterator[None]:
+    """Turns SIGINT and SIGTERM during the block into `RunInterrupted` in the main thread, with stderr on
+    the log file (see the module doc); does nothing outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    install()
+    caught = {"signum": None}
+    sys.stderr.flush()
+    saved_fd = os.dup(2)
+    _state["terminal"] = terminal_stream = os.fdopen(os.dup(2), "w", buffering=1)
+    handlers = _terminal_handlers()
+    for handler in handlers:
+        handler.setStream(terminal_stream)
+    log_stream = open(log_path, "a", buffering=1, encoding="utf-8")  # pylint: disable=consider-using-with
+    os.dup2(log_stream.fileno(), 2)
+
+    def stop(signum, _frame):
+        signum = caught.pop("pending", signum)
+        if caught["signum"] is not None:   # a second signal: stop waiting for the wind-up
+            print(f"audioclf: {signal.Signals(signum).name} again: stopped at once; the summary may be missing",
+                  file=terminal_stream, flush=True)
+            os._exit(EXIT_CODES.get(caught["signum"], 130))  # pylint: disable=protected-access
+        caught["signum"] = signum
+        for handler in handlers:
+            logging.getLogger().removeHandler(handler)
+        log.warning("received %s: stopping the run", signal.Signals(signum).name)
+        raise RunInterrupted(signum)
+
+    previous = {signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
+                signal.SIGTERM: signal.signal(signal.SIGTERM, stop)}
+    _state["run"] = caught
+    try:
+        yield
+    finally:
+        _state["run"] = None
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if caught["signum"] is None:
+            os.dup2(saved_fd, 2)
+            for handler in handlers:
+                handler.setStream(sys.__stderr__)
+            _state["terminal"] = None
+            terminal_stream.close()
+            log_stream.close()
+        os.close(saved_fd)
