@@ -4,6 +4,12 @@ Each section is defined by the code that owns it (components/*/config.py, traine
 module assembles them into `PipelineConfig`, which drives the local run, the Kubeflow compile and the
 tests (tests shrink it with overrides; they do not fork it). A config file (YAML or JSON) holds any
 subset of the sections; `--set section.key=value` overrides single values on top of it.
+
+`load_config` refuses a bad setting before anything runs, in one line naming it (exit code 2): each value
+is coerced to its field's type, or refused, and checked against the range declared with the field
+(components/common/settings.py); each section's `validate()` then checks its rules between settings, and
+`validate` below those between sections. The memory the settings imply is checked by the commands
+(pipeline/memory.py): against this machine for `audioclf run`, against the pods for a compile.
 """
 import dataclasses
 import json

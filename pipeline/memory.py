@@ -56,7 +56,7 @@ def needs(config, workers: int = 1) -> List[Need]:
     return [
         Need("AudioSynthesis", workers * per_worker,
              f"{workers} worker(s) x ({samples:,} samples x {SYNTHESIS_BYTES_PER_SAMPLE} bytes + "
-             f"synthesis.cache_mb={config.synthesis.cache_mb})"),
+             f"synthesis.cache_mb={config.synthesis.cache_mb} MB)"),
         Need("AudioExampleGen", largest * samples * encoded,
              f"{largest:,} clips x {samples:,} samples x {encoded} bytes"),
         Need("Trainer", held * samples * FLOAT32,

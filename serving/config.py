@@ -1,6 +1,6 @@
 """The `serving` settings section: what the model server accepts."""
 from dataclasses import dataclass
-from typing import List
+from typing import ClassVar, List
 
 from components.common.errors import AudioClfError
 from components.common.settings import setting
@@ -12,6 +12,7 @@ KSERVE_MODEL_DIR = "/mnt/models"
 @dataclass
 class ServingConfig:
     """Limits of `audioclf serve` (and of the KServe InferenceService that runs the same server)."""
+    SECTION: ClassVar[str] = "serving"   # its name in the config, in messages
     model_name: str = "audioclf"          # the name in /v1/models/<name>:predict and /v2/models/<name>/infer
     http_port: int = setting(8080, low=1, high=65535)   # KServe's default
     # A request body above this is refused with 413 before it is read whole: base64 audio is 4/3 of the

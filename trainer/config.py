@@ -1,7 +1,7 @@
 """The `trainer` settings section: the model on raw audio (trainer/model.py) and its training
 (trainer/task.py). The trainer owns its defaults."""
 from dataclasses import dataclass
-from typing import List
+from typing import ClassVar, List
 
 from components.common.errors import AudioClfError
 from components.common.settings import SEED_MAX, setting
@@ -14,6 +14,7 @@ ACCURACY_METRIC = "sparse_categorical_accuracy"
 @dataclass
 class TrainerConfig:
     """The model on raw audio (trainer/model.py) and its training (trainer/task.py)."""
+    SECTION: ClassVar[str] = "trainer"   # its name in the config, in messages
     # Limits: each numeric setting's range is declared with it (components/common/settings.py `setting`);
     # cross-field rules are in validate(), those involving the synthesis section in pipeline/config.py.
     n_fft: int = setting(512, low=16, high=16384)            # 32 ms windows at 16 kHz; at most a clip

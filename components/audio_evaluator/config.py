@@ -1,5 +1,6 @@
 """The `evaluator` settings section: what blesses a model."""
 from dataclasses import dataclass
+from typing import ClassVar
 
 from components.common.settings import setting
 
@@ -7,6 +8,7 @@ from components.common.settings import setting
 @dataclass
 class EvaluatorConfig:
     """The Evaluator's blessing: thresholds on the test clips (TFMA) and on real test utterances."""
+    SECTION: ClassVar[str] = "evaluator"   # its name in the config, in messages
     # Catches a broken model (chance is 0.5), not a mediocre one: demo runs on the bundled corpus give
     # 0.81-0.91 test-clip accuracy and vary from run to run (see the README), so a floor near them
     # would fail the demo at random.

@@ -1,5 +1,6 @@
 """The `examples` settings section: how clips become tf.train.Example records."""
 from dataclasses import dataclass
+from typing import ClassVar
 
 from components.common.errors import AudioClfError
 from components.common.settings import setting
@@ -8,6 +9,7 @@ from components.common.settings import setting
 @dataclass
 class ExamplesConfig:
     """How clips become tf.train.Example records."""
+    SECTION: ClassVar[str] = "examples"   # its name in the config, in messages
     # "pcm16": the samples as little-endian int16 bytes (half the size of floats and faster to read,
     # see bench/); "float": a float_list feature.
     audio_encoding: str = "pcm16"

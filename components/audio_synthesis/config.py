@@ -1,7 +1,7 @@
 """The `synthesis` settings section: how clips are built from utterances, and what follows from it
 (samples per clip, number of classes)."""
 from dataclasses import dataclass
-from typing import Dict, List
+from typing import ClassVar, Dict, List
 
 from components.common.errors import AudioClfError
 from components.common.settings import SEED_MAX, check_range, setting
@@ -14,6 +14,7 @@ MAX_CLIPS = 1_000_000      # per split
 @dataclass
 class SynthesisConfig:
     """How clips are built from utterances (see components/audio_synthesis/synthesis.py)."""
+    SECTION: ClassVar[str] = "synthesis"   # its name in the config, in messages
     # LibriSpeech is recorded at 16 kHz: resampling to the post's 22050 Hz adds no information above
     # 8 kHz and costs 38 % more samples in every later stage, so 16 kHz is the default.
     # Limits: 4-48 kHz (speech needs 4 kHz; nothing records above 48 kHz).

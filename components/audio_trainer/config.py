@@ -4,7 +4,7 @@ and the KServe InferenceService the KServeDeployer creates (a sub-section of the
 layers let the deployer read this module, not this module the deployer)."""
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict
+from typing import Any, ClassVar, Dict
 
 from components.common.errors import AudioClfError
 from components.common.settings import setting
@@ -55,6 +55,7 @@ class ResourcesConfig:
 @dataclass
 class TFJobConfig:
     """Multi-worker training as a Kubeflow Training Operator TFJob (kubeflow.trainer_launcher: tfjob)."""
+    SECTION: ClassVar[str] = "kubeflow.tfjob"   # its name in the config, in messages
     workers: int = setting(2, low=1, high=1024)
     namespace: str = "kubeflow"
     # The workers' service account: read access to the pipeline root, write access to the model folder
@@ -72,6 +73,7 @@ class KServeConfig:
     """The KServe InferenceService (serving.kserve.io/v1beta1) the KServeDeployer step creates or updates
     after the Pusher (kubeflow.deploy: kserve): the serving image runs `serving.server` on the pushed
     version, which KServe's storage initializer downloads from the pipeline's storage."""
+    SECTION: ClassVar[str] = "kubeflow.kserve"   # its name in the config, in messages
     name: str = "audioclf"              # the InferenceService
     namespace: str = "kubeflow"
     image: str = SERVING_IMAGE          # the model server's image (`python -m serving.server`)

@@ -174,7 +174,7 @@ def _number_of(tp, value: Any):
 def section_from_json(cls, text: str):
     """A section from the JSON `pipeline.config.PipelineConfig.section_json` wrote, checked by its own
     `validate()`: a component refuses bad settings even when they did not come through `load_config`."""
-    section = build_section(cls, json.loads(text), cls.__name__)
+    section = build_section(cls, json.loads(text), getattr(cls, "SECTION", cls.__name__))
     check = getattr(section, "validate", None)
     if check:
         check()

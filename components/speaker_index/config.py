@@ -1,7 +1,7 @@
 """The `corpus` settings section: which corpora the speaker index reads and how it splits speakers."""
 import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, List
+from typing import Any, ClassVar, Dict, List
 
 from components.common.errors import AudioClfError
 from components.common.settings import SEED_MAX, setting
@@ -11,6 +11,7 @@ from components.common.vocabulary import SPLITS
 @dataclass
 class CorpusConfig:
     """How the speaker index reads the corpora and splits their speakers."""
+    SECTION: ClassVar[str] = "corpus"   # its name in the config, in messages
     # The corpora to read, combined: each a root path, or {root, format, name}. `format` is one of
     # librispeech, vctk, kaldi, commonvoice, csv, or auto (detected); `name` prefixes the speaker ids
     # (default: the root's folder name). `audioclf run --data-root` (repeatable) replaces this list;
