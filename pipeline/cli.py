@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before anything imports TensorFlow)
-from pipeline import logs, run_dir
+from pipeline import logs, memory, run_dir
 from trainer.config import ACCURACY_METRIC
 from components.common.errors import EXIT_NOT_BLESSED, EXIT_USER_ERROR, AudioClfError, find_user_message
 
@@ -39,6 +39,7 @@ def _run(args) -> int:
     overrides = list(args.set or [])
     config = load_config(args.config, overrides)
     config.beam.extra_args += list(args.beam_arg or [])
+    memory.check_local(config)
     sources = list(args.data_root or []) or config.corpus.sources or [str(p) for p in BUNDLED_CORPORA]
     summary = local_runner.run(config, sources, args.output, enable_cache=not args.no_cache)
     model = summary.model
@@ -134,6 +135,7 @@ def _cmd_compile(args) -> int:
     from pipeline.config import load_config  # pylint: disable=import-outside-toplevel
 
     config = load_config(args.config, list(args.set or []))
+    memory.check_pods(config)
     spec = compiler.compile_pipeline(config, args.output, image=args.image, pipeline_root=args.pipeline_root)
     params = spec["root"]["inputDefinitions"]["parameters"]
     print(json.dumps({"pipeline": os.path.abspath(args.output), "image": args.image or config.kubeflow.image,
@@ -149,6 +151,7 @@ def _package(args, folder: str) -> tuple:
     from pipeline.config import load_config  # pylint: disable=import-outside-toplevel
 
     config = load_config(args.config, list(args.set or []))
+    memory.check_pods(config)
     if args.package:
         return args.package, config
     path = os.path.join(folder, "pipeline.yaml")

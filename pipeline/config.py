@@ -4,6 +4,12 @@ Each section is defined by the code that owns it (components/*/config.py, traine
 module assembles them into `PipelineConfig`, which drives the local run, the Kubeflow compile and the
 tests (tests shrink it with overrides; they do not fork it). A config file (YAML or JSON) holds any
 subset of the sections; `--set section.key=value` overrides single values on top of it.
+
+`load_config` refuses a bad setting before anything runs, in one line naming it (exit code 2): each value
+is coerced to its field's type, or refused, and checked against the range declared with the field
+(components/common/settings.py); each section's `validate()` then checks its rules between settings, and
+`validate` below those between sections. The memory the settings imply is checked by the commands
+(pipeline/memory.py): against this machine for `audioclf run`, against the pods for a compile.
 """
 import dataclasses
 import json
@@ -18,7 +24,7 @@ from components.audio_synthesis.config import SynthesisConfig, clip_samples, lab
 from components.audio_synthesis.config import synthesis_classes
 from components.audio_trainer.config import KubeflowConfig, ResourcesConfig, TFJobConfig
 from components.common.errors import AudioClfError
-from components.common.settings import ROOT, build_section, section_from_json
+from components.common.settings import ROOT, build_section, section_from_json, setting
 from components.common.vocabulary import GENDERS, LABEL_NAMES, LABELS, SPLITS
 from components.speaker_index.config import CorpusConfig
 from serving.config import ServingConfig
@@ -40,7 +46,8 @@ class PusherConfig:
 @dataclass
 class BeamConfig:
     """Beam runs with the DirectRunner on local processes unless `extra_args` name another runner."""
-    direct_num_workers: int = 2
+    # Local Beam worker processes, 1-256 (each holds its clips and synthesis.cache_mb of utterances).
+    direct_num_workers: int = setting(2, low=1, high=256)
     direct_running_mode: str = "multi_processing"
     extra_args: List[str] = field(default_factory=list)
 
@@ -50,10 +57,6 @@ class BeamConfig:
             args += [f"--direct_running_mode={self.direct_running_mode}",
                      f"--direct_num_workers={self.direct_num_workers}"]
         return args
-
-    def validate(self) -> None:
-        if self.direct_num_workers < 1:
-            raise AudioClfError("config: beam.direct_num_workers must be >= 1.")
 
 
 @dataclass
@@ -88,7 +91,11 @@ def _set_dotted(values: Dict[str, Any], assignment: str) -> None:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise AudioClfError(f"--set {key}: '{part}' is not a section.")
-    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+    try:
+        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as err:
+        problem = str(err).splitlines()[0]
+        raise AudioClfError(f"--set {key}={raw}: the value is not valid YAML ({problem}).") from err
 
 
 def _merge(base: Dict[str, Any], extra: Dict[str, Any]) -> Dict[str, Any]:
@@ -101,18 +108,36 @@ def _merge(base: Dict[str, Any], extra: Dict[str, Any]) -> Dict[str, Any]:
     return base
 
 
+def _read_file(path: str) -> Dict[str, Any]:
+    """The mapping of sections in the YAML/JSON file at `path` (an empty file: no settings)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            loaded = yaml.safe_load(f)
+    except FileNotFoundError as err:
+        raise AudioClfError(f"config file {path} not found; pass an existing YAML/JSON file to --config.") from err
+    except IsADirectoryError as err:
+        raise AudioClfError(f"config file {path} is a folder; pass a YAML/JSON file to --config.") from err
+    except UnicodeDecodeError as err:
+        raise AudioClfError(f"config file {path} is not text (byte {err.start} is not UTF-8); pass a YAML/JSON "
+                            f"file to --config.") from err
+    except OSError as err:
+        raise AudioClfError(f"config file {path} cannot be read: {err.strerror}.") from err
+    except yaml.YAMLError as err:
+        problem = " ".join(str(err).split())
+        raise AudioClfError(f"config file {path} is not valid YAML/JSON: {problem}") from err
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise AudioClfError(f"config file {path} holds a {type(loaded).__name__} ({str(loaded)[:60]}), not a mapping "
+                            f"of sections (e.g. `synthesis: {{clip_seconds: 4}}`).")
+    return loaded
+
+
 def load_config(path: Optional[str] = None, overrides: Sequence[str] = ()) -> PipelineConfig:
     """Defaults, then the file at `path` (YAML or JSON), then each `section.key=value` override."""
     values = PipelineConfig().to_dict()
     if path:
-        try:
-            with open(path, encoding="utf-8") as f:
-                loaded = yaml.safe_load(f) or {}
-        except FileNotFoundError as err:
-            raise AudioClfError(f"config file {path} not found; pass an existing YAML/JSON file to --config.") from err
-        except yaml.YAMLError as err:
-            raise AudioClfError(f"config file {path} is not valid YAML/JSON: {err}") from err
-        _merge(values, loaded)
+        _merge(values, _read_file(path))
     explicit: Dict[str, Any] = {}
     for assignment in overrides:
         _set_dotted(explicit, assignment)
@@ -129,6 +154,14 @@ def validate(config: PipelineConfig) -> None:
         check = getattr(getattr(config, section.name), "validate", None)
         if check:
             check()
+    samples, nyquist = clip_samples(config.synthesis), config.synthesis.sample_rate / 2
+    if config.trainer.n_fft > samples:
+        raise AudioClfError(f"config: trainer.n_fft={config.trainer.n_fft} is longer than a clip ({samples} samples: "
+                            f"synthesis.clip_seconds x synthesis.sample_rate); lower n_fft or lengthen the clips.")
+    for name in ("mel_f_min", "mel_f_max"):
+        if getattr(config.trainer, name) > nyquist:
+            raise AudioClfError(f"config: trainer.{name}={getattr(config.trainer, name):g} is above half the sample rate "
+                                f"({nyquist:g} Hz at synthesis.sample_rate={config.synthesis.sample_rate}).")
 
 
 def label_names(config: PipelineConfig) -> List[str]:

@@ -1,8 +1,9 @@
 """The `serving` settings section: what the model server accepts."""
 from dataclasses import dataclass
-from typing import List
+from typing import ClassVar, List
 
 from components.common.errors import AudioClfError
+from components.common.settings import setting
 
 # Where KServe's storage initializer puts the model of an InferenceService (its `/mnt/models`).
 KSERVE_MODEL_DIR = "/mnt/models"
@@ -11,17 +12,18 @@ KSERVE_MODEL_DIR = "/mnt/models"
 @dataclass
 class ServingConfig:
     """Limits of `audioclf serve` (and of the KServe InferenceService that runs the same server)."""
+    SECTION: ClassVar[str] = "serving"   # its name in the config, in messages
     model_name: str = "audioclf"          # the name in /v1/models/<name>:predict and /v2/models/<name>/infer
-    http_port: int = 8080                 # KServe's default
+    http_port: int = setting(8080, low=1, high=65535)   # KServe's default
     # A request body above this is refused with 413 before it is read whole: base64 audio is 4/3 of the
     # file, so 32 MB takes a ~24 MB file, about 12 min of 16 kHz 16-bit WAV or hours of MP3.
-    max_request_mb: float = 32.0
+    max_request_mb: float = setting(32.0, above=0.0, high=1024.0)
     # Decoded audio above this per recording is refused with 400 (a small MP3 can decode to hours).
-    max_audio_seconds: float = 1800.0
+    max_audio_seconds: float = setting(1800.0, above=0.0, high=86400.0)
     # Shorter audio is refused with 400: a few samples would get a confident-looking answer.
-    min_audio_seconds: float = 0.5
+    min_audio_seconds: float = setting(0.5, low=0.0, high=86400.0)
     # Recordings per request (V1 instances, V2 batch).
-    max_recordings: int = 16
+    max_recordings: int = setting(16, low=1, high=1024)
 
     def server_command(self, model_dir: str) -> List[str]:
         """The command line that serves `model_dir` with these settings (serving/server.py's flags): what

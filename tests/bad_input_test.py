@@ -174,7 +174,7 @@ def test_truncated_flac_body_fails_in_synthesis(tmp_path, capsys):
 @pytest.mark.parametrize("override, message", [
     ("corpus.split_fractions={train: 0.5, eval: 0.1, test: 0.1}", "add up to 0.7, not 1"),
     ("synthesis.clip_seconds=0.5", "shorter than the shortest allowed utterance piece"),
-    ("synthesis.clips={train: 4, eval: 0, test: 2}", "zero clips requested"),
+    ("synthesis.clips={train: 4, eval: 0, test: 2}", "synthesis.clips.eval=0 must be an integer in [1, 1000000]"),
 ])
 def test_settings_that_cannot_work(tmp_path, capsys, override, message):
     code, err = _run(capsys, build_corpus(tmp_path / "c"), tmp_path / "out", "--set", override)

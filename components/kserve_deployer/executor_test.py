@@ -118,6 +118,6 @@ def test_a_failed_deployment_fails_the_step(tmp_path, monkeypatch):
 
 
 def test_bad_settings_are_refused_before_anything_is_deployed(tmp_path, cluster):
-    with pytest.raises(AudioClfError, match=r"kubeflow.kserve.canary_traffic_percent=100 must be 0"):
+    with pytest.raises(AudioClfError, match=r"kubeflow.kserve.canary_traffic_percent=100 must be an integer in \[0, 99\]"):
         run_step(tmp_path, pushed_model(tmp_path, "1700000001"), canary_traffic_percent=100)
     assert not cluster.requests
