@@ -82,9 +82,9 @@ def test_bad_samples_and_limits_get_an_error_line_not_a_label(model, tmp_path, c
     (lambda m: (m / "saved_model.pb").write_bytes(b"\x00garbage, not a protobuf" * 10), "saved_model.pb",
      "cannot load the SavedModel"),
     (lambda m: (m / "saved_model.pb").write_bytes(b""), "saved_model.pb", "cannot load the SavedModel"),
-    (lambda m: (m / "assets.extra" / "audioclf.json").write_text("{not json"), "audioclf.json",
+    (lambda m: (m / "assets.extra" / "audioclf.json").write_text("{not json"), "assets.extra/audioclf.json",
      "not valid audioclf model metadata (JSONDecodeError"),
-    (lambda m: (m / "assets.extra" / "audioclf.json").write_text('{"sample_rate": 8000}'), "audioclf.json",
+    (lambda m: (m / "assets.extra" / "audioclf.json").write_text('{"sample_rate": 8000}'), "assets.extra/audioclf.json",
      "not valid audioclf model metadata (KeyError"),
 ])
 def test_a_damaged_model_is_one_line_naming_the_file(model, tmp_path, capsys, damage, named, problem):
@@ -94,5 +94,5 @@ def test_a_damaged_model_is_one_line_naming_the_file(model, tmp_path, capsys, da
     code, lines, err = _predict(capsys, broken, _speech(tmp_path / "ok.wav"))
     errors = [line for line in err.splitlines() if line.startswith("audioclf: ")]
     assert code == EXIT_USER_ERROR and lines == [] and "Traceback" not in err, err[-2000:]
-    assert len(errors) == 1 and errors[0].startswith(f"audioclf: error: {broken / (named if named == 'saved_model.pb' else 'assets.extra/audioclf.json')}: ")
+    assert len(errors) == 1 and errors[0].startswith(f"audioclf: error: {broken / named}: ")
     assert problem in errors[0] and "push the model again" in errors[0]
