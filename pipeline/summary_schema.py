@@ -39,6 +39,10 @@ class CorpusFacts(Strict):
     files: int
     seconds: float
     speakers_per_split: Dict[str, Dict[str, int]]
+    # Audio files reached through symbolic links that lead out of the root, and a few of them
+    # (corpus.refuse_links_outside_root refuses them); 0 in summaries written before this count.
+    links_outside_root: int = 0
+    links_outside_root_examples: List[str] = []
 
 
 class SkippedFile(Strict):
