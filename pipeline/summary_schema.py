@@ -59,6 +59,15 @@ class CorpusPart(Strict):
     skipped_files: List[SkippedFile]
 
 
+class SkippedUtterances(Strict):
+    """Utterances AudioSynthesis drew for a clip but did not use (components/audio_synthesis/synthesis.py:
+    undecodable with corpus.skip_corrupt, too short for synthesis.min_piece_seconds, or silent under
+    synthesis.min_speech_dbfs): distinct files, per reason, and the first few by path."""
+    count: int
+    by_reason: Dict[str, int]
+    examples: List[SkippedFile]
+
+
 class SplitPart(Strict):
     """The speakers the index put in a split (gender -> ids) and the clips synthesized from them; a part
     is missing when its component did not run."""
@@ -136,6 +145,8 @@ class RunSummary(Strict):
     corpus: Optional[CorpusPart]
     splits: Dict[str, SplitPart]
     model: ModelPart
+    # None when AudioSynthesis did not run (and in summaries written before this part existed).
+    skipped_utterances: Optional[SkippedUtterances] = None
 
     def output_uri(self, component: str, key: str) -> Optional[str]:
         return output_uri(self.components, component, key)

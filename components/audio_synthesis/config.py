@@ -8,6 +8,10 @@ from components.common.settings import check_range
 from components.common.vocabulary import LABEL_NAMES, SPLITS
 
 
+SKIP, FAIL = "skip", "fail"
+UNUSABLE_POLICIES = (SKIP, FAIL)
+
+
 @dataclass
 class SynthesisConfig:
     """How clips are built from utterances (see components/audio_synthesis/synthesis.py)."""
@@ -32,8 +36,15 @@ class SynthesisConfig:
     # Probability of white noise over a clip, at an SNR (dB) drawn from noise_snr_db.
     noise_probability: float = 0.3
     noise_snr_db: List[float] = field(default_factory=lambda: [10.0, 40.0])
-    # No utterance piece shorter than this is placed in a clip (a sequence stops instead).
+    # No utterance piece shorter than this is placed in a clip (a sequence stops instead); an utterance
+    # shorter than this is unusable (below).
     min_piece_seconds: float = 1.0
+    # An utterance none of whose 50 ms frames reaches this RMS level (dBFS: 0 is full scale, a full-scale
+    # sine is -3) is silent, so unusable: it would make a clip of nothing under a gender's label.
+    min_speech_dbfs: float = -50.0
+    # Unusable utterances (too short or silent): "skip" them (each clip draws another; counted per clip in
+    # the manifest, in summary.json and the report), or "fail" the run naming the first one.
+    unusable_utterances: str = "skip"
     # Adds a third class, label 2: clips mixing both genders.
     mixed_class: bool = False
     seed: int = 7
@@ -46,6 +57,11 @@ class SynthesisConfig:
             raise AudioClfError(f"config: synthesis.sample_rate={self.sample_rate} is too low for speech; use >= 4000 Hz.")
         if self.min_piece_seconds <= 0:
             raise AudioClfError("config: synthesis.min_piece_seconds must be > 0.")
+        if not -120.0 <= self.min_speech_dbfs < 0.0:
+            raise AudioClfError(f"config: synthesis.min_speech_dbfs={self.min_speech_dbfs:g} must be in [-120, 0) dBFS.")
+        if self.unusable_utterances not in UNUSABLE_POLICIES:
+            raise AudioClfError(f"config: synthesis.unusable_utterances={self.unusable_utterances!r} must be one of "
+                                f"{', '.join(UNUSABLE_POLICIES)}.")
         if self.clip_seconds < self.min_piece_seconds:
             raise AudioClfError(f"config: synthesis.clip_seconds={self.clip_seconds:g} is shorter than the shortest "
                                 f"allowed utterance piece, synthesis.min_piece_seconds={self.min_piece_seconds:g}; "
