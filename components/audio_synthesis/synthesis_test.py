@@ -152,7 +152,7 @@ def test_noise_at_the_drawn_snr(index):
     np.testing.assert_array_equal(noisy, again)   # deterministic
 
 
-def _spoil_speaker(index, small_corpus):
+def spoil_speaker(index, small_corpus):
     """Train's first male speaker: its first file becomes 3 s of digital silence, the others 0.1 s of speech."""
     speaker = index["splits"]["train"]["M"][0]
     files = sorted((small_corpus / "dev-mini" / speaker.split("/")[-1]).rglob("*.flac"))
@@ -165,7 +165,7 @@ def _spoil_speaker(index, small_corpus):
 
 def test_silent_and_too_short_utterances_are_skipped_and_counted(index, small_corpus):
     """A silent utterance would make a clip of nothing labelled male; a 0.1 s one is under min_piece_seconds."""
-    speaker, files = _spoil_speaker(index, small_corpus)
+    speaker, files = spoil_speaker(index, small_corpus)
     config = _config(crop_probability=0.5)
     cache = _cache(index, config)
     pools = synthesis.split_pools(index, "train")
