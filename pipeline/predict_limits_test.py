@@ -1,25 +1,45 @@
-"""`audioclf predict` on bad input, with a real (untrained, tiny) exported model: folders, files that are
-not regular (FIFO, /dev/zero), limits, NaN samples, a 1-sample file, and a damaged model folder. Each
-bad file gets one error line and never a label; a damaged model is one `audioclf: error:` line, exit 2."""
+"""`audioclf predict` on bad input: folders, files that are not regular (FIFO, /dev/zero), limits, NaN
+samples, a 1-sample file, and a damaged model folder. Each bad file gets one error line and never a
+label; a damaged model is one `audioclf: error:` line, exit 2. The model is a stand-in (its metadata is
+real, its SavedModel a stub that answers 50/50) except where a damaged saved_model.pb must be loaded."""
 import json
 import os
 import shutil
+import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
+import tensorflow as tf
 
 from components.common.errors import EXIT_USER_ERROR
 from pipeline import cli
 from sample_artifacts import export_tiny_model  # tests/sample_artifacts.py
+from trainer import classifier, export
 
 RATE = 8000
-VCTK = Path(__file__).resolve().parents[1] / "data" / "vctk-mini" / "dev-mini"
+
+
+@pytest.fixture
+def model(tmp_path, monkeypatch):
+    """A model folder that loads without TensorFlow's loader: real metadata, a stub classify signature."""
+    folder = tmp_path / "model"
+    (folder / "assets.extra").mkdir(parents=True)
+    (folder / "saved_model.pb").write_bytes(b"")
+    (folder / export.MODEL_METADATA_FILE).write_text(json.dumps(
+        {"sample_rate": RATE, "clip_samples": RATE, "label_names": ["male", "female"]}))
+
+    def classify(audio):
+        return {export.OUTPUT_KEY: tf.fill([audio.shape[0], 2], 0.5)}
+
+    monkeypatch.setattr(classifier.tf.saved_model, "load",
+                        lambda path: types.SimpleNamespace(signatures={export.CLASSIFY_AUDIO: classify}))
+    return folder
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
+def real_model(tmp_path_factory):
     return export_tiny_model(tmp_path_factory.mktemp("model"), rate=RATE) / "1"
 
 
@@ -79,15 +99,23 @@ def test_bad_samples_and_limits_get_an_error_line_not_a_label(model, tmp_path, c
 
 
 @pytest.mark.parametrize("damage, named, problem", [
-    (lambda m: (m / "saved_model.pb").write_bytes(b"\x00garbage, not a protobuf" * 10), "saved_model.pb",
-     "cannot load the SavedModel"),
-    (lambda m: (m / "saved_model.pb").write_bytes(b""), "saved_model.pb", "cannot load the SavedModel"),
     (lambda m: (m / "assets.extra" / "audioclf.json").write_text("{not json"), "assets.extra/audioclf.json",
      "not valid audioclf model metadata (JSONDecodeError"),
     (lambda m: (m / "assets.extra" / "audioclf.json").write_text('{"sample_rate": 8000}'), "assets.extra/audioclf.json",
      "not valid audioclf model metadata (KeyError"),
 ])
-def test_a_damaged_model_is_one_line_naming_the_file(model, tmp_path, capsys, damage, named, problem):
+def test_damaged_model_metadata_is_one_line_naming_the_file(model, tmp_path, capsys, damage, named, problem):
+    _assert_one_line_naming(model, tmp_path, capsys, damage, named, problem)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("content", [b"\x00garbage, not a protobuf" * 10, b""], ids=["garbage", "empty"])
+def test_a_damaged_saved_model_is_one_line_naming_the_file(real_model, tmp_path, capsys, content):
+    _assert_one_line_naming(real_model, tmp_path, capsys, lambda m: (m / "saved_model.pb").write_bytes(content),
+                            "saved_model.pb", "cannot load the SavedModel")
+
+
+def _assert_one_line_naming(model, tmp_path, capsys, damage, named, problem):
     broken = tmp_path / "broken"
     shutil.copytree(model, broken)
     damage(broken)
