@@ -103,8 +103,10 @@ def test_bad_samples_and_limits_get_an_error_line_not_a_label(model, tmp_path, c
      "not valid audioclf model metadata (JSONDecodeError"),
     (lambda m: (m / "assets.extra" / "audioclf.json").write_text('{"sample_rate": 8000}'), "assets.extra/audioclf.json",
      "not valid audioclf model metadata (KeyError"),
+    (lambda m: ((m / "saved_model.pb").unlink(), os.mkfifo(m / "saved_model.pb")), "saved_model.pb",
+     "is a FIFO (named pipe), not a regular file"),
 ])
-def test_damaged_model_metadata_is_one_line_naming_the_file(model, tmp_path, capsys, damage, named, problem):
+def test_a_damaged_model_folder_is_one_line_naming_the_file(model, tmp_path, capsys, damage, named, problem, no_hang):
     _assert_one_line_naming(model, tmp_path, capsys, damage, named, problem)
 
 
@@ -122,5 +124,5 @@ def _assert_one_line_naming(model, tmp_path, capsys, damage, named, problem):
     code, lines, err = _predict(capsys, broken, _speech(tmp_path / "ok.wav"))
     errors = [line for line in err.splitlines() if line.startswith("audioclf: ")]
     assert code == EXIT_USER_ERROR and lines == [] and "Traceback" not in err, err[-2000:]
-    assert len(errors) == 1 and errors[0].startswith(f"audioclf: error: {broken / named}: ")
+    assert len(errors) == 1 and errors[0].startswith(f"audioclf: error: {broken / named}")
     assert problem in errors[0] and "push the model again" in errors[0]

@@ -12,7 +12,7 @@ from typing import List
 import numpy as np
 import tensorflow as tf
 
-from components.common import audio
+from components.common import audio, fs
 from components.common.errors import AudioClfError
 from trainer import export
 
@@ -66,6 +66,9 @@ class Classifier:
         self.model_dir = resolve_model_dir(model_dir)
         self.limits = limits
         metadata_file = os.path.join(self.model_dir, export.MODEL_METADATA_FILE)
+        for path in (metadata_file, os.path.join(self.model_dir, "saved_model.pb")):
+            if fs.exists(path):   # a FIFO or device here would hang TensorFlow's reader
+                fs.check_regular_file(path, BROKEN_MODEL_HINT)
         try:
             self.metadata = export.read_metadata(self.model_dir)
             self.sample_rate = int(self.metadata["sample_rate"])
