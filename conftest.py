@@ -1,6 +1,7 @@
 """Shared test fixtures: small LibriSpeech-layout corpora built from the bundled real recordings."""
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -50,6 +51,20 @@ def build_corpus(root: Path, per_gender: int = 4, subset: str = "dev-mini", extr
 @pytest.fixture
 def small_corpus(tmp_path):
     return build_corpus(tmp_path / "corpus")
+
+
+@pytest.fixture
+def no_hang():
+    """Fails the test instead of hanging it: a SIGALRM after 60 s raises in the blocked call (an open() of a
+    FIFO waits for a writer forever). pytest-timeout is not installed."""
+    def expired(_signum, _frame):
+        raise TimeoutError("the test hung for 60 s (a FIFO or device was opened?)")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(60)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture(autouse=True)

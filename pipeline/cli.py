@@ -100,10 +100,13 @@ def _cmd_download(args) -> int:
 
 def _cmd_predict(args) -> int:
     from pipeline import predict  # pylint: disable=import-outside-toplevel
+    from pipeline.config import load_config  # pylint: disable=import-outside-toplevel
 
-    failed = predict.predict(args.model, args.files)
+    serving = load_config(args.config, list(args.set or [])).serving   # the limits (serving.max_file_mb, ...)
+    files = predict.expand(args.files)   # folders -> their audio files
+    failed = predict.predict(args.model, files, serving=serving)
     if failed:
-        print(f"audioclf: error: {failed} of {len(args.files)} file(s) could not be classified (see their "
+        print(f"audioclf: error: {failed} of {len(files)} file(s) could not be classified (see their "
               f"\"error\" lines)", file=sys.stderr)
         return EXIT_USER_ERROR
     return 0
@@ -253,7 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("predict", help="classify audio files with a pushed model; one JSON line per file")
     pr.add_argument("--model", required=True,
                     help="a pushed model (OUTPUT/serving/<version>) or the serving folder (its newest version is used)")
-    pr.add_argument("files", nargs="+", metavar="FILE", help="audio files: WAV, FLAC, or anything ffmpeg reads")
+    pr.add_argument("files", nargs="+", metavar="FILE",
+                    help="audio files (WAV, FLAC, or anything ffmpeg reads), or folders: their audio files, "
+                         "recursively, sorted. Limits: serving.max_file_mb, serving.min/max_audio_seconds")
+    _add_config_args(pr)
     pr.set_defaults(func=_cmd_predict)
 
     srv = sub.add_parser("serve", help="serve a pushed model over HTTP: KServe's V1 :predict and Open Inference (V2)")

@@ -55,7 +55,7 @@ class _StubClassifier:
     """Stands in for a loaded model: progress is about the loop over files, not the model."""
     model_dir, sample_rate, clip_samples = "stub", 8000, 16000
 
-    def __init__(self, model_dir):
+    def __init__(self, model_dir, limits=None):
         pass
 
     def classify_file(self, path):

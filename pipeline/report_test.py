@@ -307,3 +307,20 @@ def test_a_picture_that_cannot_be_drawn_is_a_note_in_its_section(monkeypatch):
     evaluation = re.search(r'<section id="evaluation">(.*?)</section>', page, re.S).group(1)
     assert "Could not draw the confusion matrix picture: RuntimeError: no canvas" in _Page(evaluation).blocks
     assert _Page(page).images == 2 and "Per class" in _Page(evaluation).headings["h3"]  # the rest is still there
+
+
+def test_skipped_utterances_and_links_leaving_the_root_are_counted_and_named():
+    facts = _finished_run()
+    facts.manifest[0].update(skipped_files=["/c/a.flac", "/c/b.flac"],
+                             skipped_why={"/c/a.flac": "silent", "/c/b.flac": "too short"})
+    facts.manifest[1]["skipped_files"] = ["/c/old.flac"]   # a manifest from before skipped_why: undecodable
+    corpus_facts = next(iter(facts.summary.corpus.corpora.values()))
+    corpus_facts.links_outside_root, corpus_facts.links_outside_root_examples = 2, ["/c/l1.flac", "/c/l2.flac"]
+    shown = _Page(report.render(facts))
+    rows, blocks = shown.rows(), shown.blocks
+    facts_shown = dict(zip(blocks, blocks[1:]))   # <dt> term -> its <dd> value
+    assert facts_shown["skipped while mixing (undecodable, too short or silent)"] == "3 (1 silent, 1 too short, 1 undecodable)"
+    assert ["/c/a.flac", "skipped while mixing: silent (under synthesis.min_speech_dbfs)"] in rows
+    assert ["/c/b.flac", "skipped while mixing: shorter than synthesis.min_piece_seconds"] in rows
+    assert ["/c/old.flac", "skipped while mixing: could not be decoded"] in rows
+    assert facts_shown["audio reached through links leaving the data root"] == "2 (e.g. /c/l1.flac, /c/l2.flac)"

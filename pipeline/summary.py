@@ -13,14 +13,15 @@ from typing import Dict, List, NamedTuple, Optional
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from components.audio_synthesis.executor import read_manifest
+from components.audio_synthesis.executor import read_manifest, skipped_utterances as synthesis_skips
 from components.common import fs
 from components.speaker_index.executor import read_index
 from pipeline import model_report
 from pipeline import pipeline as pipeline_def
 from pipeline import run_dir
 from pipeline.config import LABEL_NAMES, SPLITS
-from pipeline.summary_schema import ComponentRun, CorpusPart, RunSummary, SplitPart, output_uri
+from pipeline.summary_schema import (ComponentRun, CorpusPart, RunSummary, SkippedFile, SkippedUtterances, SplitPart,
+                                     output_uri)
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +114,25 @@ def corpus_summary(index: Optional[dict]) -> Optional[CorpusPart]:
                       min_age=index["min_age"], skipped_files=index["skipped_files"])
 
 
-def split_summary(index: Optional[dict], clips_uri: Optional[str]) -> Dict[str, SplitPart]:
+SKIPPED_EXAMPLES = 5   # utterances named in the summary per run, of those skipped while mixing
+
+
+def skipped_utterances(rows: Optional[List[dict]]) -> Optional[SkippedUtterances]:
+    """The manifest's per-clip skips as distinct files, counted per reason, with the first few named."""
+    if rows is None:
+        return None
+    why = synthesis_skips(rows)
+    return SkippedUtterances(count=len(why), by_reason=dict(collections.Counter(why.values())),
+                             examples=[SkippedFile(path=p, reason=r) for p, r in list(why.items())[:SKIPPED_EXAMPLES]])
+
+
+def split_summary(index: Optional[dict], rows: Optional[List[dict]]) -> Dict[str, SplitPart]:
+    """Per split: the index's speakers and, from the manifest's `rows` (None: AudioSynthesis did not run), the clips."""
     splits: Dict[str, dict] = {s: {} for s in SPLITS}
     if index is not None:
         for split in SPLITS:
             splits[split]["speakers_in_split"] = {g: ids for g, ids in index["splits"][split].items()}
-    if clips_uri:
-        rows = read_manifest(clips_uri)
+    if rows is not None:
         for split in SPLITS:
             split_rows = [r for r in rows if r["split"] == split]
             used = sorted({s for r in split_rows for s in r["speakers"]}, key=lambda s: (len(s), s))
@@ -147,6 +160,8 @@ def write_summary(output_dir: str, metadata_path: str, pipeline_name: str, error
 
     index_uri = output_uri(components, pipeline_def.SPEAKER_INDEX, "speaker_index")
     index = read_index(index_uri) if index_uri else None
+    clips_uri = output_uri(components, pipeline_def.AUDIO_SYNTHESIS, "clips")
+    rows = read_manifest(clips_uri) if clips_uri else None
     summary = RunSummary(
         pipeline=pipeline_name,
         run_id=record.run_id,
@@ -156,8 +171,9 @@ def write_summary(output_dir: str, metadata_path: str, pipeline_name: str, error
         components={c: components[c] for c in pipeline_def.COMPONENT_ORDER} | {
             c: v for c, v in components.items() if c not in pipeline_def.COMPONENT_ORDER},
         corpus=corpus_summary(index),
-        splits=split_summary(index, output_uri(components, pipeline_def.AUDIO_SYNTHESIS, "clips")),
+        splits=split_summary(index, rows),
         model=model_report.model_summary(components, record.properties),
+        skipped_utterances=skipped_utterances(rows),
     )
     fs.write_text(os.path.join(output_dir, run_dir.SUMMARY), summary.to_json())   # atomic
     return summary

@@ -39,6 +39,10 @@ class CorpusFacts(Strict):
     files: int
     seconds: float
     speakers_per_split: Dict[str, Dict[str, int]]
+    # Audio files reached through symbolic links that lead out of the root, and a few of them
+    # (corpus.refuse_links_outside_root refuses them); 0 in summaries written before this count.
+    links_outside_root: int = 0
+    links_outside_root_examples: List[str] = []
 
 
 class SkippedFile(Strict):
@@ -53,6 +57,15 @@ class CorpusPart(Strict):
     minors_left_out: int
     min_age: float
     skipped_files: List[SkippedFile]
+
+
+class SkippedUtterances(Strict):
+    """Utterances AudioSynthesis drew for a clip but did not use (components/audio_synthesis/synthesis.py:
+    undecodable with corpus.skip_corrupt, too short for synthesis.min_piece_seconds, or silent under
+    synthesis.min_speech_dbfs): distinct files, per reason, and the first few by path."""
+    count: int
+    by_reason: Dict[str, int]
+    examples: List[SkippedFile]
 
 
 class SplitPart(Strict):
@@ -134,6 +147,8 @@ class RunSummary(Strict):
     corpus: Optional[CorpusPart]
     splits: Dict[str, SplitPart]
     model: ModelPart
+    # None when AudioSynthesis did not run (and in summaries written before this part existed).
+    skipped_utterances: Optional[SkippedUtterances] = None
 
     def output_uri(self, component: str, key: str) -> Optional[str]:
         return output_uri(self.components, component, key)

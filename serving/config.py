@@ -24,6 +24,16 @@ class ServingConfig:
     min_audio_seconds: float = setting(0.5, low=0.0, high=86400.0)
     # Recordings per request (V1 instances, V2 batch).
     max_recordings: int = setting(16, low=1, high=1024)
+    # `audioclf predict`: a file above this is refused before it is read (the server's bound is
+    # max_request_mb). 100 MB holds 30 min of 48 kHz stereo 16-bit WAV.
+    max_file_mb: float = setting(100.0, above=0.0, high=1_000_000.0)
+
+    def limits(self):
+        """The audio limits the server and `audioclf predict` apply (components.common.audio.Limits)."""
+        from components.common.audio import Limits  # pylint: disable=import-outside-toplevel  (numpy, soundfile)
+
+        return Limits(max_bytes=int(self.max_file_mb * 1e6), max_seconds=self.max_audio_seconds,
+                      min_seconds=self.min_audio_seconds)
 
     def server_command(self, model_dir: str) -> List[str]:
         """The command line that serves `model_dir` with these settings (serving/server.py's flags): what
@@ -45,5 +55,7 @@ class ServingConfig:
         if not 0 <= self.min_audio_seconds < self.max_audio_seconds:
             raise AudioClfError(f"config: serving.min_audio_seconds={self.min_audio_seconds} must be >= 0 and below "
                                 f"serving.max_audio_seconds={self.max_audio_seconds}.")
+        if not 0 < self.max_file_mb <= 100_000:
+            raise AudioClfError(f"config: serving.max_file_mb={self.max_file_mb} must be in (0, 100000].")
         if not 1 <= self.max_recordings <= 1024:
             raise AudioClfError(f"config: serving.max_recordings={self.max_recordings} must be in [1, 1024].")

@@ -127,18 +127,6 @@ def _check_count(count: int, max_recordings: int) -> None:
                          "(serving.max_recordings).")
 
 
-def check_duration(samples: np.ndarray, rate: int, min_seconds: float, max_seconds: float, name: str) -> None:
-    seconds = len(samples) / rate
-    if seconds > max_seconds:
-        raise BadRequest(f"{name}: {seconds:.0f} s of audio; at most {max_seconds:g} s per recording "
-                         "(serving.max_audio_seconds).")
-    if seconds < min_seconds:
-        raise BadRequest(f"{name}: {seconds:.3f} s of audio; at least {min_seconds:g} s is needed to tell "
-                         "(serving.min_audio_seconds).")
-    if not np.isfinite(samples).all():
-        raise BadRequest(f"{name}: the audio holds NaN or infinite samples.")
-
-
 def v2_outputs(results: List[dict], label_names: Sequence[str]) -> List[Dict[str, Any]]:
     """The V2 outputs (name, datatype, shape, data) of `results`, in the request's order."""
     n = len(results)

@@ -75,7 +75,7 @@ def make_model(config: ServingConfig, model_dir: str):
             self.load()
 
         def load(self) -> bool:
-            self.classifier = Classifier(model_dir)
+            self.classifier = Classifier(model_dir, limits=config.limits())
             log.info("serving: model %s from %s (%d Hz, %.1f s windows, labels %s)", config.model_name,
                      self.classifier.model_dir, self.classifier.sample_rate,
                      self.classifier.clip_samples / self.classifier.sample_rate, self.classifier.label_names)
@@ -90,8 +90,7 @@ def make_model(config: ServingConfig, model_dir: str):
                         samples = self.classifier.read_bytes(r.data, r.name)
                     else:
                         samples = self.classifier.resample(r.samples, r.rate)
-                    payload.check_duration(samples, self.classifier.sample_rate, config.min_audio_seconds,
-                                           config.max_audio_seconds, r.name)
+                    self.classifier.check(samples, r.name)
                     results.append(self.classifier.classify_samples(samples))
                 except (AudioClfError, payload.BadRequest) as err:
                     raise InvalidInput(str(err)) from err

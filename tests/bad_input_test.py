@@ -180,3 +180,29 @@ def test_settings_that_cannot_work(tmp_path, capsys, override, message):
     code, err = _run(capsys, build_corpus(tmp_path / "c"), tmp_path / "out", "--set", override)
     assert code == EXIT_USER_ERROR and message in _error_line(err)
     assert not (tmp_path / "out" / "pipeline_root").exists()
+
+
+def test_silent_and_too_short_utterances_are_skipped_and_named(tmp_path, capsys):
+    """A silent utterance would be an all-zero clip under a gender's label; a 0.1 s one is under
+    synthesis.min_piece_seconds. Both are skipped, counted and named in summary.json and the report."""
+    import soundfile  # pylint: disable=import-outside-toplevel
+
+    from components.speaker_index import corpus as corpus_index  # pylint: disable=import-outside-toplevel
+    from components.speaker_index.config import CorpusConfig  # pylint: disable=import-outside-toplevel
+
+    corpus = build_corpus(tmp_path / "c", per_gender=4)
+    speaker = corpus_index.build_index(str(corpus), CorpusConfig())["splits"]["train"]["M"][0].split("/")[-1]
+    files = sorted((corpus / "dev-mini" / speaker).rglob("*.flac"))
+    for i, path in enumerate(files):   # the same speaker split the run makes: a train speaker, never drawn
+        samples, rate = soundfile.read(path, dtype="float32")
+        soundfile.write(path, samples[: rate // 10] if i % 2 else samples * 0, rate)
+    code, err = _run(capsys, corpus, tmp_path / "out", "--set", "synthesis.clips={train: 8, eval: 2, test: 2}")
+    assert code == 0, err[-3000:]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    skipped = summary["skipped_utterances"]
+    assert set(skipped["by_reason"]) == {"silent", "too short"} and skipped["count"] == sum(skipped["by_reason"].values())
+    assert {e["path"] for e in skipped["examples"]} <= {str(f) for f in files}
+    assert all(speaker not in s for part in summary["splits"].values() for s in part["speaker_ids"])
+    page = _report(tmp_path / "out")
+    assert "skipped while mixing: silent (under synthesis.min_speech_dbfs)" in page
+    assert "skipped while mixing: shorter than synthesis.min_piece_seconds" in page

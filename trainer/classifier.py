@@ -12,7 +12,7 @@ from typing import List
 import numpy as np
 import tensorflow as tf
 
-from components.common import audio
+from components.common import audio, fs
 from components.common.errors import AudioClfError
 from trainer import export
 
@@ -51,14 +51,39 @@ def recording_probabilities(probabilities: np.ndarray, real: np.ndarray) -> np.n
     return (probabilities * real[:, None]).sum(axis=0) / real.sum()
 
 
+BROKEN_MODEL_HINT = "The model folder is damaged: push the model again (`audioclf run`) or pass another version."
+
+
+def _one_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+
+
 class Classifier:
-    def __init__(self, model_dir: str):
+    """`limits` (the serving.* settings) bound what read/read_bytes decode and what `check` accepts; the
+    Evaluator's gate classifies its utterances unbounded."""
+
+    def __init__(self, model_dir: str, limits: audio.Limits = audio.NO_LIMITS):
         self.model_dir = resolve_model_dir(model_dir)
-        self.metadata = export.read_metadata(self.model_dir)
-        self.sample_rate = int(self.metadata["sample_rate"])
-        self.clip_samples = int(self.metadata["clip_samples"])
-        self.label_names: List[str] = list(self.metadata["label_names"])
-        self._classify = tf.saved_model.load(self.model_dir).signatures[export.CLASSIFY_AUDIO]
+        self.limits = limits
+        metadata_file = os.path.join(self.model_dir, export.MODEL_METADATA_FILE)
+        for path in (metadata_file, os.path.join(self.model_dir, "saved_model.pb")):
+            if fs.exists(path):   # a FIFO or device here would hang TensorFlow's reader
+                fs.check_regular_file(path, BROKEN_MODEL_HINT)
+        try:
+            self.metadata = export.read_metadata(self.model_dir)
+            self.sample_rate = int(self.metadata["sample_rate"])
+            self.clip_samples = int(self.metadata["clip_samples"])
+            self.label_names: List[str] = [str(n) for n in self.metadata["label_names"]]
+            if self.sample_rate <= 0 or self.clip_samples <= 0 or not self.label_names:
+                raise ValueError("sample_rate, clip_samples and label_names must be positive / non-empty")
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:   # JSONDecodeError is a ValueError
+            raise AudioClfError(f"{metadata_file}: not valid audioclf model metadata ({type(err).__name__}: "
+                                f"{_one_line(err)}). {BROKEN_MODEL_HINT}") from err
+        try:
+            self._classify = tf.saved_model.load(self.model_dir).signatures[export.CLASSIFY_AUDIO]
+        except Exception as err:  # pylint: disable=broad-except  # DecodeError, OSError, KeyError, ...: TF's varied
+            raise AudioClfError(f"{os.path.join(self.model_dir, 'saved_model.pb')}: cannot load the SavedModel "
+                                f"({type(err).__name__}: {_one_line(err)}). {BROKEN_MODEL_HINT}") from err
 
     def windows(self, samples: np.ndarray):
         """(windows [n, clip_samples], real samples in each window)."""
@@ -82,15 +107,22 @@ class Classifier:
         }
 
     def read(self, path: str) -> np.ndarray:
-        """The file as the model hears it: mono float samples at the model's rate."""
-        return audio.decode_audio(path, self.sample_rate, UNREADABLE_HINT)
+        """The file as the model hears it: mono float samples at the model's rate. Only a regular file is
+        opened, and one over limits.max_bytes is refused unread."""
+        return audio.decode_audio(path, self.sample_rate, UNREADABLE_HINT, self.limits)
+
+    def check(self, samples: np.ndarray, name: str) -> None:
+        """Refuses audio (at the model's rate) outside the limits, or with NaN/infinite samples."""
+        audio.check_samples(samples, self.sample_rate, name, self.limits)
 
     def classify_file(self, path: str) -> dict:
-        return {"file": path, **self.classify_samples(self.read(path))}
+        samples = self.read(path)
+        self.check(samples, path)
+        return {"file": path, **self.classify_samples(samples)}
 
     def read_bytes(self, data: bytes, name: str) -> np.ndarray:
         """The bytes of an audio file (a model server's request), decoded as `read` decodes a file."""
-        return audio.decode_audio_bytes(data, self.sample_rate, name, UNREADABLE_HINT)
+        return audio.decode_audio_bytes(data, self.sample_rate, name, UNREADABLE_HINT, self.limits)
 
     def resample(self, samples: np.ndarray, rate: int) -> np.ndarray:
         """Float samples at `rate` at the model's rate, resampled as a decoded file would be."""

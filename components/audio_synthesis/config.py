@@ -11,6 +11,10 @@ MAX_CLIP_SECONDS = 600.0   # 10 minutes (the post used 60 s; at 48 kHz one clip 
 MAX_CLIPS = 1_000_000      # per split
 
 
+SKIP, FAIL = "skip", "fail"
+UNUSABLE_POLICIES = (SKIP, FAIL)
+
+
 @dataclass
 class SynthesisConfig:
     """How clips are built from utterances (see components/audio_synthesis/synthesis.py)."""
@@ -43,6 +47,12 @@ class SynthesisConfig:
     noise_snr_db: List[float] = setting(factory=lambda: [10.0, 40.0], low=-30.0, high=120.0)
     # No utterance piece shorter than this is placed in a clip (a sequence stops instead).
     min_piece_seconds: float = setting(1.0, above=0.0, high=MAX_CLIP_SECONDS)
+    # An utterance none of whose 50 ms frames reaches this RMS level (dBFS: 0 is full scale, a full-scale
+    # sine is -3) is silent, so unusable: it would make a clip of nothing under a gender's label.
+    min_speech_dbfs: float = setting(-50.0, low=-120.0, below=0.0)
+    # Unusable utterances (too short or silent): "skip" them (each clip draws another; counted per clip in
+    # the manifest, in summary.json and the report), or "fail" the run naming the first one.
+    unusable_utterances: str = SKIP
     # Adds a third class, label 2: clips mixing both genders.
     mixed_class: bool = False
     seed: int = setting(7, low=0, high=SEED_MAX)
@@ -51,6 +61,9 @@ class SynthesisConfig:
 
     def validate(self) -> None:
         """Refuses settings that cannot work, naming the setting and what to change."""
+        if self.unusable_utterances not in UNUSABLE_POLICIES:
+            raise AudioClfError(f"config: synthesis.unusable_utterances={self.unusable_utterances!r} must be one of "
+                                f"{', '.join(UNUSABLE_POLICIES)}.")
         if self.clip_seconds < self.min_piece_seconds:
             raise AudioClfError(f"config: synthesis.clip_seconds={self.clip_seconds:g} is shorter than the shortest "
                                 f"allowed utterance piece, synthesis.min_piece_seconds={self.min_piece_seconds:g}; "

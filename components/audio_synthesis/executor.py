@@ -45,11 +45,12 @@ class SynthesizeClip(beam.DoFn):
         index = read_index(self._index_uri)
         self._pools = {split: synthesis.split_pools(index, split) for split in SPLITS}
         self._cache = synthesis.UtteranceCache(self._config.sample_rate,
-                                               self._config.cache_mb << 20, self._skip)
+                                               self._config.cache_mb << 20, self._skip, self._config)
 
     def process(self, element: Tuple[str, int]) -> Iterator[str]:
         split, clip_index = element
-        samples, meta = synthesis.synthesize_clip(split, clip_index, self._pools[split], self._config, self._cache.get)
+        samples, meta = synthesis.synthesize_clip(split, clip_index, self._pools[split], self._config, self._cache.get,
+                                                  self._cache.reasons)
         meta["path"] = clip_path(split, clip_index)
         fs.write_bytes(fs.join(self._output_uri, meta["path"]), audio.encode_wav(samples, self._config.sample_rate))
         _COUNTER.inc()
@@ -67,6 +68,15 @@ def write_manifest(lines: List[str], output_uri: str) -> None:
 
 def read_manifest(clips_uri: str) -> List[dict]:
     return [json.loads(line) for line in fs.read_text(fs.join(clips_uri, MANIFEST_FILE)).splitlines() if line]
+
+
+def skipped_utterances(rows: List[dict]) -> Dict[str, str]:
+    """Every file the clips of a manifest skipped -> why (synthesis.SKIP_REASONS), sorted by path. Manifests
+    written before `skipped_why` list undecodable files only."""
+    why: Dict[str, str] = {}
+    for row in rows:
+        why.update({path: synthesis.UNDECODABLE for path in row.get("skipped_files", [])} | row.get("skipped_why", {}))
+    return dict(sorted(why.items()))
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):

@@ -6,6 +6,7 @@ import logging
 import pytest
 
 from components.audio_synthesis import executor
+from components.audio_synthesis.synthesis_test import spoil_speaker
 from components.common import audio, progress
 from components.common.artifacts import AudioClips
 from components.common.testing import IN_MEMORY, TWO_PROCESSES, artifact, run_beam_executor, speaker_index_artifact
@@ -70,3 +71,13 @@ def test_zero_clips_is_refused(tmp_path, small_corpus):
     index = corpus.build_index(str(small_corpus), CorpusConfig())
     with pytest.raises(AudioClfError, match="zero clips requested"):
         _run(tmp_path, index, "zero", IN_MEMORY, counts={**COUNTS, "eval_clips": 0})
+
+
+def test_unusable_utterances_are_named_with_their_reason_in_the_manifest(tmp_path, small_corpus):
+    index = corpus.build_index(str(small_corpus), CorpusConfig())
+    speaker, files = spoil_speaker(index, small_corpus)
+    clips = _run(tmp_path, index, "skips", IN_MEMORY, counts={"train_clips": 12, "eval_clips": 1, "test_clips": 1})
+    rows = executor.read_manifest(clips.uri)
+    assert all(speaker not in r["speakers"] for r in rows)
+    why = executor.skipped_utterances(rows)
+    assert why[str(files[0])] == "silent" and "too short" in why.values()

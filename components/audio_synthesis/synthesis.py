@@ -17,7 +17,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from components.common import audio
-from components.audio_synthesis.config import SynthesisConfig, clip_samples
+from components.audio_synthesis.config import FAIL, SynthesisConfig, clip_samples
 from components.common.vocabulary import LABELS, LABEL_NAMES, SPLITS
 from components.common.errors import AudioClfError, clip
 
@@ -29,6 +29,11 @@ CROP = "crop"          # one real utterance of one speaker, as `predict` hears a
 PEAK = 0.99  # a mix louder than this is scaled down rather than clipped
 
 Pools = Dict[str, Dict[str, List[str]]]  # gender -> speaker -> file paths (as the speaker index holds them)
+
+# Why an utterance drawn for a clip was not used (the manifest's `skipped_why`, the summary's counts).
+UNDECODABLE, TOO_SHORT, SILENT = "undecodable", "too short", "silent"
+SKIP_REASONS = (UNDECODABLE, TOO_SHORT, SILENT)
+FRAME_SECONDS = 0.05   # the frames whose RMS level decides whether an utterance holds any sound
 
 
 def split_pools(index: dict, split: str) -> Pools:
@@ -75,18 +80,44 @@ def stretched_length(num_samples: int, speed: float) -> int:
     return int(num_samples / speed)
 
 
-class UtteranceCache:
-    """Decoded utterances at the clip sample rate, least recently used dropped past `max_bytes`."""
+def loudest_frame_dbfs(samples: np.ndarray, rate: int) -> float:
+    """The RMS level (dBFS) of the loudest FRAME_SECONDS frame; -inf for digital silence."""
+    frame = max(1, int(rate * FRAME_SECONDS))
+    whole = len(samples) // frame * frame
+    frames = samples[:whole].reshape(-1, frame) if whole else samples[None, :]
+    power = float(np.max(np.einsum("ij,ij->i", frames, frames))) / frames.shape[1]   # no squared temporary
+    return 10.0 * np.log10(power) if power > 0 else float("-inf")
 
-    def __init__(self, sample_rate: int, max_bytes: int, skip_corrupt: bool = False):
+
+def unusable(samples: np.ndarray, config: SynthesisConfig) -> Optional[Tuple[str, str]]:
+    """(reason, detail) when a clip must not use the utterance: shorter than min_piece_seconds, or silent."""
+    seconds = len(samples) / config.sample_rate
+    if seconds < config.min_piece_seconds:
+        return TOO_SHORT, f"{seconds:.2f} s, under synthesis.min_piece_seconds={config.min_piece_seconds:g}"
+    level = loudest_frame_dbfs(samples, config.sample_rate)
+    if level < config.min_speech_dbfs:
+        return SILENT, (f"its loudest {FRAME_SECONDS * 1000:.0f} ms frame is at {level:.1f} dBFS, under "
+                        f"synthesis.min_speech_dbfs={config.min_speech_dbfs:g}")
+    return None
+
+
+class UtteranceCache:
+    """Decoded utterances at the clip sample rate, least recently used dropped past `max_bytes`.
+
+    With `config`, an utterance too short or silent (`unusable`) is skipped like a corrupt file, or stops
+    the run with synthesis.unusable_utterances=fail. `reasons`: path -> why each skipped file was skipped."""
+
+    def __init__(self, sample_rate: int, max_bytes: int, skip_corrupt: bool = False,
+                 config: Optional[SynthesisConfig] = None):
         self._rate, self._max = sample_rate, max_bytes
-        self._skip = skip_corrupt
+        self._skip, self._config = skip_corrupt, config
         self._items: "collections.OrderedDict[str, np.ndarray]" = collections.OrderedDict()
         self._bytes = 0
         self.bad: Dict[str, str] = {}
+        self.reasons: Dict[str, str] = {}
 
     def get(self, path: str) -> Optional[np.ndarray]:
-        """The samples, or None for a corrupt file when skipping is allowed (else AudioClfError)."""
+        """The samples, or None for a file skipped (corrupt with skip_corrupt, or unusable), else AudioClfError."""
         if path in self._items:
             self._items.move_to_end(path)
             return self._items[path]
@@ -97,15 +128,25 @@ class UtteranceCache:
         except AudioClfError as err:
             if not self._skip:
                 raise
-            log.warning("skipping %s", err)
-            self.bad[path] = str(err)
-            return None
+            return self._skipped(path, UNDECODABLE, str(err))
+        problem = unusable(samples, self._config) if self._config else None
+        if problem:
+            message = f"{path}: {problem[0]} ({problem[1]})"
+            if self._config.unusable_utterances == FAIL:
+                raise AudioClfError(f"{message}; synthesis.unusable_utterances=fail stops the run here: remove the "
+                                    f"utterance from the corpus, or set synthesis.unusable_utterances=skip.")
+            return self._skipped(path, problem[0], message)
         self._items[path] = samples
         self._bytes += samples.nbytes
         while self._bytes > self._max and len(self._items) > 1:
             _, dropped = self._items.popitem(last=False)
             self._bytes -= dropped.nbytes
         return samples
+
+    def _skipped(self, path: str, reason: str, message: str) -> None:
+        log.warning("skipping %s", message)
+        self.bad[path], self.reasons[path] = message, reason
+        return None
 
 
 def _choose_speakers(rng: np.random.Generator, pools: Pools, label: int, low: int, high: int) -> List[Tuple[str, str]]:
@@ -135,18 +176,22 @@ def _draw_utterance(rng, pools: Pools, gender: str, speaker: str, load: Callable
     return None, None
 
 
-def _nothing_decodable(split: str, clip_index: int, chosen: List[Tuple[str, str]], skipped: List[str]) -> str:
-    """The message when every file tried for a clip failed to decode (corpus.skip_corrupt), naming them:
-    their headers were fine, so the speaker index read them and lists none of them as skipped."""
+def _nothing_usable(split: str, clip_index: int, chosen: List[Tuple[str, str]], skipped: List[str],
+                    reasons: Optional[Dict[str, str]]) -> str:
+    """The message when no file tried for a clip could be used, naming them with why: undecodable (skipped
+    as corrupt; their headers were fine, so the speaker index lists none of them), too short or silent."""
     speakers = ", ".join(clip(s) for _, s in chosen)
     tried = sorted(set(skipped))
     if not tried:
         return f"clip {split}-{clip_index}: speakers {speakers} have no audio file to draw from."
-    shown = ", ".join(clip(path) for path in tried[:5]) + (f" and {len(tried) - 5} more" if len(tried) > 5 else "")
-    return (f"clip {split}-{clip_index}: none of the {len(tried)} file(s) tried could be decoded ({shown}); "
-            f"they were skipped as corrupt (corpus.skip_corrupt) and no other speaker of the class has a "
-            f"decodable file. Their headers read fine, so the speaker index did not list them: repair or remove "
-            f"these files, or add speakers.")
+    why = reasons or {}
+    shown = ", ".join(f"{clip(path)} ({why.get(path, UNDECODABLE)})" for path in tried[:5])
+    shown += f" and {len(tried) - 5} more" if len(tried) > 5 else ""
+    return (f"clip {split}-{clip_index}: none of the {len(tried)} file(s) tried could be used ({shown}) and no "
+            f"other speaker of the class has a usable file. Undecodable files were skipped as corrupt "
+            f"(corpus.skip_corrupt; their headers read fine, so the speaker index did not list them); too short or "
+            f"silent ones fall under synthesis.min_piece_seconds and min_speech_dbfs. Repair or remove these files, "
+            f"or add speakers.")
 
 
 def _add_noise(rng: np.random.Generator, mix: np.ndarray, config: SynthesisConfig) -> Optional[float]:
@@ -169,8 +214,10 @@ def _add_noise(rng: np.random.Generator, mix: np.ndarray, config: SynthesisConfi
 
 
 def synthesize_clip(split: str, clip_index: int, pools: Pools, config: SynthesisConfig,
-                    load: Callable[[str], Optional[np.ndarray]]) -> Tuple[np.ndarray, dict]:
-    """Returns (float32 samples of exactly clip_seconds, metadata) for clip `clip_index` of `split`."""
+                    load: Callable[[str], Optional[np.ndarray]],
+                    reasons: Optional[Dict[str, str]] = None) -> Tuple[np.ndarray, dict]:
+    """Returns (float32 samples of exactly clip_seconds, metadata) for clip `clip_index` of `split`.
+    `load` gives None for a file to skip; `reasons` (UtteranceCache.reasons) says why (default undecodable)."""
     rng = clip_rng(config, split, clip_index)
     rate = config.sample_rate
     length = clip_samples(config)
@@ -221,14 +268,14 @@ def synthesize_clip(split: str, clip_index: int, pools: Pools, config: Synthesis
             used = place(gender, speaker, at, length - at, anywhere=False)
             if used:
                 at += used + int(round(rng.uniform(*config.pause_seconds) * rate))
-    if not placed:  # every chosen speaker's files were skipped as corrupt: draw others of the same class
+    if not placed:  # every chosen speaker's files were skipped: draw others of the same class
         genders = {g for g, _ in chosen}
         others = [(g, spk) for g in sorted(genders) for spk in sorted(pools[g]) if (g, spk) not in chosen]
         for i in rng.permutation(len(others)):
             if place(*others[int(i)], 0, length, anywhere=(mode != SEQUENTIAL)):
                 break
     if not placed:
-        raise AudioClfError(_nothing_decodable(split, clip_index, chosen, skipped))
+        raise AudioClfError(_nothing_usable(split, clip_index, chosen, skipped, reasons))
     noise_db = _add_noise(rng, mix, config) if config.noise_probability > 0 else None
     peak = max(float(mix.max()), -float(mix.min()))  # no |mix| temporary
     if peak > PEAK:
@@ -237,5 +284,6 @@ def synthesize_clip(split: str, clip_index: int, pools: Pools, config: Synthesis
     meta = {"clip_id": f"{split}-{clip_index:06d}", "split": split, "index": clip_index, "label": label,
             "label_name": LABEL_NAMES[label], "mode": mode, "speakers": speakers, "num_speakers": len(speakers),
             "utterances": placed, "duration_s": config.clip_seconds, "sample_rate": rate, "noise_snr_db": noise_db,
-            "skipped_files": sorted(set(skipped))}
+            "skipped_files": sorted(set(skipped)),
+            "skipped_why": {path: (reasons or {}).get(path, UNDECODABLE) for path in sorted(set(skipped))}}
     return mix, meta

@@ -1,6 +1,7 @@
 """Clip synthesis: length, labels, speaker pools, determinism, modes, corrupt files."""
 import numpy as np
 import pytest
+import soundfile
 
 from components.audio_synthesis import synthesis
 from components.speaker_index import corpus
@@ -23,7 +24,7 @@ def _config(**kw):
 
 
 def _cache(index, config, skip=False):
-    return synthesis.UtteranceCache(config.sample_rate, 1 << 28, skip)
+    return synthesis.UtteranceCache(config.sample_rate, 1 << 28, skip, config)
 
 
 def test_clip_length_label_and_speakers_from_own_split_and_gender(index):
@@ -156,7 +157,51 @@ def test_clip_whose_files_all_fail_to_decode_names_them(index):
     must name the files that failed instead of pointing at an empty list."""
     config = _config()
     pools = synthesis.split_pools(index, "train")
-    with pytest.raises(AudioClfError, match=r"clip train-0: none of the \d+ file\(s\) tried could be decoded \(\S+\.flac"
-                       ) as err:
+    expected = r"clip train-0: none of the \d+ file\(s\) tried could be used \(\S+\.flac \(undecodable\)"
+    with pytest.raises(AudioClfError, match=expected) as err:
         synthesis.synthesize_clip("train", 0, pools, config, lambda path: None)
     assert "check the skipped files" not in str(err.value)
+
+
+def spoil_speaker(index, small_corpus):
+    """Train's first male speaker: its first file becomes 3 s of digital silence, the others 0.1 s of speech."""
+    speaker = index["splits"]["train"]["M"][0]
+    files = sorted((small_corpus / "dev-mini" / speaker.split("/")[-1]).rglob("*.flac"))
+    soundfile.write(files[0], np.zeros(3 * 16000, np.float32), 16000)
+    for path in files[1:]:
+        samples, rate = soundfile.read(path, dtype="float32")
+        soundfile.write(path, samples[: rate // 10], rate)
+    return speaker, files
+
+
+def test_silent_and_too_short_utterances_are_skipped_and_counted(index, small_corpus):
+    """A silent utterance would make a clip of nothing labelled male; a 0.1 s one is under min_piece_seconds."""
+    speaker, files = spoil_speaker(index, small_corpus)
+    config = _config(crop_probability=0.5)
+    cache = _cache(index, config)
+    pools = synthesis.split_pools(index, "train")
+    metas = [synthesis.synthesize_clip("train", i, pools, config, cache.get, cache.reasons)[1] for i in range(0, 24, 2)]
+    assert all(speaker not in m["speakers"] for m in metas)
+    why = {path: reason for m in metas for path, reason in m["skipped_why"].items()}
+    assert why[str(files[0])] == synthesis.SILENT and {why.get(str(f)) for f in files[1:]} <= {synthesis.TOO_SHORT, None}
+    assert synthesis.TOO_SHORT in why.values()
+    assert "dBFS, under synthesis.min_speech_dbfs=-50" in cache.bad[str(files[0])]
+    for meta in metas:
+        assert sorted(meta["skipped_why"]) == meta["skipped_files"]
+        assert all(u["seconds"] >= config.min_piece_seconds / config.speed[1] - 1e-3 for u in meta["utterances"])
+    refusing = _cache(index, _config(unusable_utterances="fail"))
+    with pytest.raises(AudioClfError, match=r"silent \(its loudest 50 ms frame is at -inf dBFS.*unusable_utterances=skip"):
+        refusing.get(str(files[0]))
+    with pytest.raises(AudioClfError, match=r"too short \(0.10 s, under synthesis.min_piece_seconds=1\)"):
+        refusing.get(str(files[1]))
+
+
+def test_loudness_of_the_loudest_frame():
+    rate = 8000
+    quiet = np.full(rate, 10 ** (-60 / 20), np.float32)   # -60 dBFS throughout
+    assert synthesis.loudest_frame_dbfs(quiet, rate) == pytest.approx(-60.0, abs=0.01)
+    quiet[4000:4400] = 0.5                                # one loud 50 ms frame is enough
+    assert synthesis.loudest_frame_dbfs(quiet, rate) == pytest.approx(20 * np.log10(0.5), abs=0.01)
+    assert synthesis.unusable(np.full(rate, 1e-4, np.float32), _config(sample_rate=rate))[0] == synthesis.SILENT
+    with pytest.raises(AudioClfError, match="synthesis.unusable_utterances='maybe' must be one of skip, fail"):
+        _config(unusable_utterances="maybe").validate()

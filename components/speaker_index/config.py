@@ -31,8 +31,12 @@ class CorpusConfig:
     split_fractions: Dict[str, float] = setting(factory=lambda: {"train": 0.8, "eval": 0.1, "test": 0.1}, above=0.0,
                                                 below=1.0)
     seed: int = setting(42, low=0, high=SEED_MAX)
-    # false: a corrupt audio file stops the run; true: it is skipped and listed in the outputs.
+    # false: a corrupt audio file stops the run; true: it is skipped and listed in the outputs. Files
+    # that are not regular (a FIFO, a device or a socket named like audio) count as corrupt: never opened.
     skip_corrupt: bool = False
+    # Audio reached through a symbolic link that leads out of the data root is read and counted in the
+    # summary (links_outside_root); true: such a file stops the run, named.
+    refuse_links_outside_root: bool = False
 
     def validate(self) -> None:
         """Refuses settings that cannot work, naming the setting and what to change."""

@@ -123,10 +123,28 @@ def split_speakers(ids_by_gender: Dict[str, List[str]], fractions: Dict[str, flo
     return assignment
 
 
-def _file_entries(paths: Iterable[str], config: CorpusConfig, skipped: List[dict]) -> List[dict]:
-    """Header facts of each file; corrupt ones raise, or are listed in `skipped` with corpus.skip_corrupt."""
+# Files named in the summary per corpus, of those reached through links leaving the data root.
+LINK_EXAMPLES = 5
+
+
+def _check_link(path: str, root: str, config: CorpusConfig, outside: List[str]) -> None:
+    """Notes (or refuses, with corpus.refuse_links_outside_root) a file whose symbolic links leave the root."""
+    if not fs.leaves_root(path, root):
+        return
+    if config.refuse_links_outside_root:
+        raise AudioClfError(f"{path} leads out of the data root {root} through a symbolic link (to "
+                            f"{os.path.realpath(path)}), and corpus.refuse_links_outside_root=true; copy the file "
+                            f"into the corpus, remove the link, or set that setting to false.")
+    outside.append(path)
+
+
+def _file_entries(paths: Iterable[str], root: str, config: CorpusConfig, skipped: List[dict],
+                  outside: List[str]) -> List[dict]:
+    """Header facts of each file; corrupt ones (and ones that are not regular files) raise, or are listed
+    in `skipped` with corpus.skip_corrupt; files reached through links leaving `root` are added to `outside`."""
     entries = []
     for path in paths:
+        _check_link(path, root, config, outside)
         try:
             frames, rate = audio.audio_info(path)
         except AudioClfError as err:
@@ -145,19 +163,24 @@ def _read_source(source: Source, name: str, config: CorpusConfig, skipped_files:
     listing = readers.read_corpus(root, source.format, config.subsets, config.audio_extensions)
     speakers: Dict[str, dict] = {}
     minors: List[str] = []
+    outside: List[str] = []
     for speaker_id, record in sorted(listing.speakers.items()):
         if record.age is not None and record.age < config.min_age:
             minors.append(speaker_id)
             continue
-        entries = _file_entries(record.files, config, skipped_files)
+        entries = _file_entries(record.files, root, config, skipped_files, outside)
         if entries:
             speakers[f"{name}/{speaker_id}"] = {
                 "corpus": name, "gender": record.gender, "age": record.age, "name": record.name, "files": entries,
                 "seconds": round(sum(e["seconds"] for e in entries), 3)}
     if minors:
         log.info("%s: %d speaker(s) younger than corpus.min_age=%g left out", name, len(minors), config.min_age)
+    if outside:
+        log.warning("%s: %d file(s) reached through symbolic links leading out of %s, e.g. %s", name, len(outside),
+                    root, ", ".join(outside[:LINK_EXAMPLES]))
     facts = {"root": root, "format": listing.format, "read_skipped": listing.skipped, "notes": listing.notes,
-             "minors_left_out": len(minors), "speakers_read": len(listing.speakers)}
+             "minors_left_out": len(minors), "speakers_read": len(listing.speakers),
+             "links_outside_root": len(outside), "links_outside_root_examples": outside[:LINK_EXAMPLES]}
     return facts, speakers
 
 

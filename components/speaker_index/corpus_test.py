@@ -1,5 +1,6 @@
 """Parsing SPEAKERS.TXT, scanning the tree and splitting speakers."""
 import json
+import os
 
 import pytest
 
@@ -177,3 +178,39 @@ def test_sources_round_trip_and_names_are_unique():
         corpus.decode_sources("[nope")
     with pytest.raises(AudioClfError, match="corpus format 'mp4'"):
         corpus.build_index([{"root": "/tmp", "format": "mp4"}], CorpusConfig())
+
+
+def test_a_fifo_named_flac_is_refused_unopened_or_skipped(tmp_path, no_hang):
+    """A FIFO would block the header read forever; it is not a regular file, so it is never opened."""
+    root = build_corpus(tmp_path / "c")
+    chapter = sorted((root / "dev-mini").glob("*/*"))[0]
+    fifo = chapter / "zz-pipe.flac"
+    os.mkfifo(fifo)
+    with pytest.raises(AudioClfError, match=rf"{fifo} is a FIFO \(named pipe\), not a regular file.*skip_corrupt=true"):
+        corpus.build_index(str(root), CorpusConfig())
+    index = corpus.build_index(str(root), CorpusConfig(skip_corrupt=True))
+    assert [f["path"] for f in index["skipped_files"]] == [str(fifo)]
+    assert "not a regular file" in index["skipped_files"][0]["reason"]
+    assert str(fifo) not in {f["path"] for s in index["speakers"].values() for f in s["files"]}
+
+
+def test_links_leaving_the_data_root_are_counted_or_refused(tmp_path):
+    root = build_corpus(tmp_path / "c")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    victim = sorted((root / "dev-mini").rglob("*.flac"))[0]
+    moved = elsewhere / victim.name
+    victim.rename(moved)
+    victim.symlink_to(moved)                                            # a file linked out of the root
+    inside = victim.with_name("zz-inside-link.flac")
+    inside.symlink_to(sorted((root / "dev-mini").rglob("*.flac"))[1])   # a link inside the root: not counted
+    index = corpus.build_index(str(root), CorpusConfig())
+    facts = index["corpora"]["c"]
+    assert facts["links_outside_root"] == 1 and facts["links_outside_root_examples"] == [str(victim)]
+    assert str(victim) in {f["path"] for s in index["speakers"].values() for f in s["files"]}   # read
+    with pytest.raises(AudioClfError, match=rf"{victim} leads out of the data root {root} through a symbolic link"):
+        corpus.build_index(str(root), CorpusConfig(refuse_links_outside_root=True))
+    dangling = victim.with_name("zz-dangling.flac")
+    dangling.symlink_to(tmp_path / "gone.flac")
+    with pytest.raises(AudioClfError, match=rf"{dangling}: file not found"):
+        corpus.build_index(str(root), CorpusConfig())

@@ -3,10 +3,17 @@ clips made from them (counts, durations, two pictures) and ExampleValidator's an
 import collections
 from typing import Any, Dict, List, Optional
 
+from components.audio_synthesis import synthesis
+from components.audio_synthesis.executor import skipped_utterances
 from pipeline.config import LABEL_NAMES, SPLITS
 from pipeline.report import figures
 from pipeline.report.formats import DASH, Table, mean_range, table
 from pipeline.report.gather import Facts, attempt
+
+
+SKIP_WORDS = {synthesis.UNDECODABLE: "could not be decoded",
+              synthesis.TOO_SHORT: "shorter than synthesis.min_piece_seconds",
+              synthesis.SILENT: "silent (under synthesis.min_speech_dbfs)"}
 
 
 def speech_seconds(row: dict) -> float:
@@ -28,7 +35,7 @@ def _corpus(facts: Facts) -> Optional[Dict[str, Any]]:
     corpus = facts.summary.corpus
     if not corpus:
         return None
-    synthesis_skips = sorted({f for row in facts.manifest or [] for f in row.get("skipped_files", [])})
+    synthesis_skips = skipped_utterances(facts.manifest or [])
     corpora = []
     for name, c in corpus.corpora.items():
         split_text = ", ".join(f"{split} {sum(c.speakers_per_split.get(split, {}).values())}" for split in SPLITS)
@@ -37,11 +44,18 @@ def _corpus(facts: Facts) -> Optional[Dict[str, Any]]:
                         "files": c.files, "minutes": f"{c.seconds / 60:.1f}", "split": f"{c.split}: {split_text}",
                         "minors_left_out": c.minors_left_out, "left_out": left_out or DASH})
     skipped_rows = ([(f.path, f.reason) for f in corpus.skipped_files]
-                    + [(f, "could not be decoded") for f in synthesis_skips])
+                    + [(f, f"skipped while mixing: {SKIP_WORDS.get(why, why)}") for f, why in synthesis_skips.items()])
+    by_reason = collections.Counter(synthesis_skips.values())
+    linked = [path for c in corpus.corpora.values() for path in c.links_outside_root_examples]
     return {"counts": [("speakers", corpus.speakers), ("audio files", corpus.files),
                        (f"speakers younger than {corpus.min_age:g} left out", corpus.minors_left_out),
-                       ("skipped files (unreadable header)", len(corpus.skipped_files)),
-                       ("skipped while mixing (undecodable)", len(synthesis_skips))],
+                       ("skipped files (unreadable header, or not a regular file)", len(corpus.skipped_files)),
+                       ("skipped while mixing (undecodable, too short or silent)",
+                        f"{len(synthesis_skips)}" + (f" ({', '.join(f'{n} {why}' for why, n in sorted(by_reason.items()))})"
+                                                     if synthesis_skips else "")),
+                       ("audio reached through links leaving the data root",
+                        f"{sum(c.links_outside_root for c in corpus.corpora.values())}"
+                        + (f" (e.g. {', '.join(linked[:3])})" if linked else ""))],
             "corpora": corpora,
             "skipped": table(["skipped file", "reason"], skipped_rows) if skipped_rows else None}
 

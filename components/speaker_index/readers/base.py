@@ -3,17 +3,18 @@
 A reader turns one corpus root (LibriSpeech, VCTK, Kaldi data dir, Common Voice, CSV manifest) into a
 `CorpusListing`: the speakers it finds with their gender, age (when the metadata gives one) and audio
 files. It raises `AudioClfError` naming the file (and line) for anything it cannot read. It does not
-open the audio: the speaker index reads every file's header afterwards, the same way for all formats.
+open the audio: the speaker index reads every file's header afterwards, the same way for all formats,
+and only regular files (a FIFO or device named like audio is refused unopened: fs.check_regular_file).
 """
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Optional, Tuple
 
-from components.common import fs
+from components.common import audio, fs
 from components.common.errors import AudioClfError, clip, quote  # noqa: F401  (the readers import them from here)
 
 # Audio files a folder scan picks up (readers whose metadata names each file read any extension).
-SCAN_EXTENSIONS = (".flac", ".wav", ".mp3", ".m4a", ".ogg", ".opus")
+SCAN_EXTENSIONS = audio.AUDIO_EXTENSIONS
 
 GENDER_WORDS = {"f": "F", "female": "F", "m": "M", "male": "M"}
 
