@@ -48,17 +48,22 @@ def _write(root, rel, text):
         f.write(text)
 
 
-def _check(read, root, texts):
-    """Runs the reader; any error must be AudioClfError with a short message naming a real line."""
-    try:
-        read(root)
-    except AudioClfError as err:
-        message = str(err)
-        assert len(message) < MESSAGE_LIMIT, message[:300]
-        assert LONG[:QUOTE_LIMIT + 1] not in message   # the long field was quoted cut
-        for name, line in re.findall(r"([\w.-]+):(\d+):", message):
-            if name in texts:
-                assert 1 <= int(line) <= texts[name].count("\n") + 1, (name, line, message[:300])
+def _check(read, texts, audio_file):
+    """Writes `texts` and an empty `audio_file` into a new folder and runs the reader on it; any error must
+    be AudioClfError with a short message naming a real line."""
+    with tempfile.TemporaryDirectory() as root:
+        for name, text in texts.items():
+            _write(root, name, text)
+        _write(root, audio_file, "")
+        try:
+            read(root)
+        except AudioClfError as err:
+            message = str(err)
+            assert len(message) < MESSAGE_LIMIT, message[:300]
+            assert LONG[:QUOTE_LIMIT + 1] not in message   # the long field was quoted cut
+            for name, line in re.findall(r"([\w.-]+):(\d+):", message):
+                if name in texts:
+                    assert 1 <= int(line) <= texts[name].count("\n") + 1, (name, line, message[:300])
 
 
 def _no_surrogates(text):
@@ -69,20 +74,14 @@ def _no_surrogates(text):
 @given(body=_lines(["1", "19", "F", "M", "f", "train-clean-100", "dev-mini", "12.5", "Name"], [" | ", "|", " |  "]))
 def test_speakers_txt_fuzz(body):
     text = _no_surrogates(body)
-    with tempfile.TemporaryDirectory() as root:
-        _write(root, "SPEAKERS.TXT", text)
-        _write(root, "dev-mini/19/1/19-1-0000.flac", "")
-        _check(librispeech.read, root, {"SPEAKERS.TXT": text})
+    _check(librispeech.read, {"SPEAKERS.TXT": text}, "dev-mini/19/1/19-1-0000.flac")
 
 
 @FUZZ
 @given(body=_lines(["p225", "225", "23", "F", "M", "female", "English", "Southern", "England", "x"], [" ", "  ", "\t"]))
 def test_vctk_speaker_info_fuzz(body):
     text = "ID  AGE  GENDER  ACCENTS  REGION\n" + _no_surrogates(body)
-    with tempfile.TemporaryDirectory() as root:
-        _write(root, vctk.INFO_FILE, text)
-        _write(root, "wav48_silence_trimmed/p225/p225_001_mic1.flac", "")
-        _check(vctk.read, root, {vctk.INFO_FILE: text})
+    _check(vctk.read, {vctk.INFO_FILE: text}, "wav48_silence_trimmed/p225/p225_001_mic1.flac")
 
 
 @FUZZ
@@ -95,11 +94,7 @@ def test_kaldi_data_dir_fuzz(scp, utt2spk, spk2gender, spk2age):
     if spk2age is not None:
         texts["spk2age"] = spk2age
     texts = {name: _no_surrogates(text) for name, text in texts.items()}
-    with tempfile.TemporaryDirectory() as root:
-        for name, text in texts.items():
-            _write(root, name, text)
-        _write(root, "a.wav", "")
-        _check(kaldi.read, root, texts)
+    _check(kaldi.read, texts, "a.wav")
 
 
 @FUZZ
@@ -112,11 +107,7 @@ def test_commonvoice_tsv_fuzz(body, header, other):
     texts = {"validated.tsv": _no_surrogates(header + "\n" + body)}
     if other is not None:
         texts["other.tsv"] = _no_surrogates("client_id\tpath\tgender\n" + other)
-    with tempfile.TemporaryDirectory() as root:
-        for name, text in texts.items():
-            _write(root, name, text)
-        _write(root, "clips/common_voice_en_1.mp3", "")
-        _check(commonvoice.read, root, texts)
+    _check(commonvoice.read, texts, "clips/common_voice_en_1.mp3")
 
 
 @FUZZ
@@ -125,10 +116,7 @@ def test_commonvoice_tsv_fuzz(body, header, other):
                                ""]))
 def test_csv_manifest_fuzz(body, header):
     text = _no_surrogates(header + "\n" + body)
-    with tempfile.TemporaryDirectory() as root:
-        _write(root, csv_manifest.MANIFEST, text)
-        _write(root, "a.wav", "")
-        _check(csv_manifest.read, root, {csv_manifest.MANIFEST: text})
+    _check(csv_manifest.read, {csv_manifest.MANIFEST: text}, "a.wav")
 
 
 @pytest.mark.parametrize("reader, files, name, line", [
