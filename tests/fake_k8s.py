@@ -354,10 +354,7 @@ class FakeKubernetes:
             # What an API server answers for a group/version nothing serves (no Training Operator).
             return 404, "404 page not found\n"
         if self.forbidden:
-            verb = {"POST": "create", "GET": "get", "DELETE": "delete"}.get(method, method.lower())
-            return 403, _status(403, "Forbidden", f'tfjobs.kubeflow.org{" " + repr(name) if name else ""} is '
-                                f'forbidden: User "system:serviceaccount:kubeflow:default" cannot {verb} resource '
-                                f'"tfjobs" in API group "kubeflow.org" in the namespace "{namespace}"')
+            return _forbidden("tfjobs", "kubeflow.org", "kubeflow:default", method, name, namespace)
         if method == "POST" and name is None:
             return self._create(namespace, body)
         job = self.jobs.get((namespace, name)) if name else None
@@ -393,11 +390,8 @@ class FakeKubernetes:
         if not self.kserve_crd:
             return 404, "404 page not found\n"
         if self.forbidden:
-            verb = {"POST": "create", "GET": "get", "PUT": "update"}.get(method, method.lower())
-            return 403, _status(403, "Forbidden", f'inferenceservices.serving.kserve.io{" " + repr(name) if name else ""}'
-                                f' is forbidden: User "system:serviceaccount:kubeflow:pipeline-runner" cannot {verb} '
-                                f'resource "inferenceservices" in API group "serving.kserve.io" in the namespace '
-                                f'"{namespace}"')
+            return _forbidden("inferenceservices", "serving.kserve.io", "kubeflow:pipeline-runner", method, name,
+                              namespace)
         if method == "POST" and name is None:
             return self._create_isvc(namespace, body)
         service = self.isvcs.get((namespace, name)) if name else None
@@ -579,6 +573,14 @@ def _webhook_problems(body: Dict[str, Any]) -> List[str]:
         if spec.get("restartPolicy", "Never") != "Never":
             problems.append(f"the fake models restartPolicy Never only, got {spec['restartPolicy']}")
     return problems
+
+
+def _forbidden(plural: str, group: str, account: str, method: str, name: Optional[str], namespace: str):
+    """The API server's 403 when RBAC refuses service account `account` (namespace:name) a verb."""
+    verb = {"POST": "create", "GET": "get", "PUT": "update", "DELETE": "delete"}.get(method, method.lower())
+    return 403, _status(403, "Forbidden", f'{plural}.{group}{" " + repr(name) if name else ""} is forbidden: User '
+                        f'"system:serviceaccount:{account}" cannot {verb} resource "{plural}" in API group "{group}" '
+                        f'in the namespace "{namespace}"')
 
 
 def _status(code: int, reason: str, message: str) -> Dict[str, Any]:
