@@ -17,7 +17,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from components.common import audio
-from components.audio_synthesis.config import FAIL, SynthesisConfig, clip_samples
+from components.audio_synthesis.config import EVAL_CROPS, FAIL, SynthesisConfig, clip_samples
 from components.common.vocabulary import LABELS, LABEL_NAMES, SPLITS
 from components.common.errors import AudioClfError, clip
 
@@ -223,8 +223,10 @@ def synthesize_clip(split: str, clip_index: int, pools: Pools, config: Synthesis
     length = clip_samples(config)
     min_piece = int(round(config.min_piece_seconds * rate))
     label = clip_label(config, clip_index)
+    clean_crops = split == "eval" and config.eval_clips == EVAL_CROPS and label != LABELS["mixed"]
     # Drawn only when crops are asked for, so that other settings keep their clips byte for byte.
-    crop = config.crop_probability > 0 and label != LABELS["mixed"] and rng.random() < config.crop_probability
+    crop = clean_crops or (config.crop_probability > 0 and label != LABELS["mixed"]
+                           and rng.random() < config.crop_probability)
     mode = CROP if crop else SIMULTANEOUS if rng.random() < config.simultaneous_probability else SEQUENTIAL
     chosen = _choose_speakers(rng, pools, label, 1, 1) if crop else _choose_speakers(rng, pools, label,
                                                                                       *config.speakers_per_clip)
@@ -276,7 +278,7 @@ def synthesize_clip(split: str, clip_index: int, pools: Pools, config: Synthesis
                 break
     if not placed:
         raise AudioClfError(_nothing_usable(split, clip_index, chosen, skipped, reasons))
-    noise_db = _add_noise(rng, mix, config) if config.noise_probability > 0 else None
+    noise_db = _add_noise(rng, mix, config) if config.noise_probability > 0 and not clean_crops else None
     peak = max(float(mix.max()), -float(mix.min()))  # no |mix| temporary
     if peak > PEAK:
         mix *= np.float32(PEAK / peak)

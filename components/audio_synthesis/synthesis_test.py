@@ -137,6 +137,25 @@ def test_crops_are_one_real_utterance_at_its_own_pitch(index):
                for i in range(10))
 
 
+def test_eval_crops_are_clean_single_utterances_and_train_is_unchanged(index):
+    """synthesis.eval_clips=crops: every eval clip one real utterance at its own pitch with no noise,
+    whatever crop_probability and noise_probability say; the train split's clips are untouched."""
+    mixed = _config(crop_probability=0.3, noise_probability=1.0, clip_seconds=3.0)
+    crops = _config(crop_probability=0.3, noise_probability=1.0, clip_seconds=3.0, eval_clips="crops")
+    pools = synthesis.split_pools(index, "eval")
+    metas = [synthesis.synthesize_clip("eval", i, pools, crops, _cache(index, crops).get)[1] for i in range(12)]
+    assert all(m["mode"] == synthesis.CROP and m["noise_snr_db"] is None and m["num_speakers"] == 1
+               and m["utterances"][0]["speed"] == 1.0 for m in metas)
+    before = [synthesis.synthesize_clip("eval", i, pools, mixed, _cache(index, mixed).get)[1] for i in range(12)]
+    assert {m["mode"] for m in before} != {synthesis.CROP} and any(m["noise_snr_db"] for m in before)
+    train = synthesis.split_pools(index, "train")
+    for i in range(6):
+        a, meta_a = synthesis.synthesize_clip("train", i, train, mixed, _cache(index, mixed).get)
+        b, meta_b = synthesis.synthesize_clip("train", i, train, crops, _cache(index, crops).get)
+        np.testing.assert_array_equal(a, b)
+        assert meta_a == meta_b
+
+
 def test_noise_at_the_drawn_snr(index):
     config = _config(noise_probability=1.0, noise_snr_db=[20.0, 20.0], crop_probability=1.0, clip_seconds=3.0)
     quiet = _config(crop_probability=1.0, clip_seconds=3.0)
