@@ -40,7 +40,7 @@ def test_runner_passthrough_replaces_direct_runner_args():
     ("examples.audio_encoding=mp3", r"use 'pcm16' or 'float'"),
     ("nokey", r"expected section.key=value"),
     ("synthesis.crop_probability=1.5", r"synthesis.crop_probability=1.5 must be a number in \[0, 1\]"),
-    ("synthesis.eval_clips=real", r"synthesis.eval_clips='real' must be one of as_train, crops"),
+    ("synthesis.eval_clip_mode=real", r"synthesis.eval_clip_mode='real' must be one of as_train, crops"),
     ("synthesis.noise_snr_db=[40, 10]", r"synthesis.noise_snr_db must be \[low, high\]"),
     ("trainer.normalization=layer", r"trainer.normalization='layer'; use band_mean, max or none"),
     ("trainer.lr_schedule=step", r"trainer.lr_schedule='step'"),

@@ -15,7 +15,7 @@ SKIP, FAIL = "skip", "fail"
 UNUSABLE_POLICIES = (SKIP, FAIL)
 # What the eval split (early stopping's and the reports' data) is made of.
 EVAL_AS_TRAIN, EVAL_CROPS = "as_train", "crops"
-EVAL_CLIPS = (EVAL_AS_TRAIN, EVAL_CROPS)
+EVAL_CLIP_MODES = (EVAL_AS_TRAIN, EVAL_CROPS)
 
 
 @dataclass
@@ -60,7 +60,7 @@ class SynthesisConfig:
     # mixtures and noise) or "crops": every eval clip one clean crop of one real utterance (no noise), i.e.
     # what `predict` and the real-speech gate judge, of speakers the model never trained on. Mixed-gender
     # clips (mixed_class) stay mixtures.
-    eval_clips: str = EVAL_AS_TRAIN
+    eval_clip_mode: str = EVAL_AS_TRAIN
     # Adds a third class, label 2: clips mixing both genders.
     mixed_class: bool = False
     seed: int = setting(7, low=0, high=SEED_MAX)
@@ -76,8 +76,8 @@ class SynthesisConfig:
             raise AudioClfError(f"config: synthesis.clip_seconds={self.clip_seconds:g} is shorter than the shortest "
                                 f"allowed utterance piece, synthesis.min_piece_seconds={self.min_piece_seconds:g}; "
                                 f"raise clip_seconds or lower min_piece_seconds.")
-        if self.eval_clips not in EVAL_CLIPS:
-            raise AudioClfError(f"config: synthesis.eval_clips={self.eval_clips!r} must be one of {', '.join(EVAL_CLIPS)}.")
+        if self.eval_clip_mode not in EVAL_CLIP_MODES:
+            raise AudioClfError(f"config: synthesis.eval_clip_mode={self.eval_clip_mode!r} must be one of {', '.join(EVAL_CLIP_MODES)}.")
         if sorted(self.clips) != sorted(SPLITS):
             raise AudioClfError(f"config: synthesis.clips must give a count for each of {', '.join(SPLITS)}; got {self.clips}.")
         check_range("synthesis.noise_snr_db", self.noise_snr_db)

@@ -223,7 +223,7 @@ def synthesize_clip(split: str, clip_index: int, pools: Pools, config: Synthesis
     length = clip_samples(config)
     min_piece = int(round(config.min_piece_seconds * rate))
     label = clip_label(config, clip_index)
-    clean_crops = split == "eval" and config.eval_clips == EVAL_CROPS and label != LABELS["mixed"]
+    clean_crops = split == "eval" and config.eval_clip_mode == EVAL_CROPS and label != LABELS["mixed"]
     # Drawn only when crops are asked for, so that other settings keep their clips byte for byte.
     crop = clean_crops or (config.crop_probability > 0 and label != LABELS["mixed"]
                            and rng.random() < config.crop_probability)

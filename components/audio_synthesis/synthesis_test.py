@@ -138,10 +138,10 @@ def test_crops_are_one_real_utterance_at_its_own_pitch(index):
 
 
 def test_eval_crops_are_clean_single_utterances_and_train_is_unchanged(index):
-    """synthesis.eval_clips=crops: every eval clip one real utterance at its own pitch with no noise,
+    """synthesis.eval_clip_mode=crops: every eval clip one real utterance at its own pitch with no noise,
     whatever crop_probability and noise_probability say; the train split's clips are untouched."""
     mixed = _config(crop_probability=0.3, noise_probability=1.0, clip_seconds=3.0)
-    crops = _config(crop_probability=0.3, noise_probability=1.0, clip_seconds=3.0, eval_clips="crops")
+    crops = _config(crop_probability=0.3, noise_probability=1.0, clip_seconds=3.0, eval_clip_mode="crops")
     pools = synthesis.split_pools(index, "eval")
     metas = [synthesis.synthesize_clip("eval", i, pools, crops, _cache(index, crops).get)[1] for i in range(12)]
     assert all(m["mode"] == synthesis.CROP and m["noise_snr_db"] is None and m["num_speakers"] == 1

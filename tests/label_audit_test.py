@@ -1,0 +1,50 @@
+"""bench/label_audit.py: suspects are chosen by the two baselines alone, and the tables say what leaving
+them out does to each run; fold files are written here, no training."""
+import json
+
+import pytest
+
+from bench import label_audit
+
+
+def _rows(run_seed: int):
+    """Six speakers of 6 utterances, truth M (0) or F (1); the baselines' and the model's answers set per speaker."""
+    plan = {  # speaker: (truth, pitch answer, mfcc answer, model answer), one answer for all its utterances
+        "c/clean-m": (0, 0, 0, 0), "c/clean-f": (1, 1, 1, 1),
+        "c/flipped": (0, 1, 1, 1),          # both baselines contradict the label: a suspect
+        "c/pitch-only": (1, 0, 1, 1),       # only the rule disagrees: not a suspect
+        "c/model-only": (0, 0, 0, 1),       # only the model disagrees: the model never chooses
+        "c/short": (0, 1, 1, 1)}            # contradicted, but too few utterances
+    rows = []
+    for speaker, (truth, pitch, mfcc, model) in plan.items():
+        for i in range(2 if speaker == "c/short" else 6):
+            rows.append({"path": f"/snap{run_seed}/{speaker}/{i}.flac", "corpus": "c", "speaker": speaker, "truth": truth,
+                         "pitch": pitch, "mfcc": mfcc, "model": model, "f0": 220.0 if pitch else 120.0})
+    return rows
+
+
+@pytest.fixture()
+def results(tmp_path):
+    for run, seed in (("a", 0), ("b", 1)):
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "fold-0.json").write_text(json.dumps({"rows": _rows(seed)}))
+    return tmp_path
+
+
+def test_suspects_come_from_the_baselines_and_count_utterances_once(results):
+    result = label_audit.audit(["a", "b"], 0.8, 5, str(results))
+    assert [(s["speaker"], s["utterances"], s["label"], s["median_f0_hz"]) for s in result["suspects"]] == [
+        ("c/flipped", 6, "M", 220.0)]
+    run = result["per_run"][0]
+    assert (run["utterances"], run["without"]) == (32, 26)
+    assert run["all"]["model"]["correct"] == 18 and run["kept"]["model"]["correct"] == 18
+    assert run["all"]["pitch"]["correct"] == 18 and run["kept"]["pitch"]["correct"] == 18
+    assert run["all"]["model"]["n"] == 32 and run["kept"]["model"]["n"] == 26
+    assert run["ceiling"] == round(26 / 32, 4)
+    text = label_audit.markdown(result)
+    assert "| flipped | c | M | 6 | 220.0 | 100% | 100% | 100% |" in text
+
+
+def test_a_run_without_folds_is_named(results):
+    with pytest.raises(SystemExit, match=r"missing.*no fold-\*\.json"):
+        label_audit.audit(["a", "missing"], 0.8, 5, str(results))
