@@ -77,7 +77,8 @@ class SynthesisConfig:
                                 f"allowed utterance piece, synthesis.min_piece_seconds={self.min_piece_seconds:g}; "
                                 f"raise clip_seconds or lower min_piece_seconds.")
         if self.eval_clip_mode not in EVAL_CLIP_MODES:
-            raise AudioClfError(f"config: synthesis.eval_clip_mode={self.eval_clip_mode!r} must be one of {', '.join(EVAL_CLIP_MODES)}.")
+            raise AudioClfError(f"config: synthesis.eval_clip_mode={self.eval_clip_mode!r} must be one of "
+                                f"{', '.join(EVAL_CLIP_MODES)}.")
         if sorted(self.clips) != sorted(SPLITS):
             raise AudioClfError(f"config: synthesis.clips must give a count for each of {', '.join(SPLITS)}; got {self.clips}.")
         check_range("synthesis.noise_snr_db", self.noise_snr_db)
