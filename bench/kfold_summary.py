@@ -47,6 +47,12 @@ def difference(rows: List[dict], key: str, other: str) -> dict:
             "speaker_ci95_points": [round(100 * v, 2) for v in _speaker_bootstrap(rows, diff) or []] or None}
 
 
+def difference_cell(d: dict) -> str:
+    """A `difference` as a table cell: points and their speaker-bootstrap interval."""
+    ci = d.get("speaker_ci95_points")
+    return "-" if d["points"] is None else f"{d['points']:+.1f}" + (f" ({ci[0]:+.1f} to {ci[1]:+.1f})" if ci else "")
+
+
 def summarize(results: List[dict], args, wall: float) -> dict:
     rows = [r for res in results for r in res["rows"]]
     per_corpus = {}
@@ -80,9 +86,7 @@ def markdown(summary: dict) -> str:
         return (f"{a['accuracy']:.3f} ({a['ci95'][0]:.3f}-{a['ci95'][1]:.3f}"
                 + (f"; spk {spk[0]:.3f}-{spk[1]:.3f})" if spk else ")"))
 
-    def diff(d):
-        ci = d.get("speaker_ci95_points")
-        return "-" if d["points"] is None else f"{d['points']:+.1f}" + (f" ({ci[0]:+.1f} to {ci[1]:+.1f})" if ci else "")
+    diff = difference_cell
     m = summary["machine"]
     lines = [f"# Speaker-grouped {summary['mode']}: {summary['name']} (seed {summary['seed']})"
              + (f", probe: {', '.join(summary['only_runs'])} only" if summary.get("only_runs") else ""), ""]

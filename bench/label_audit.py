@@ -25,7 +25,7 @@ import sys
 from typing import Dict, List, Optional, Sequence
 
 from bench import _util
-from bench.kfold_summary import accuracy, difference
+from bench.kfold_summary import accuracy, difference, difference_cell
 
 KFOLD_RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "kfold")
 
@@ -52,13 +52,14 @@ def suspects(runs: Dict[str, List[dict]], min_disagree: float, min_utterances: i
             by_speaker.setdefault(r["speaker"], []).append(r)
     found = []
     for speaker, rows in sorted(by_speaker.items()):
-        if len({os.path.basename(r["path"]) for r in rows}) < min_utterances:
+        utterances = len({os.path.basename(r["path"]) for r in rows})   # each run has its own data root
+        if utterances < min_utterances:
             continue
         wrong = {k: sum(r[k] != r["truth"] for r in rows) / len(rows) for k in ("pitch", "mfcc", "model")}
         if wrong["pitch"] >= min_disagree and wrong["mfcc"] >= min_disagree:
             f0s = [r["f0"] for r in rows if r["f0"]]
             found.append({"speaker": speaker, "corpus": rows[0]["corpus"], "label": "F" if rows[0]["truth"] else "M",
-                          "utterances": len({os.path.basename(r["path"]) for r in rows}),
+                          "utterances": utterances,
                           "median_f0_hz": round(statistics.median(f0s), 1) if f0s else None,
                           **{f"{k}_disagrees": round(v, 3) for k, v in wrong.items()}})
     return found
@@ -85,10 +86,6 @@ def markdown(result: dict) -> str:
     def acc(a):
         return f"{a['accuracy']:.3f} ({a['speaker_ci95'][0]:.3f}-{a['speaker_ci95'][1]:.3f})"
 
-    def diff(d):
-        low, high = d["speaker_ci95_points"]
-        return f"{d['points']:+.1f} ({low:+.1f} to {high:+.1f})"
-
     lines = [f"# Label audit of the bundled corpora ({', '.join(result['runs'])})", "",
              *_util.machine_lines([f"git commit: {_util.git_commit()}"]), "",
              f"Suspect: a speaker with >= {result['min_utterances']} utterances on whom the pitch rule and MFCC + LR "
@@ -105,8 +102,9 @@ def markdown(result: dict) -> str:
              "right about every voice would score if the suspects' labels are wrong:", "",
              _util.table(["run", "model, all", "rule, all", "model - rule, all (points)", "model, suspects out",
                           "rule, suspects out", "model - rule, suspects out (points)", "ceiling"],
-                         [[r["run"], acc(r["all"]["model"]), acc(r["all"]["pitch"]), diff(r["all_diff"]),
-                           acc(r["kept"]["model"]), acc(r["kept"]["pitch"]), diff(r["kept_diff"]), f"{r['ceiling']:.3f}"]
+                         [[r["run"], acc(r["all"]["model"]), acc(r["all"]["pitch"]), difference_cell(r["all_diff"]),
+                           acc(r["kept"]["model"]), acc(r["kept"]["pitch"]), difference_cell(r["kept_diff"]),
+                           f"{r['ceiling']:.3f}"]
                           for r in result["per_run"]]), ""]
     return "\n".join(lines)
 

@@ -223,10 +223,10 @@ def synthesize_clip(split: str, clip_index: int, pools: Pools, config: Synthesis
     length = clip_samples(config)
     min_piece = int(round(config.min_piece_seconds * rate))
     label = clip_label(config, clip_index)
-    clean_crops = split == "eval" and config.eval_clip_mode == EVAL_CROPS and label != LABELS["mixed"]
+    croppable = label != LABELS["mixed"]   # a mixed-gender clip needs two speakers
+    clean_crops = croppable and split == "eval" and config.eval_clip_mode == EVAL_CROPS
     # Drawn only when crops are asked for, so that other settings keep their clips byte for byte.
-    crop = clean_crops or (config.crop_probability > 0 and label != LABELS["mixed"]
-                           and rng.random() < config.crop_probability)
+    crop = clean_crops or (croppable and config.crop_probability > 0 and rng.random() < config.crop_probability)
     mode = CROP if crop else SIMULTANEOUS if rng.random() < config.simultaneous_probability else SEQUENTIAL
     chosen = _choose_speakers(rng, pools, label, 1, 1) if crop else _choose_speakers(rng, pools, label,
                                                                                       *config.speakers_per_clip)
