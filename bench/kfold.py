@@ -46,6 +46,7 @@ from components.common.errors import EXIT_USER_ERROR, AudioClfError
 log = logging.getLogger("kfold")
 DEFAULT_ROOTS = [os.path.join(_util.REPO_ROOT, "data", n)
                  for n in ("librispeech-mini", "speechocean762-adults", "vctk-mini", "commonvoice-mini")]
+DEFAULT_WORK = os.path.join(tempfile.gettempdir(), "audioclf-kfold")   # per-file feature caches, fold folders
 QUICK_ROOTS = DEFAULT_ROOTS[0::2]   # librispeech-mini and vctk-mini: small FLAC corpora
 QUICK_SPEAKERS = 6                  # per (corpus, gender): 2 folds still leave 3 non-test speakers for eval
 QUICK_SET = ["synthesis.sample_rate=8000", "synthesis.clip_seconds=2", "synthesis.clips={train: 16, eval: 4, test: 4}",
@@ -66,7 +67,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--max-speakers-per-group", type=int, default=0, help="keep the first N speakers per (corpus, gender)")
     p.add_argument("--name", default=None, help="results name (default 'default', 'quick' with --quick)")
     p.add_argument("--out", default=None, help="results folder (default bench/results/kfold/<name>[-seedN][-loco])")
-    p.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "audioclf-kfold"),
+    p.add_argument("--work", default=DEFAULT_WORK,
                    help="F0/MFCC caches and per-fold scratch folders (clips, models)")
     p.add_argument("--keep", action="store_true", help="keep each fold's clips and model")
     p.add_argument("--epoch-curve", action="store_true",

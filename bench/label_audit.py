@@ -30,17 +30,22 @@ from bench.kfold_summary import accuracy, difference, difference_cell
 KFOLD_RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "kfold")
 
 
-def read_rows(run: str, results: str = KFOLD_RESULTS) -> List[dict]:
-    """Every scored utterance of a finished k-fold run (its fold-*.json files)."""
+def read_folds(run: str, results: str = KFOLD_RESULTS) -> List[dict]:
+    """The fold files (fold-*.json) of a finished k-fold run, in fold order."""
     files = sorted(glob.glob(os.path.join(results, run, "fold-*.json")))
     if not files:
-        raise SystemExit(f"bench.label_audit: error: {os.path.join(results, run)}: no fold-*.json; run "
+        raise SystemExit(f"bench: error: {os.path.join(results, run)}: no fold-*.json; run "
                          f"`python -m bench.kfold --name {run}` first, or name a run that has them.")
-    rows = []
+    folds = []
     for path in files:
         with open(path, encoding="utf-8") as f:
-            rows += json.load(f)["rows"]
-    return rows
+            folds.append(json.load(f))
+    return folds
+
+
+def read_rows(run: str, results: str = KFOLD_RESULTS) -> List[dict]:
+    """Every scored utterance of a finished k-fold run."""
+    return [r for fold in read_folds(run, results) for r in fold["rows"]]
 
 
 def suspects(runs: Dict[str, List[dict]], min_disagree: float, min_utterances: int) -> List[dict]:

@@ -1,0 +1,141 @@
+"""Is there a gender cue beyond pitch that carries over to unseen speakers of the bundled corpora?
+
+The model is level with the median-F0 pitch rule (README, "Model quality"). To beat it, something other
+than pitch has to tell gender apart on speakers never heard: the usual candidate is the spectral envelope
+(formants, vocal-tract length), which MFCC statistics summarize. This check asks it of simple models on
+the folds of finished k-fold runs (bench/kfold.py), the same train speakers and test utterances:
+
+- `pitch`: the pitch rule as the run scored it (median F0 against a threshold fitted for accuracy);
+- `f0_lr`: logistic regression on log median F0 alone (class-balanced): pitch, with another threshold;
+- `mfcc`: the run's MFCC statistics + logistic regression baseline;
+- `f0_mfcc_lr`: logistic regression on log median F0 *and* the 80 MFCC statistics (class-balanced, its
+  regularization chosen by speaker-grouped cross-validation inside the fold's train speakers);
+- `model`: the run's model.
+
+If `f0_mfcc_lr` is not above `f0_lr`, the envelope statistics add nothing that transfers to new speakers
+here: what they add on the train speakers is who is speaking, not their gender. A recording without F0
+is wrong for every F0 classifier, as for the rule. Features come from bench.kfold's cache in `--work`
+(computed there when missing).
+
+Run:  .venv/bin/python -m bench.cue_check --runs r10,r10-seed1,r10-seed2 [--work /tmp/audioclf-kfold]
+      [--out bench/results/cue_check.md]
+"""
+import argparse
+import concurrent.futures
+import json
+import math
+import multiprocessing
+import os
+import sys
+from typing import Dict, List, Optional, Sequence
+
+from bench import _util, kfold, kfold_baselines
+from bench.kfold_summary import accuracy, difference, difference_cell
+from bench.label_audit import KFOLD_RESULTS, read_folds
+
+CLASSIFIERS = {"pitch": "pitch rule", "f0_lr": "LR on log F0", "mfcc": "MFCC + LR",
+               "f0_mfcc_lr": "LR on log F0 + MFCC", "model": "model"}
+CS = (0.001, 0.01, 0.1, 1.0)
+INNER_FOLDS = 3
+
+
+def _fit(x: List[list], y: List[int], groups: List[str]):
+    """Class-balanced logistic regression on standardized features; C chosen by speaker-grouped CV when
+    there are more features than one (one feature needs no regularization choice)."""
+    from sklearn import linear_model, model_selection, pipeline, preprocessing  # pylint: disable=import-outside-toplevel
+    if len(x[0]) == 1:
+        lr = linear_model.LogisticRegression(max_iter=5000, class_weight="balanced")
+    else:
+        splits = list(model_selection.GroupKFold(n_splits=INNER_FOLDS).split(x, y, groups))
+        lr = linear_model.LogisticRegressionCV(Cs=list(CS), cv=splits, max_iter=5000, class_weight="balanced")
+    return pipeline.make_pipeline(preprocessing.StandardScaler(), lr).fit(x, y)
+
+
+def fold_answers(fold: dict, rows_by_speaker: Dict[str, List[dict]], mfccs: dict) -> List[dict]:
+    """The fold's test rows with `f0_lr` and `f0_mfcc_lr` answers, both fitted on its train speakers only."""
+    train = [r for s in fold["speakers"]["train"] for r in rows_by_speaker[s]]
+    test = [dict(r) for r in fold["rows"]]
+    features = {
+        "f0_lr": lambda r: [math.log(r["f0"])],
+        "f0_mfcc_lr": lambda r: [math.log(r["f0"])] + list(mfccs[r["path"]]),
+    }
+    for key, feature in features.items():
+        usable = [r for r in train if r["f0"] and mfccs.get(r["path"]) is not None]
+        model = _fit([feature(r) for r in usable], [r["truth"] for r in usable], [r["speaker"] for r in usable])
+        known = [r for r in test if r["f0"] and mfccs.get(r["path"]) is not None]
+        for r, answer in zip(known, model.predict([feature(r) for r in known]) if known else []):
+            r[key] = int(answer)
+        for r in test:
+            r.setdefault(key, -1)   # no F0 or no MFCC: wrong, as the rule counts it
+    return test
+
+
+def bundled_path(path: str, data_roots: Sequence[str]) -> str:
+    """A row's audio path moved onto this checkout's data/ when the run read a bundled corpus from another
+    checkout (the seed runs ran from snapshots), so the features of one file are computed once."""
+    for root in data_roots:
+        local = os.path.join(_util.REPO_ROOT, "data", os.path.basename(root.rstrip("/")))
+        if path.startswith(root.rstrip("/") + "/") and os.path.isdir(local):
+            return os.path.join(local, os.path.relpath(path, root))
+    return path
+
+
+def check(run_names: Sequence[str], work: str, workers: int, results: str = KFOLD_RESULTS) -> dict:
+    per_run = []
+    for name in run_names:
+        folds = read_folds(name, results)
+        for fold in folds:
+            for r in fold["rows"]:
+                r["path"] = bundled_path(r["path"], fold["settings"]["data_roots"])
+        rows = [r for f in folds for r in f["rows"]]
+        rows_by_speaker: Dict[str, List[dict]] = {}
+        for r in rows:
+            rows_by_speaker.setdefault(r["speaker"], []).append(r)
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            _, mfccs = kfold_baselines.file_features([r["path"] for r in rows], work, pool, workers)
+        scored = [r for f in folds for r in fold_answers(f, rows_by_speaker, mfccs)]
+        per_run.append({"run": name, "utterances": len(scored), "speakers": len(rows_by_speaker),
+                        "accuracy": {k: accuracy(scored, k) for k in CLASSIFIERS},
+                        "vs_pitch": {k: difference(scored, k, "pitch") for k in CLASSIFIERS if k != "pitch"},
+                        "f0_mfcc_vs_f0": difference(scored, "f0_mfcc_lr", "f0_lr")})
+    return {"runs": list(run_names), "per_run": per_run}
+
+
+def markdown(result: dict) -> str:
+    def acc(a):
+        return f"{a['accuracy']:.3f} ({a['speaker_ci95'][0]:.3f}-{a['speaker_ci95'][1]:.3f})"
+
+    keys = list(CLASSIFIERS)
+    return "\n".join([
+        f"# Cues beyond pitch on unseen speakers ({', '.join(result['runs'])})", "",
+        *_util.machine_lines([f"git commit: {_util.git_commit()}"]), "",
+        "Pooled single-utterance accuracy over each run's folds (speaker-bootstrap 95 % interval); every "
+        "classifier is fitted on each fold's train speakers only and judges the same test utterances.", "",
+        _util.table(["run", "utterances (speakers)"] + [CLASSIFIERS[k] for k in keys],
+                    [[r["run"], f"{r['utterances']} ({r['speakers']})"] + [acc(r["accuracy"][k]) for k in keys]
+                     for r in result["per_run"]]), "",
+        "Paired differences in points (speaker-bootstrap 95 % interval):", "",
+        _util.table(["run"] + [f"{CLASSIFIERS[k]} - pitch rule" for k in keys if k != "pitch"]
+                    + ["LR on log F0 + MFCC - LR on log F0"],
+                    [[r["run"]] + [difference_cell(r["vs_pitch"][k]) for k in keys if k != "pitch"]
+                     + [difference_cell(r["f0_mfcc_vs_f0"])] for r in result["per_run"]]), ""])
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", required=True, help="k-fold run names under bench/results/kfold/, comma-separated")
+    parser.add_argument("--work", default=kfold.DEFAULT_WORK, help="bench.kfold's feature cache")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--results", default=KFOLD_RESULTS)
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(KFOLD_RESULTS), "cue_check.md"))
+    args = parser.parse_args(argv)
+    result = check([r for r in args.runs.split(",") if r], args.work, args.workers, args.results)
+    _util.write_report(args.out, markdown(result))
+    with open(os.path.splitext(args.out)[0] + ".json", "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
