@@ -41,7 +41,8 @@ CORPORA = ("corpus", "kaldi", "manifest")   # LibriSpeech layout, Kaldi data dir
 
 def _run(corpus: Path, output: Path, *extra: str) -> int:
     roots = [arg for name in CORPORA for arg in ("--data-root", str(corpus.parent / name))]
-    return cli.main(["run", *roots, "--output", str(output), *TINY, *extra])
+    f0_cache = ["--set", f"evaluator.f0_cache={corpus.parent / 'f0-cache'}"]   # shared by the module's runs, not ~/.cache
+    return cli.main(["run", *roots, "--output", str(output), *TINY, *f0_cache, *extra])
 
 
 @pytest.fixture(scope="module")
@@ -254,6 +255,8 @@ def test_real_speech_gate_refuses_a_model_the_clips_would_bless(runs, capsys):
     err = capsys.readouterr().err
     assert code == EXIT_NOT_BLESSED, err[-3000:]
     assert "real-utterance accuracy" in err and ">= floor 1.01: failed" in err
+    cached = re.search(r"pitch rule: F0 of (\d+) of (\d+) files cached", err)   # run-b's first run computed them
+    assert cached and cached.group(1) == cached.group(2) != "0", err[-3000:]
     summary = _summary(runs / "run-b")
     model = summary["model"]
     assert model["test"]["validation"]["ok"] is True          # the clips alone would have blessed it

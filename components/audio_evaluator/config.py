@@ -25,3 +25,6 @@ class EvaluatorConfig:
     # Train utterances the pitch rule's threshold is fitted on: round-robin over the train speakers
     # (every voice before a second utterance of any), whole (cutting them to 8 s cost 7 points).
     pitch_fit_utterances: int = setting(400, low=2, high=10 ** 7)
+    # Folder keeping each audio file's median F0 (pitch rule) between runs, keyed by a hash of the file's
+    # bytes and the F0 settings; "" turns it off. pYIN takes ~2.5 of the demo's minutes on its first run.
+    f0_cache: str = "~/.cache/audioclf/f0"

@@ -48,3 +48,48 @@ def test_files_f0_in_worker_processes_matches_one_process(tmp_path):
     one = f0_baseline.files_f0(paths, workers=1)
     assert [round(f) for f in one] == pytest.approx([110, 220, 150], rel=0.05)
     assert f0_baseline.files_f0(paths, workers=2) == one
+
+
+def _counting_f0(monkeypatch):
+    """file_f0 replaced by the file's first byte in Hz, counting its calls."""
+    calls = []
+
+    def fake(path):
+        calls.append(path)
+        with open(path, "rb") as f:
+            first = f.read(1)
+        return float(first[0]) if first[0] else None
+    monkeypatch.setattr(f0_baseline, "file_f0", fake)
+    return calls
+
+
+def test_f0_cache_skips_unchanged_files_and_misses_changed_ones(tmp_path, monkeypatch):
+    calls = _counting_f0(monkeypatch)
+    a, b, c = (tmp_path / n for n in ("a.flac", "b.flac", "c.flac"))
+    a.write_bytes(bytes([120, 1])), b.write_bytes(bytes([210, 2])), c.write_bytes(bytes([0, 3]))   # c: no F0
+    paths, cache = [str(a), str(b), str(c)], str(tmp_path / "cache")
+    assert f0_baseline.files_f0(paths, cache_dir=cache) == [120.0, 210.0, None] and len(calls) == 3
+    assert f0_baseline.files_f0(paths, cache_dir=cache) == [120.0, 210.0, None] and len(calls) == 3   # all cached
+    b.write_bytes(bytes([190, 2]))                                  # the same name, other bytes: a miss
+    (tmp_path / "copy.flac").write_bytes(a.read_bytes())            # other name, same bytes: a hit
+    assert f0_baseline.files_f0([str(b), str(tmp_path / "copy.flac")], cache_dir=cache) == [190.0, 120.0]
+    assert calls[3:] == [str(b)]
+    monkeypatch.setattr(f0_baseline, "PARAMS", f0_baseline.PARAMS + " changed")   # other F0 settings: all miss
+    assert f0_baseline.files_f0([str(a)], cache_dir=cache) == [120.0] and calls[4:] == [str(a)]
+    assert f0_baseline.files_f0([str(a)]) == [120.0] and len(calls) == 6             # no cache_dir: no cache
+
+
+def test_f0_cache_recomputes_a_damaged_entry_and_survives_an_unwritable_folder(tmp_path, monkeypatch, caplog):
+    calls = _counting_f0(monkeypatch)
+    a = tmp_path / "a.flac"
+    a.write_bytes(bytes([150]))
+    cache = tmp_path / "cache"
+    f0_baseline.files_f0([str(a)], cache_dir=str(cache))
+    (entry,) = cache.rglob("*.json")
+    entry.write_text("{half")
+    assert f0_baseline.files_f0([str(a)], cache_dir=str(cache)) == [150.0] and len(calls) == 2
+    assert "unreadable" in caplog.text
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("")
+    assert f0_baseline.files_f0([str(a)], cache_dir=str(blocked)) == [150.0]
+    assert "cannot write the F0 cache" in caplog.text

@@ -12,6 +12,7 @@ The gate passes when, on these utterances, the model's accuracy is
 """
 import itertools
 import logging
+import os
 import time
 from typing import Dict, List, Optional, Sequence
 
@@ -104,7 +105,7 @@ def evaluate(index: dict, classifier, baseline_classifier, config: EvaluatorConf
     fit_rows = fit_sample(index, config.pitch_fit_utterances)
     log.info("real speech: pitch rule: median F0 of %d train and %d test utterances (%d processes)",
              len(fit_rows), len(rows), workers)
-    f0s = pitch_rule.files_f0([r["path"] for r in fit_rows + rows], workers)
+    f0s = pitch_rule.files_f0([r["path"] for r in fit_rows + rows], workers, os.path.expanduser(config.f0_cache))
     fit_f0, test_f0 = f0s[:len(fit_rows)], f0s[len(fit_rows):]
     threshold = pitch_rule.fit_threshold(fit_f0, [LABEL_OF_GENDER[r["gender"]] for r in fit_rows])
     for r, f0 in zip(rows, test_f0):

@@ -43,7 +43,7 @@ RIGHT = {"a/f1.flac": "female", "a/f2.flac": "female", "a/m1.flac": "male", "a/m
 
 @pytest.fixture(autouse=True)
 def _fake_pitch_tracker(monkeypatch):
-    monkeypatch.setattr(pitch_rule, "files_f0", lambda paths, workers=1: [F0[p] for p in paths])
+    monkeypatch.setattr(pitch_rule, "files_f0", lambda paths, workers=1, cache_dir="": [F0[p] for p in paths])
 
 
 def test_model_rule_and_baseline_scored_per_corpus_with_intervals():
