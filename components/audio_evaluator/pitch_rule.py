@@ -62,11 +62,15 @@ def file_f0(path: str) -> Optional[float]:
 def cache_key(path: str) -> str:
     """sha256 of the file's bytes and PARAMS: the same recording under another name hits, an edited one misses."""
     from components.common import fs  # pylint: disable=import-outside-toplevel
+    from components.common.errors import AudioClfError  # pylint: disable=import-outside-toplevel
 
     digest = hashlib.sha256(PARAMS.encode("utf-8"))
-    with fs.open_file(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+    try:
+        with fs.open_file(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except FileNotFoundError as err:   # as decoding it would say
+        raise AudioClfError(f"{path}: file not found.") from err
     return digest.hexdigest()
 
 

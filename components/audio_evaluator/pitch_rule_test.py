@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from components.audio_evaluator import pitch_rule as f0_baseline
+from components.common.errors import AudioClfError
 
 RATE = 8000
 
@@ -77,6 +78,8 @@ def test_f0_cache_skips_unchanged_files_and_misses_changed_ones(tmp_path, monkey
     monkeypatch.setattr(f0_baseline, "PARAMS", f0_baseline.PARAMS + " changed")   # other F0 settings: all miss
     assert f0_baseline.files_f0([str(a)], cache_dir=cache) == [120.0] and calls[4:] == [str(a)]
     assert f0_baseline.files_f0([str(a)]) == [120.0] and len(calls) == 6             # no cache_dir: no cache
+    with pytest.raises(AudioClfError, match=r"gone\.flac: file not found"):
+        f0_baseline.files_f0([str(tmp_path / "gone.flac")], cache_dir=cache)
 
 
 def test_f0_cache_recomputes_a_damaged_entry_and_survives_an_unwritable_folder(tmp_path, monkeypatch, caplog):
