@@ -1,8 +1,9 @@
 """One benchmark for every stage of the pipeline, measured on this machine in one run.
 
 Stages, in the order they run (each in its own subprocess, watched from here: bench/monitor.py):
-  demo                `audioclf run --output <fresh temp dir>` with the default config on the bundled corpus:
-                      wall time; its output (clips, Examples, model) feeds the stages below
+  demo                `audioclf run --output <fresh temp dir>` with the default config on the bundled corpus
+                      and an empty F0 cache (evaluator.f0_cache in the temp dir): a first run's wall time;
+                      its output (clips, Examples, model) feeds the stages below
   synthesis, 1 core   ours: synthesize_clip + encode_wav + write, warm UtteranceCache, 60 s clips, the process
                       pinned to one CPU before it starts (bench_synthesis.run_ours, part (a) there)
   synthesis, pydub    the blog post's pydub/ffmpeg way on the same clip plans, pinned the same way
@@ -292,7 +293,8 @@ def run_all(args, settings, tmp):
                 entry["error"] = f"exit status {entry['rc']}, no summary.json"
 
         r.run("demo", "demo: audioclf run (default config, bundled corpus)",
-              cli + ["run", "--output", run_dir, *s["demo_args"]], gpu=True, after=read_summary)
+              cli + ["run", "--output", run_dir, *s["demo_args"],   # an empty F0 cache: a first run's time
+                     "--set", f"evaluator.f0_cache={os.path.join(tmp, 'f0-cache')}"], gpu=True, after=read_summary)
     common = {"data_root": args.data_root, "sample_rate": s["sample_rate"], "clip_seconds": s["clip_seconds"]}
     if want("synthesis"):
         one = r.run("synthesis_one_core", f"synthesis, ours, one core ({s['one_core_clips']} clips)",
