@@ -59,10 +59,10 @@ def fold_answers(fold: dict, rows_by_speaker: Dict[str, List[dict]], mfccs: dict
         "f0_lr": lambda r: [math.log(r["f0"])],
         "f0_mfcc_lr": lambda r: [math.log(r["f0"])] + list(mfccs[r["path"]]),
     }
+    has_features = lambda r: r["f0"] and mfccs.get(r["path"]) is not None   # noqa: E731
+    usable, known = [r for r in train if has_features(r)], [r for r in test if has_features(r)]
     for key, feature in features.items():
-        usable = [r for r in train if r["f0"] and mfccs.get(r["path"]) is not None]
         model = _fit([feature(r) for r in usable], [r["truth"] for r in usable], [r["speaker"] for r in usable])
-        known = [r for r in test if r["f0"] and mfccs.get(r["path"]) is not None]
         for r, answer in zip(known, model.predict([feature(r) for r in known]) if known else []):
             r[key] = int(answer)
         for r in test:
