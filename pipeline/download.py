@@ -17,7 +17,6 @@ the resumable transfer itself is pipeline/resumable_http.py.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import posixpath
@@ -28,6 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from components.common import fs
 from components.common.errors import AudioClfError, quote
 from pipeline import resumable_http
 
@@ -161,17 +161,9 @@ def _marker_path(root: Path, subset: str) -> Path:
 # Verification
 
 
-def _sha256(path: Path, chunk_bytes: int) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(chunk_bytes):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _verify_part(part: Path, expected: str, chunk_bytes: int) -> None:
     """Deletes a download whose digest is wrong, so that a bad file is never resumed or used."""
-    actual = _sha256(part, chunk_bytes)
+    actual = fs.sha256(str(part), chunk_bytes)
     if actual != expected:
         part.unlink(missing_ok=True)
         raise AudioClfError(
@@ -183,7 +175,7 @@ def _verify_part(part: Path, expected: str, chunk_bytes: int) -> None:
 
 def _verify_existing_archive(archive: Path, expected: str, chunk_bytes: int) -> None:
     """Refuses an archive already in `dest` that is not the expected file (left for the user)."""
-    actual = _sha256(archive, chunk_bytes)
+    actual = fs.sha256(str(archive), chunk_bytes)
     if actual != expected:
         raise AudioClfError(
             f"The existing file {archive} has SHA-256 {actual}, but {expected} was expected. "

@@ -32,6 +32,9 @@ from typing import List, Optional, Sequence
 import librosa
 import numpy as np
 
+from components.common import fs
+from components.common.errors import AudioClfError
+
 FMIN, FMAX = 60.0, 400.0
 RATE = 8000              # pitch lives far below 4 kHz; half the cost of 16 kHz for the same accuracy
 MALE, FEMALE, NO_F0 = 0, 1, -1
@@ -60,24 +63,16 @@ def file_f0(path: str) -> Optional[float]:
 
 
 def cache_key(path: str) -> str:
-    """sha256 of the file's bytes and PARAMS: the same recording under another name hits, an edited one misses."""
-    from components.common import fs  # pylint: disable=import-outside-toplevel
-    from components.common.errors import AudioClfError  # pylint: disable=import-outside-toplevel
-
-    digest = hashlib.sha256(PARAMS.encode("utf-8"))
+    """sha256 of PARAMS and the file's digest: the same recording under another name hits, an edited one misses."""
     try:
-        with fs.open_file(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
+        content = fs.sha256(path)
     except FileNotFoundError as err:   # as decoding it would say
         raise AudioClfError(f"{path}: file not found.") from err
-    return digest.hexdigest()
+    return hashlib.sha256(f"{PARAMS}\n{content}".encode("utf-8")).hexdigest()
 
 
 def _cached(cache_dir: str, key: str) -> tuple:
     """(True, F0 or None) for a readable entry, (False, None) for none; a damaged entry is a miss."""
-    from components.common import fs  # pylint: disable=import-outside-toplevel
-
     entry = os.path.join(cache_dir, key[:2], f"{key}.json")
     if not fs.exists(entry):
         return False, None
@@ -92,8 +87,6 @@ def _cached(cache_dir: str, key: str) -> tuple:
 def _store(cache_dir: str, key: str, f0: Optional[float]) -> bool:
     """Adds an entry; False (logged) when the folder cannot be written: the cache only saves time, so a
     read-only home on a cluster node must not fail the evaluation."""
-    from components.common import fs  # pylint: disable=import-outside-toplevel
-
     folder = os.path.join(cache_dir, key[:2])
     try:
         fs.makedirs(folder)

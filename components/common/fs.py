@@ -3,6 +3,7 @@
 Local paths go through the standard library (fast, and no TensorFlow import in light modules and
 tests); anything with a scheme goes through tf.io.gfile, which is what the cluster uses.
 """
+import hashlib
 import os
 import shutil
 import stat
@@ -97,6 +98,15 @@ def read_bytes(path: str, max_bytes: Optional[int] = None, setting: str = "") ->
         raise AudioClfError(f"{path} is larger than {max_bytes / 1e6:g} MB ({setting or 'the size limit'}); "
                             f"cut it into shorter recordings or raise the limit.")
     return data
+
+
+def sha256(path: str, chunk_bytes: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes, read `chunk_bytes` at a time (large archives never sit in memory)."""
+    digest = hashlib.sha256()
+    with open_file(path, "rb") as f:
+        while block := f.read(chunk_bytes):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_text(path: str) -> str:
