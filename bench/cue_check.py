@@ -93,7 +93,7 @@ def check(run_names: Sequence[str], work: str, workers: int, results: str = KFOL
             rows_by_speaker.setdefault(r["speaker"], []).append(r)
         context = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            _, mfccs = kfold_baselines.file_features([r["path"] for r in rows], work, pool, workers)
+            _, mfccs = kfold_baselines.file_features([r["path"] for r in rows], work, pool, workers, with_f0=False)
         scored = [r for f in folds for r in fold_answers(f, rows_by_speaker, mfccs)]
         per_run.append({"run": name, "utterances": len(scored), "speakers": len(rows_by_speaker),
                         "accuracy": {k: accuracy(scored, k) for k in CLASSIFIERS},

@@ -48,12 +48,13 @@ def _file_features(tasks: List[tuple]) -> List[tuple]:
     return out
 
 
-def file_features(paths: Sequence[str], work: str, pool, workers: int) -> tuple:
+def file_features(paths: Sequence[str], work: str, pool, workers: int, with_f0: bool = True) -> tuple:
     """(path -> median F0, path -> MFCC stats) for every path, computing only what the caches lack
-    (pitch_rule.file_f0, the function pitch_rule.files_f0 maps, run here in chunks for progress lines)."""
+    (pitch_rule.file_f0, the function pitch_rule.files_f0 maps, run here in chunks for progress lines);
+    `with_f0=False`: MFCC statistics only (F0 is left as cached)."""
     caches = {n: os.path.join(work, f"{n}_cache.json") for n in ("f0", "mfcc")}
     values = {n: read_json(p, {}) for n, p in caches.items()}
-    tasks = [(p, p not in values["f0"], p not in values["mfcc"]) for p in sorted(set(paths))]
+    tasks = [(p, with_f0 and p not in values["f0"], p not in values["mfcc"]) for p in sorted(set(paths))]
     tasks = [t for t in tasks if t[1] or t[2]]
     if tasks:
         started = last = time.monotonic()
