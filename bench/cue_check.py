@@ -21,10 +21,8 @@ Run:  .venv/bin/python -m bench.cue_check --runs r10,r10-seed1,r10-seed2 [--work
       [--out bench/results/cue_check.md]
 """
 import argparse
-import concurrent.futures
 import json
 import math
-import multiprocessing
 import os
 import sys
 from typing import Dict, List, Optional, Sequence
@@ -32,6 +30,7 @@ from typing import Dict, List, Optional, Sequence
 from bench import _util, kfold, kfold_baselines
 from bench.kfold_summary import accuracy, difference, difference_cell
 from bench.label_audit import KFOLD_RESULTS, read_folds
+from components.audio_evaluator import pitch_rule
 
 CLASSIFIERS = {"pitch": "pitch rule", "f0_lr": "LR on log F0", "mfcc": "MFCC + LR",
                "f0_mfcc_lr": "LR on log F0 + MFCC", "model": "model"}
@@ -91,8 +90,7 @@ def check(run_names: Sequence[str], work: str, workers: int, results: str = KFOL
         rows_by_speaker: Dict[str, List[dict]] = {}
         for r in rows:
             rows_by_speaker.setdefault(r["speaker"], []).append(r)
-        context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with pitch_rule.worker_pool(workers) as pool:
             _, mfccs = kfold_baselines.file_features([r["path"] for r in rows], work, pool, workers, with_f0=False)
         scored = [r for f in folds for r in fold_answers(f, rows_by_speaker, mfccs)]
         per_run.append({"run": name, "utterances": len(scored), "speakers": len(rows_by_speaker),

@@ -16,12 +16,10 @@ Run:  .venv/bin/python -m bench.kfold [--data-root ROOT ...] [--config FILE] [--
       [--folds 5 | --loco NAME[,NAME]] [--name NAME | --out DIR] [--work DIR] [--keep] [--quick]
 """
 import argparse
-import concurrent.futures
 import copy
 import datetime
 import json
 import logging
-import multiprocessing
 import os
 import random
 import shutil
@@ -351,9 +349,8 @@ def run(args) -> dict:
         runs = [r for r in runs if r["name"] in args.runs]
     os.makedirs(args.out, exist_ok=True)
     os.makedirs(args.work, exist_ok=True)
-    context = multiprocessing.get_context("spawn")
     results, features = [], {}
-    with concurrent.futures.ProcessPoolExecutor(max(1, args.workers), mp_context=context) as pool:
+    with pitch_rule.worker_pool(max(1, args.workers)) as pool:
         def get_features():
             """Computed on first need only: a fully resumed run does not touch audio."""
             if not features:

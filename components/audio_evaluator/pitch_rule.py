@@ -18,16 +18,25 @@ rule's accuracy on the k-fold folds, so the default grid is kept. Instead, `file
 F0 in a cache folder (`evaluator.f0_cache`), keyed by a hash of the file's bytes and of every setting
 above: a pipeline run after the first reads the F0 of unchanged files instead of computing it again.
 
+Worker processes and numba's cache: librosa compiles pYIN's helpers with `guvectorize(cache=True)`,
+whose two cache files per function are written separately. Workers that compile at the same time can
+leave a mixed pair that segfaults every later process that loads it (numba/numba#10128; seen here as a
+BrokenProcessPool in `make demo`). `worker_pool` therefore has one worker run pYIN alone before the
+pool takes any other work, so the cache is written by one process and the others only read it; a
+crashed worker (a cache damaged before) still ends the run, with an AudioClfError that says how to
+clear the cache.
+
 A recording without F0 is counted as wrong (`predict` returns -1, which is neither label): that can
 only make the rule look worse, never better, and the evaluation reports how often it happens.
 """
 import concurrent.futures
+import contextlib
 import hashlib
 import json
 import logging
 import multiprocessing
 import os
-from typing import List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence
 
 import librosa
 import numpy as np
@@ -98,10 +107,36 @@ def _store(cache_dir: str, key: str, f0: Optional[float]) -> bool:
         return False
 
 
+def warm_up() -> None:
+    """Runs pYIN once, at RATE on float32 samples as `median_f0` does for every file, so numba compiles
+    (or loads) each cached helper with the workers' signatures in this one process."""
+    t = np.arange(RATE) / RATE
+    median_f0((0.3 * np.sin(2 * np.pi * 150.0 * t)).astype(np.float32), RATE)
+
+
+@contextlib.contextmanager
+def worker_pool(workers: int) -> Iterator[concurrent.futures.ProcessPoolExecutor]:
+    """A pool of `workers` spawned processes for pYIN (spawned: the caller may hold TensorFlow threads,
+    which a fork would copy half-alive) whose first task, run alone, is `warm_up` (see the module's note
+    on numba's cache). A worker that dies raises AudioClfError instead of a bare BrokenProcessPool."""
+    context = multiprocessing.get_context("spawn")
+    try:
+        with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            pool.submit(warm_up).result()   # in one worker, alone: a damaged cache kills it, not the caller
+            yield pool
+    except concurrent.futures.process.BrokenProcessPool as err:
+        import numba  # pylint: disable=import-outside-toplevel
+
+        where = numba.config.CACHE_DIR or os.path.join(os.path.dirname(librosa.__file__), "**", "__pycache__")
+        raise AudioClfError(
+            f"an F0 worker process died ({err}). If it segfaulted in librosa, numba's on-disk cache is "
+            f"probably damaged (numba/numba#10128): delete the *.nbi and *.nbc files under {where} "
+            "(or set NUMBA_CACHE_DIR to an empty folder) and run again.") from err
+
+
 def files_f0(paths: Sequence[str], workers: int = 1, cache_dir: str = "") -> List[Optional[float]]:
-    """Median F0 of each file, in order; `workers` processes (spawned: the caller may hold TensorFlow
-    threads, which a fork would copy half-alive). With `cache_dir`, files whose F0 is cached there are
-    not decoded, and the others' F0 is added to it."""
+    """Median F0 of each file, in order; `workers` processes (`worker_pool`). With `cache_dir`, files
+    whose F0 is cached there are not decoded, and the others' F0 is added to it."""
     keys = [cache_key(p) for p in paths] if cache_dir else []
     found = [_cached(cache_dir, k) for k in keys] if cache_dir else [(False, None)] * len(paths)
     todo = [i for i, (hit, _) in enumerate(found) if not hit]
@@ -111,8 +146,7 @@ def files_f0(paths: Sequence[str], workers: int = 1, cache_dir: str = "") -> Lis
     if workers <= 1 or len(todo_paths) < 2:
         computed = [file_f0(p) for p in todo_paths]
     else:
-        context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with worker_pool(workers) as pool:
             computed = list(pool.map(file_f0, todo_paths, chunksize=max(1, len(todo_paths) // (8 * workers))))
     values = [f0 for _, f0 in found]
     writable = bool(cache_dir)

@@ -1,4 +1,6 @@
 """The pitch rule (median F0 against a fitted threshold) on harmonic tones whose F0 is known."""
+import os
+
 import numpy as np
 import pytest
 
@@ -96,3 +98,39 @@ def test_f0_cache_recomputes_a_damaged_entry_and_survives_an_unwritable_folder(t
     blocked.write_text("")
     assert f0_baseline.files_f0([str(a)], cache_dir=str(blocked)) == [150.0]
     assert "cannot write the F0 cache" in caplog.text
+
+
+WORKER_F0 = """
+import sys
+from components.audio_evaluator import pitch_rule
+print("f0", pitch_rule.file_f0(sys.argv[1]))
+"""
+
+
+@pytest.mark.slow
+def test_warm_up_leaves_workers_nothing_to_write_to_the_numba_cache(tmp_path):
+    """numba/numba#10128: workers that write guvectorize caches at the same time can leave a pair that
+    segfaults. After `warm_up` in one process, a process computing a real file's F0 (as a worker does)
+    must only load from the cache: it writes no index or data."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba"), NUMBA_DEBUG_CACHE="1")
+    run = dict(env=env, capture_output=True, text=True, check=True, timeout=600)
+    warm = subprocess.run([sys.executable, "-c", "from components.audio_evaluator import pitch_rule; pitch_rule.warm_up()"],
+                          **run)
+    assert "data saved" in warm.stdout, warm.stdout[-2000:]          # it did fill the empty cache
+    flac = "data/librispeech-mini/dev-mini/83/11691/83-11691-0000.flac"
+    worker = subprocess.run([sys.executable, "-c", WORKER_F0, flac], **run)
+    assert "data loaded" in worker.stdout and "f0 " in worker.stdout, worker.stdout[-2000:]
+    assert "saved" not in worker.stdout, [line for line in worker.stdout.splitlines() if "saved" in line]
+
+
+def _die(_):
+    os._exit(3)   # what a segfault in numba's loop does to the pool: the process is gone
+
+
+def test_a_dead_f0_worker_is_a_clear_error():
+    with pytest.raises(AudioClfError, match=r"F0 worker process died.*NUMBA_CACHE_DIR"):
+        with f0_baseline.worker_pool(2) as pool:
+            list(pool.map(_die, range(2)))
