@@ -129,7 +129,7 @@ def worker_pool(workers: int) -> Iterator[concurrent.futures.ProcessPoolExecutor
 
         where = numba.config.CACHE_DIR or os.path.join(os.path.dirname(librosa.__file__), "**", "__pycache__")
         raise AudioClfError(
-            f"an F0 worker process died ({err}). If it segfaulted in librosa, numba's on-disk cache is "
+            f"a worker process died ({err}). If it segfaulted in librosa (pYIN), numba's on-disk cache is "
             f"probably damaged (numba/numba#10128): delete the *.nbi and *.nbc files under {where} "
             "(or set NUMBA_CACHE_DIR to an empty folder) and run again.") from err
 
