@@ -81,22 +81,22 @@ def bundled_path(path: str, data_roots: Sequence[str]) -> str:
 
 def check(run_names: Sequence[str], work: str, workers: int, results: str = KFOLD_RESULTS) -> dict:
     per_run = []
-    for name in run_names:
-        folds = read_folds(name, results)
-        for fold in folds:
-            for r in fold["rows"]:
-                r["path"] = bundled_path(r["path"], fold["settings"]["data_roots"])
-        rows = [r for f in folds for r in f["rows"]]
-        rows_by_speaker: Dict[str, List[dict]] = {}
-        for r in rows:
-            rows_by_speaker.setdefault(r["speaker"], []).append(r)
-        with pitch_rule.worker_pool(workers) as pool:
+    with pitch_rule.worker_pool(workers) as pool:   # one pool (and one numba warm-up) for all the runs
+        for name in run_names:
+            folds = read_folds(name, results)
+            for fold in folds:
+                for r in fold["rows"]:
+                    r["path"] = bundled_path(r["path"], fold["settings"]["data_roots"])
+            rows = [r for f in folds for r in f["rows"]]
+            rows_by_speaker: Dict[str, List[dict]] = {}
+            for r in rows:
+                rows_by_speaker.setdefault(r["speaker"], []).append(r)
             _, mfccs = kfold_baselines.file_features([r["path"] for r in rows], work, pool, workers, with_f0=False)
-        scored = [r for f in folds for r in fold_answers(f, rows_by_speaker, mfccs)]
-        per_run.append({"run": name, "utterances": len(scored), "speakers": len(rows_by_speaker),
-                        "accuracy": {k: accuracy(scored, k) for k in CLASSIFIERS},
-                        "vs_pitch": {k: difference(scored, k, "pitch") for k in CLASSIFIERS if k != "pitch"},
-                        "f0_mfcc_vs_f0": difference(scored, "f0_mfcc_lr", "f0_lr")})
+            scored = [r for f in folds for r in fold_answers(f, rows_by_speaker, mfccs)]
+            per_run.append({"run": name, "utterances": len(scored), "speakers": len(rows_by_speaker),
+                            "accuracy": {k: accuracy(scored, k) for k in CLASSIFIERS},
+                            "vs_pitch": {k: difference(scored, k, "pitch") for k in CLASSIFIERS if k != "pitch"},
+                            "f0_mfcc_vs_f0": difference(scored, "f0_mfcc_lr", "f0_lr")})
     return {"runs": list(run_names), "per_run": per_run}
 
 
