@@ -182,7 +182,7 @@ def _synthesize(split: str, indices: range, pools, config) -> List[tuple]:
     out = []
     for i in indices:
         samples, meta = synthesis.synthesize_clip(split, i, pools, config, _UTTERANCES[config.sample_rate].get)
-        out.append((i, audio.to_pcm16(samples), {k: meta[k] for k in ("label", "mode", "num_speakers")}))
+        out.append((i, audio.to_pcm16(samples), {k: meta[k] for k in ("label", "mode", "num_speakers", "speakers")}))
     return out
 
 

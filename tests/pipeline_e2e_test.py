@@ -129,7 +129,7 @@ def test_tfrecords_schema_and_anomalies(runs):
     schema = text_format.Parse((_uri(summary, "SchemaGen", "schema") / "schema.pbtxt").read_text(), schema_pb2.Schema())
     types = {f.name: schema_pb2.FeatureType.Name(f.type) for f in schema.feature}
     assert types == {"audio": "BYTES", "label": "INT", "mode": "BYTES", "num_samples": "INT",
-                     "num_speakers": "INT", "sample_rate": "INT"}
+                     "num_speakers": "INT", "sample_rate": "INT", "speakers": "BYTES"}
     curated = text_format.Parse((_uri(summary, "SchemaCurator", "curated_schema") / "schema.pbtxt").read_text(),
                                 schema_pb2.Schema())
     domains = {f.name: (f.int_domain.min, f.int_domain.max) for f in curated.feature if f.HasField("int_domain")}

@@ -46,6 +46,14 @@ class TrainerConfig:
     # "time_avg" over time only, keeping where in frequency each filter fired (pitch, formants).
     pooling: str = "time_avg"
     label_smoothing: float = setting(0.1, low=0.0, below=1.0)
+    # Speaker-adversarial training (trainer/adversary.py; 0: off): a head guesses each train clip's speakers
+    # from the pooled conv features, and its gradient reaches the conv blocks reversed and scaled by this
+    # (ramped up from 0 over training), so the features that decide gender are pushed to carry no voice
+    # identity. Training only: the exported model is the classifier alone. Speakers are hashed into
+    # speaker_buckets classes (collisions between a few of ~300 speakers do not matter to the adversary).
+    speaker_adversary: float = setting(0.0, low=0.0, high=100.0, note="0: off; e.g. 0.1")
+    speaker_buckets: int = setting(1024, low=2, high=1 << 20)
+    speaker_head_units: int = setting(128, low=1, high=65536)   # the adversary's hidden layer
     delta_win_length: int = setting(5, low=3, high=99)  # frames used by the delta (must be odd)
     frame_length: int = setting(64, low=1, high=100000)     # spectrogram frames per segment (~1 s at the defaults)
     frame_hop: int = setting(32, low=1, high=100000)        # half-overlapping segments

@@ -1,7 +1,8 @@
 """tf.data input from the Examples artifact's gzip TFRecord shards.
 
 Parallel reads and parse (AUTOTUNE), optional cache (in memory or at a path), shuffle, batch,
-prefetch, and repeat for training with explicit steps per epoch. Yields (audio [batch, samples], label).
+prefetch, and repeat for training with explicit steps per epoch. Yields (audio [batch, samples], label), or
+(audio, (label, speaker targets [batch, buckets])) for a model trained with the speaker adversary.
 """
 from typing import Optional, Sequence, Union
 
@@ -34,13 +35,32 @@ def parse_examples(serialized: tf.Tensor, encoding: str, clip_samples: int, with
     return (audio, features[example_format.LABEL]) if with_label else audio
 
 
-def _parser(encoding: str, clip_samples: int):
+MISSING_SPEAKERS = ("a training Example has no 'speakers' feature, which trainer.speaker_adversary needs: "
+                    "these Examples were written before it existed; run the pipeline again from the ExampleGen, "
+                    "or set trainer.speaker_adversary: 0")
+
+
+def speaker_targets(speakers: tf.Tensor, buckets: int) -> tf.Tensor:
+    """A clip's speaker ids (strings) -> [buckets] target distribution: equal weight on each speaker's bucket."""
+    hits = tf.one_hot(tf.strings.to_hash_bucket_fast(speakers, buckets), buckets)
+    with tf.control_dependencies([tf.debugging.assert_positive(tf.size(speakers), message=MISSING_SPEAKERS)]):
+        return tf.reduce_sum(hits, axis=0) / tf.cast(tf.size(speakers), tf.float32)
+
+
+def _parser(encoding: str, clip_samples: int, speaker_buckets: int = 0):
+    """Parses one record to (audio, label), or with speaker_buckets to (audio, (label, speaker targets))."""
     spec = {example_format.LABEL: tf.io.FixedLenFeature([], tf.int64),
             example_format.AUDIO: audio_feature_spec(encoding, clip_samples)}
+    if speaker_buckets:
+        spec[example_format.SPEAKERS] = tf.io.VarLenFeature(tf.string)
 
     def parse(record):
         features = tf.io.parse_single_example(record, spec)
-        return to_float_audio(features[example_format.AUDIO], encoding, clip_samples), features[example_format.LABEL]
+        audio = to_float_audio(features[example_format.AUDIO], encoding, clip_samples)
+        label = features[example_format.LABEL]
+        if not speaker_buckets:
+            return audio, label
+        return audio, (label, speaker_targets(features[example_format.SPEAKERS].values, speaker_buckets))
 
     return parse
 
@@ -61,10 +81,11 @@ def _files(file_patterns: Union[str, Sequence[str]]):
 
 def make_dataset(file_patterns: Union[str, Sequence[str]], encoding: str, clip_samples: int, batch_size: int,
                  training: bool, cache: Optional[str] = None, shuffle_buffer: int = 256,
-                 seed: Optional[int] = None) -> tf.data.Dataset:
-    """`cache`: None (no cache), "memory", or a file path prefix for an on-disk cache."""
+                 seed: Optional[int] = None, speaker_buckets: int = 0) -> tf.data.Dataset:
+    """`cache`: None (no cache), "memory", or a file path prefix for an on-disk cache. With `speaker_buckets`,
+    the labels are (label, speaker targets) pairs for the speaker adversary (trainer/adversary.py)."""
     dataset = tf.data.TFRecordDataset(_files(file_patterns), compression_type="GZIP", num_parallel_reads=tf.data.AUTOTUNE)
-    dataset = dataset.map(_parser(encoding, clip_samples), num_parallel_calls=tf.data.AUTOTUNE,
+    dataset = dataset.map(_parser(encoding, clip_samples, speaker_buckets), num_parallel_calls=tf.data.AUTOTUNE,
                           deterministic=not training)
     if cache == "memory":
         dataset = dataset.cache()

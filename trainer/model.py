@@ -233,8 +233,10 @@ def _loss(label_smoothing: float, num_classes: int):
     return smoothed_crossentropy
 
 
-def compile_model(model: tf.keras.Model, config: TrainerConfig, total_steps: int = 0) -> tf.keras.Model:
-    """`total_steps` (epochs x steps per epoch) is what a "cosine" learning-rate schedule decays over."""
+def compile_model(model: tf.keras.Model, config: TrainerConfig, total_steps: int = 0,
+                  num_classes: int = 0) -> tf.keras.Model:
+    """`total_steps` (epochs x steps per epoch) is what a "cosine" learning-rate schedule decays over;
+    `num_classes` defaults to the model's output width (a training wrapper has no output shape before it runs)."""
     optimizers = {"adam": tf.keras.optimizers.Adam, "sgd": tf.keras.optimizers.SGD,
                   "rmsprop": tf.keras.optimizers.RMSprop}
     if config.optimizer not in optimizers:
@@ -247,5 +249,5 @@ def compile_model(model: tf.keras.Model, config: TrainerConfig, total_steps: int
         rate = tf.keras.optimizers.schedules.CosineDecay(config.learning_rate, total_steps, alpha=0.01)
     ema = {"use_ema": True, "ema_momentum": config.weight_ema} if config.weight_ema else {}
     model.compile(optimizer=optimizers[config.optimizer](learning_rate=rate, **ema),
-                  loss=_loss(config.label_smoothing, model.output_shape[-1]), metrics=[ACCURACY_METRIC])
+                  loss=_loss(config.label_smoothing, num_classes or model.output_shape[-1]), metrics=[ACCURACY_METRIC])
     return model

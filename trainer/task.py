@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from components.common.settings import section_from_json
 from trainer.config import ACCURACY_METRIC, TrainerConfig
+from trainer import adversary as adversary_lib
 from trainer import callbacks as callbacks_lib
 from trainer import export
 from trainer import input as input_lib
@@ -72,8 +73,8 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
 
 def train(settings: TrainingSettings, train_files: Sequence[str], eval_files: Sequence[str],
           serving_model_dir: str, model_run_dir: str) -> Tuple[tf.keras.Model, Dict[str, Any]]:
-    """Trains, restores the best epoch's weights and exports; returns the model and what was written to
-    HISTORY_FILE."""
+    """Trains, restores the best epoch's weights and exports; returns the classifier (without the speaker
+    adversary's head, if one was trained) and what was written to HISTORY_FILE."""
     config = settings.trainer
     strategy = strategy_lib.make_strategy()
     chief = is_chief(strategy)
@@ -88,17 +89,25 @@ def train(settings: TrainingSettings, train_files: Sequence[str], eval_files: Se
     log.info("training on %d clips with %s (%d replicas): global batch %d, %d steps per epoch, up to %d epochs",
              train_examples, type(strategy).__name__, strategy.num_replicas_in_sync, batch, steps, config.epochs)
 
-    def dataset(files, training, cache_name):
+    def dataset(files, training, cache_name, speaker_buckets=0):
         cache = config.cache if config.cache in ("", "memory") else f"{config.cache}-{cache_name}"
         return input_lib.make_dataset(files, settings.audio_encoding, settings.clip_samples, batch, training=training,
-                                      cache=cache or None, shuffle_buffer=config.shuffle_buffer, seed=config.seed)
+                                      cache=cache or None, shuffle_buffer=config.shuffle_buffer, seed=config.seed,
+                                      speaker_buckets=speaker_buckets)
 
-    train_data = dataset(train_files, True, "train")
+    adversary = config.speaker_adversary > 0
+    train_data = dataset(train_files, True, "train", config.speaker_buckets if adversary else 0)
     eval_data = dataset(eval_files, False, "eval")
     with strategy.scope():
-        model = model_lib.compile_model(
-            model_lib.build_model(config, settings.sample_rate, settings.clip_samples, len(settings.label_names)),
-            config, total_steps=steps * config.epochs)
+        classifier = model_lib.build_model(config, settings.sample_rate, settings.clip_samples, len(settings.label_names))
+        model = (adversary_lib.SpeakerAdversarialModel(classifier, config.speaker_adversary, config.speaker_buckets,
+                                                       config.speaker_head_units, total_steps=steps * config.epochs)
+                 if adversary else classifier)
+        model = model_lib.compile_model(model, config, total_steps=steps * config.epochs,
+                                        num_classes=len(settings.label_names))
+    if adversary:
+        log.info("speaker adversary: gradient reversal up to %g, %d speaker buckets (training only; not exported)",
+                 config.speaker_adversary, config.speaker_buckets)
 
     eval_examples = input_lib.count_records(eval_files)
     reports = callbacks_lib.ClassificationReports(
@@ -135,7 +144,7 @@ def train(settings: TrainingSettings, train_files: Sequence[str], eval_files: Se
     result["kept_weights"] = KEPT_AVERAGE if config.weight_ema else "best epoch"
     result["reports"] = {name: dict(report, epoch=kept) for name, report in final.items()}
     result["best_eval_accuracy"] = result["reports"]["eval"]["accuracy"]
-    export.save(model, export_dir, settings.audio_encoding, settings.sample_rate, settings.clip_samples,
+    export.save(classifier, export_dir, settings.audio_encoding, settings.sample_rate, settings.clip_samples,
                 settings.label_names, dataclasses.asdict(config))
     if chief:
         with tf.io.gfile.GFile(os.path.join(model_run_dir, HISTORY_FILE), "w") as f:
@@ -144,7 +153,7 @@ def train(settings: TrainingSettings, train_files: Sequence[str], eval_files: Se
                  result["best_eval_accuracy"], export_dir)
     else:
         shutil.rmtree(scratch, ignore_errors=True)
-    return model, result
+    return classifier, result
 
 
 def read_history(model_run_dir: str) -> Optional[Dict[str, Any]]:

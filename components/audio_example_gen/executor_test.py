@@ -50,6 +50,9 @@ def test_examples_per_split_with_features(tmp_path, clips, encoding):
         modes = (synthesis.SIMULTANEOUS, synthesis.SEQUENTIAL, synthesis.CROP)
         assert first[example_format.MODE].bytes_list.value[0].decode() in modes
         assert first[example_format.NUM_SPEAKERS].int64_list.value[0] >= 1
+        # Each clip's speakers by name ("corpus/speaker"), as the manifest lines of the split give them.
+        names = sorted([s.decode() for s in r.features.feature[example_format.SPEAKERS].bytes_list.value] for r in records)
+        assert names == sorted(m["speakers"] for m in manifest if m["split"] == split) and all(names)
         samples = example_format.decode_audio_feature(records[0])
         assert samples.dtype == np.float32 and len(samples) == 16000
     # Both encodings carry the same audio: the WAV's int16 samples, exactly.

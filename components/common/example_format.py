@@ -10,6 +10,9 @@ LABEL = "label"
 NUM_SAMPLES = "num_samples"
 MODE = "mode"                # "simultaneous" or "sequential"
 NUM_SPEAKERS = "num_speakers"
+# The clip's speakers ("corpus/speaker"), for the trainer's speaker adversary (trainer/adversary.py); the
+# splits hold different speakers by design, so the schema gives it no domain (schema_curation).
+SPEAKERS = "speakers"
 
 ENCODINGS = ("pcm16", "float")
 
@@ -35,6 +38,7 @@ def make_example(pcm: np.ndarray, sample_rate: int, meta: dict, encoding: str) -
         NUM_SAMPLES: _int(len(pcm)),
         MODE: _bytes(meta["mode"].encode()),
         NUM_SPEAKERS: _int(meta["num_speakers"]),
+        SPEAKERS: tf.train.Feature(bytes_list=tf.train.BytesList(value=[s.encode() for s in meta["speakers"]])),
     }))
 
 

@@ -2,8 +2,9 @@
 
 SchemaGen infers types, presence and shapes from the train statistics, but not what the config
 promises about every clip: its sample rate, its length in samples, the label range and the number of
-speakers. Those are pinned here, so ExampleValidator reports a clip at another sample rate or length,
-or an unknown label, as an anomaly (and the anomaly gate stops the run before training).
+speakers. Those are pinned here (and the speakers' names freed of the train split's values), so
+ExampleValidator reports a clip at another sample rate or length, or an unknown label, as an anomaly
+(and the anomaly gate stops the run before training).
 """
 import logging
 import os
@@ -41,6 +42,20 @@ def _pin(schema: schema_pb2.Schema, name: str, low: int, high: int) -> None:
     feature.int_domain.min, feature.int_domain.max = low, high
 
 
+def _free_strings(schema: schema_pb2.Schema, name: str) -> None:
+    """No string domain for `name`: SchemaGen lists the train split's values when they are few (a small
+    run's speakers), and every eval and test value would then be an anomaly."""
+    feature = next((f for f in schema.feature if f.name == name), None)
+    if feature is None:
+        return   # Examples written before the feature existed
+    if feature.WhichOneof("domain_info") == "domain":
+        kept = [d for d in schema.string_domain if d.name != feature.domain]
+        del schema.string_domain[:]
+        schema.string_domain.extend(kept)
+    feature.ClearField("domain")
+    feature.ClearField("string_domain")
+
+
 def curate(schema: schema_pb2.Schema, synthesis: SynthesisConfig, num_classes: int) -> schema_pb2.Schema:
     curated = schema_pb2.Schema()
     curated.CopyFrom(schema)
@@ -48,6 +63,7 @@ def curate(schema: schema_pb2.Schema, synthesis: SynthesisConfig, num_classes: i
     _pin(curated, example_format.NUM_SAMPLES, clip_samples(synthesis), clip_samples(synthesis))
     _pin(curated, example_format.LABEL, 0, num_classes - 1)
     _pin(curated, example_format.NUM_SPEAKERS, 1, synthesis.speakers_per_clip[1] * (2 if synthesis.mixed_class else 1))
+    _free_strings(curated, example_format.SPEAKERS)   # each split has its own speakers, by design
     return curated
 
 

@@ -32,3 +32,18 @@ def test_mixed_class_widens_labels_and_speakers():
 def test_examples_without_the_features_are_refused():
     with pytest.raises(AudioClfError, match="no feature 'sample_rate'"):
         executor.curate(_inferred("audio"), SynthesisConfig(), 2)
+
+
+def test_speaker_names_get_no_domain():
+    """SchemaGen lists a small train split's speakers as the feature's domain; eval and test speakers are
+    others by design, so the curated schema drops that domain (and keeps the rest)."""
+    inferred = _inferred("sample_rate", "num_samples", "label", "num_speakers")
+    inferred.feature.add(name="speakers", type=schema_pb2.BYTES, domain="speakers")
+    inferred.string_domain.add(name="speakers", value=["librispeech-mini/19", "librispeech-mini/26"])
+    inferred.feature.add(name="mode", type=schema_pb2.BYTES, domain="mode")
+    inferred.string_domain.add(name="mode", value=["crop", "sequential", "simultaneous"])
+    curated = executor.curate(inferred, SynthesisConfig(), 2)
+    speakers = next(f for f in curated.feature if f.name == "speakers")
+    assert speakers.WhichOneof("domain_info") is None
+    assert [d.name for d in curated.string_domain] == ["mode"]
+    assert next(f for f in curated.feature if f.name == "mode").domain == "mode"
