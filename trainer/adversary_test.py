@@ -96,3 +96,18 @@ def test_the_conv_blocks_receive_the_reversed_speaker_gradient(tmp_path):
     reversed_, wrapped = one_step(1.0)
     assert not np.allclose(without, reversed_)
     assert all(np.isfinite(w.numpy()).all() for w in wrapped.speaker_head.weights)
+
+
+@pytest.mark.slow
+def test_the_adversary_trains_under_a_distribution_strategy():
+    """train_step's own loss and metric run in a replica context (MirroredStrategy), as on a multi-GPU
+    machine or across TFJob workers (not verified on a GPU: this machine has none)."""
+    audio = tf.random.normal([8, SAMPLES]) * 0.1
+    targets = tf.one_hot([0, 1, 2, 3] * 2, 16)
+    data = tf.data.Dataset.from_tensor_slices((audio, (tf.constant([0, 1] * 4, tf.int64), targets))).batch(4)
+    with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
+        wrapped = adversary.SpeakerAdversarialModel(model_lib.build_model(TINY, 8000, SAMPLES, 2), 0.5, 16, 8,
+                                                    total_steps=2)
+        model_lib.compile_model(wrapped, TINY, num_classes=2)
+    history = wrapped.fit(data, epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"][0]) and history[adversary.SPEAKER_LOSS][0] > 0
