@@ -251,6 +251,7 @@ def train_model(config, files: Dict[str, List[str]], folder: str, curve: Optiona
     diagnostic epoch curve's callback when asked."""
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     from trainer import task  # pylint: disable=import-outside-toplevel
+    from trainer.adversary import SPEAKER_LOSS  # pylint: disable=import-outside-toplevel
     settings = task.TrainingSettings(
         trainer=config.trainer, sample_rate=config.synthesis.sample_rate,
         clip_samples=config_lib.clip_samples(config.synthesis), label_names=config_lib.label_names(config),
@@ -283,6 +284,10 @@ def train_model(config, files: Dict[str, List[str]], folder: str, curve: Optiona
             "best_eval_accuracy": history["best_eval_accuracy"],
             "eval_accuracy_by_epoch": [round(v, 4) for v in history["history"].get(task.EVAL_ACCURACY, [])],
             **({"test_accuracy_by_epoch": curve.curve} if curve is not None else {}),
+            # trainer.speaker_adversary: how well the adversary's head guessed the train clips' speakers
+            # (uniform guessing over n speakers is ln n).
+            **({"speaker_loss_by_epoch": [round(v, 4) for v in history["history"][SPEAKER_LOSS]]}
+               if SPEAKER_LOSS in history["history"] else {}),
             "trained_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
