@@ -96,15 +96,15 @@ def train(settings: TrainingSettings, train_files: Sequence[str], eval_files: Se
                                       speaker_buckets=speaker_buckets)
 
     adversary = config.speaker_adversary > 0
+    total_steps = steps * config.epochs   # what the cosine schedule and the adversary's ramp run over
     train_data = dataset(train_files, True, "train", config.speaker_buckets if adversary else 0)
     eval_data = dataset(eval_files, False, "eval")
     with strategy.scope():
         classifier = model_lib.build_model(config, settings.sample_rate, settings.clip_samples, len(settings.label_names))
         model = (adversary_lib.SpeakerAdversarialModel(classifier, config.speaker_adversary, config.speaker_buckets,
-                                                       config.speaker_head_units, total_steps=steps * config.epochs)
+                                                       config.speaker_head_units, total_steps=total_steps)
                  if adversary else classifier)
-        model = model_lib.compile_model(model, config, total_steps=steps * config.epochs,
-                                        num_classes=len(settings.label_names))
+        model = model_lib.compile_model(model, config, total_steps=total_steps, num_classes=len(settings.label_names))
     if adversary:
         log.info("speaker adversary: gradient reversal up to %g, %d speaker buckets (training only; not exported)",
                  config.speaker_adversary, config.speaker_buckets)

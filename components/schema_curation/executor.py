@@ -8,7 +8,7 @@ ExampleValidator reports a clip at another sample rate or length, or an unknown 
 """
 import logging
 import os
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx import types
@@ -29,10 +29,14 @@ SYNTHESIS_CONFIG_KEY = "synthesis_config"
 SCHEMA_FILE = "schema.pbtxt"
 
 
+def _find(schema: schema_pb2.Schema, name: str) -> Optional[schema_pb2.Feature]:
+    return next((feature for feature in schema.feature if feature.name == name), None)
+
+
 def _feature(schema: schema_pb2.Schema, name: str) -> schema_pb2.Feature:
-    for feature in schema.feature:
-        if feature.name == name:
-            return feature
+    feature = _find(schema, name)
+    if feature is not None:
+        return feature
     raise AudioClfError(f"the inferred schema has no feature {name!r}; were these Examples written by AudioExampleGen?")
 
 
@@ -45,15 +49,14 @@ def _pin(schema: schema_pb2.Schema, name: str, low: int, high: int) -> None:
 def _free_strings(schema: schema_pb2.Schema, name: str) -> None:
     """No string domain for `name`: SchemaGen lists the train split's values when they are few (a small
     run's speakers), and every eval and test value would then be an anomaly."""
-    feature = next((f for f in schema.feature if f.name == name), None)
+    feature = _find(schema, name)
     if feature is None:
         return   # Examples written before the feature existed
     if feature.WhichOneof("domain_info") == "domain":
         kept = [d for d in schema.string_domain if d.name != feature.domain]
         del schema.string_domain[:]
         schema.string_domain.extend(kept)
-    feature.ClearField("domain")
-    feature.ClearField("string_domain")
+    feature.ClearField("domain_info")   # a named domain or an inline one alike
 
 
 def curate(schema: schema_pb2.Schema, synthesis: SynthesisConfig, num_classes: int) -> schema_pb2.Schema:
