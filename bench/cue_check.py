@@ -10,12 +10,19 @@ the folds of finished k-fold runs (bench/kfold.py), the same train speakers and 
 - `mfcc`: the run's MFCC statistics + logistic regression baseline;
 - `f0_mfcc_lr`: logistic regression on log median F0 *and* the 80 MFCC statistics (class-balanced, its
   regularization chosen by speaker-grouped cross-validation inside the fold's train speakers);
+- `formant_lr`: logistic regression on the log median formants F1-F4 (bench/formants.py: LPC), the
+  vocal-tract length cue alone;
+- `f0_formant_lr`: logistic regression on log median F0 and log F1-F4;
 - `model`: the run's model.
 
 If `f0_mfcc_lr` is not above `f0_lr`, the envelope statistics add nothing that transfers to new speakers
-here: what they add on the train speakers is who is speaking, not their gender. A recording without F0
-is wrong for every F0 classifier, as for the rule. Features come from bench.kfold's cache in `--work`
-(computed there when missing).
+here: what they add on the train speakers is who is speaking, not their gender. `f0_formant_lr` asks the
+same of four numbers that are a textbook gender cue, with far less room than 80 statistics to learn
+voices. A recording without F0 (or without formants, for the formant classifiers) is wrong for every
+classifier that needs it in the accuracy table, as for the rule; the paired "second cue" differences
+(F0 + MFCC or F0 + formants against F0 alone) are taken on the utterances that have the second cue, so
+they measure the cue, not how often it could be computed. Features come from bench.kfold's cache in `--work` (computed
+there when missing; formants in formant_cache.json).
 
 Run:  .venv/bin/python -m bench.cue_check --runs r10,r10-seed1,r10-seed2 [--work /tmp/audioclf-kfold]
       [--out bench/results/cue_check.md]
@@ -27,13 +34,16 @@ import os
 import sys
 from typing import Dict, List, Optional, Sequence
 
-from bench import _util, kfold, kfold_baselines
+from bench import _util, formants, kfold, kfold_baselines
 from bench.kfold_summary import accuracy, difference, difference_cell
 from bench.label_audit import KFOLD_RESULTS, read_folds
 from components.audio_evaluator import pitch_rule
 
 CLASSIFIERS = {"pitch": "pitch rule", "f0_lr": "LR on log F0", "mfcc": "MFCC + LR",
-               "f0_mfcc_lr": "LR on log F0 + MFCC", "model": "model"}
+               "f0_mfcc_lr": "LR on log F0 + MFCC", "formant_lr": "LR on log F1-F4",
+               "f0_formant_lr": "LR on log F0 + log F1-F4", "model": "model"}
+# the paired differences reported beside the ones against the rule: (richer classifier, the F0-only one)
+SECOND_CUE = (("f0_mfcc_lr", "f0_lr"), ("f0_formant_lr", "f0_lr"))
 CS = (0.001, 0.01, 0.1, 1.0)
 INNER_FOLDS = 3
 
@@ -50,17 +60,19 @@ def _fit(x: List[list], y: List[int], groups: List[str]):
     return pipeline.make_pipeline(preprocessing.StandardScaler(), lr).fit(x, y)
 
 
-def fold_answers(fold: dict, rows_by_speaker: Dict[str, List[dict]], mfccs: dict) -> List[dict]:
-    """The fold's test rows with `f0_lr` and `f0_mfcc_lr` answers, both fitted on its train speakers only."""
+def fold_answers(fold: dict, rows_by_speaker: Dict[str, List[dict]], mfccs: dict, formant: dict) -> List[dict]:
+    """The fold's test rows with the answers of the LR classifiers, each fitted on its train speakers only
+    (on the train utterances that have the classifier's features)."""
     train = [r for s in fold["speakers"]["train"] for r in rows_by_speaker[s]]
     test = [dict(r) for r in fold["rows"]]
-    features = {
-        "f0_lr": lambda r: [math.log(r["f0"])],
-        "f0_mfcc_lr": lambda r: [math.log(r["f0"])] + list(mfccs[r["path"]]),
-    }
-    has_features = lambda r: r["f0"] and mfccs.get(r["path"]) is not None   # noqa: E731
-    usable, known = [r for r in train if has_features(r)], [r for r in test if has_features(r)]
-    for key, feature in features.items():
+    f0 = lambda r: [math.log(r["f0"])] if r["f0"] else None   # noqa: E731
+    mfcc = lambda r: mfccs.get(r["path"])   # noqa: E731
+    fmt = lambda r: [math.log(v) for v in formant[r["path"]]] if formant.get(r["path"]) else None   # noqa: E731
+    features = {"f0_lr": [f0], "f0_mfcc_lr": [f0, mfcc], "formant_lr": [fmt], "f0_formant_lr": [f0, fmt]}
+    for key, parts in features.items():
+        feature = lambda r: sum((list(p(r)) for p in parts), [])   # noqa: E731
+        has = lambda r: all(p(r) is not None for p in parts)   # noqa: E731
+        usable, known = [r for r in train if has(r)], [r for r in test if has(r)]
         model = _fit([feature(r) for r in usable], [r["truth"] for r in usable], [r["speaker"] for r in usable])
         for r, answer in zip(known, model.predict([feature(r) for r in known]) if known else []):
             r[key] = int(answer)
@@ -91,12 +103,17 @@ def check(run_names: Sequence[str], work: str, workers: int, results: str = KFOL
             rows_by_speaker: Dict[str, List[dict]] = {}
             for r in rows:
                 rows_by_speaker.setdefault(r["speaker"], []).append(r)
-            _, mfccs = kfold_baselines.file_features([r["path"] for r in rows], work, pool, workers, with_f0=False)
-            scored = [r for f in folds for r in fold_answers(f, rows_by_speaker, mfccs)]
+            paths = [r["path"] for r in rows]
+            _, mfccs = kfold_baselines.file_features(paths, work, pool, workers, with_f0=False)
+            formant = kfold_baselines.cached_features("formant", formants.file_formants, paths, work, pool, workers)
+            scored = [r for f in folds for r in fold_answers(f, rows_by_speaker, mfccs, formant)]
             per_run.append({"run": name, "utterances": len(scored), "speakers": len(rows_by_speaker),
                             "accuracy": {k: accuracy(scored, k) for k in CLASSIFIERS},
                             "vs_pitch": {k: difference(scored, k, "pitch") for k in CLASSIFIERS if k != "pitch"},
-                            "f0_mfcc_vs_f0": difference(scored, "f0_mfcc_lr", "f0_lr")})
+                            # the cue, not its coverage: on the utterances where the richer one had its features
+                            "second_cue": {k: difference([r for r in scored if r[k] != -1], k, base)
+                                           for k, base in SECOND_CUE},
+                            "missing": {k: sum(r[k] == -1 for r in scored) for k, _ in SECOND_CUE}})
     return {"runs": list(run_names), "per_run": per_run}
 
 
@@ -113,11 +130,14 @@ def markdown(result: dict) -> str:
         _util.table(["run", "utterances (speakers)"] + [CLASSIFIERS[k] for k in keys],
                     [[r["run"], f"{r['utterances']} ({r['speakers']})"] + [acc(r["accuracy"][k]) for k in keys]
                      for r in result["per_run"]]), "",
-        "Paired differences in points (speaker-bootstrap 95 % interval):", "",
+        "Paired differences in points (speaker-bootstrap 95 % interval); the last columns compare an F0 + "
+        "second-cue classifier with F0 alone on the utterances that have both features (without them: "
+        + "; ".join(f"{CLASSIFIERS[k]}, {', '.join(str(r['missing'][k]) for r in result['per_run'])}"
+                    for k, _ in SECOND_CUE) + " utterances per run):", "",
         _util.table(["run"] + [f"{CLASSIFIERS[k]} - pitch rule" for k in keys if k != "pitch"]
-                    + ["LR on log F0 + MFCC - LR on log F0"],
+                    + [f"{CLASSIFIERS[k]} - {CLASSIFIERS[base]}" for k, base in SECOND_CUE],
                     [[r["run"]] + [difference_cell(r["vs_pitch"][k]) for k in keys if k != "pitch"]
-                     + [difference_cell(r["f0_mfcc_vs_f0"])] for r in result["per_run"]]), ""])
+                     + [difference_cell(r["second_cue"][k]) for k, _ in SECOND_CUE] for r in result["per_run"]]), ""])
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import time
-from typing import List, Sequence
+from typing import Callable, List, Sequence
 
 import numpy as np
 
@@ -33,45 +33,51 @@ def mfcc_stats(path: str) -> List[float]:
     return [round(float(v), 5) for v in np.concatenate([mfcc.mean(1), mfcc.std(1), delta.mean(1), delta.std(1)])]
 
 
-def _file_features(tasks: List[tuple]) -> List[tuple]:
-    """Worker: (path, f0 or None, mfcc or None) for each (path, need_f0, need_mfcc); an undecodable file
-    gets None (it is then counted wrong for that classifier)."""
+def _compute_chunk(compute: Callable[[str], object], paths: List[str]) -> List[tuple]:
+    """Worker: (path, compute(path)) for each path; an undecodable file gets None (it is then counted
+    wrong for the classifier that needs it)."""
     out = []
-    for path, need_f0, need_mfcc in tasks:
-        f0 = mfcc = None
+    for path in paths:
         try:
-            f0 = pitch_rule.file_f0(path) if need_f0 else None
-            mfcc = mfcc_stats(path) if need_mfcc else None
+            out.append((path, compute(path)))
         except AudioClfError as err:
             log.warning("features: %s", err)
-        out.append((path, need_f0, f0, need_mfcc, mfcc))
+            out.append((path, None))
     return out
+
+
+def cached_features(name: str, compute: Callable[[str], object], paths: Sequence[str], work: str, pool,
+                    workers: int) -> dict:
+    """path -> compute(path) for every path, computing in `pool` only what `work`/<name>_cache.json lacks,
+    with progress lines; the cache is saved as it fills (merged with what another run may have written
+    meanwhile), so an interrupted run keeps what it computed. `compute` is a module-level function."""
+    cache = os.path.join(work, f"{name}_cache.json")
+    values = read_json(cache, {})
+    todo = sorted(set(paths) - set(values))
+    if todo:
+        started = last = time.monotonic()
+        log.info("features: %s of %d files (%d processes)", name, len(todo), workers)
+        chunks = [todo[i:i + 8] for i in range(0, len(todo), 8)]
+        futures = [pool.submit(_compute_chunk, compute, c) for c in chunks]
+        done = 0
+        for future in concurrent.futures.as_completed(futures):
+            result = future.result()
+            values.update(result)
+            done += len(result)
+            if time.monotonic() - last > LOG_EVERY_S or done == len(todo):
+                last = time.monotonic()
+                log.info("features: %s, %d/%d files (%.0f s)", name, done, len(todo), last - started)
+                fs.write_text(cache, json.dumps({**read_json(cache, {}), **values}))
+    return values
 
 
 def file_features(paths: Sequence[str], work: str, pool, workers: int, with_f0: bool = True) -> tuple:
     """(path -> median F0, path -> MFCC stats) for every path, computing only what the caches lack
-    (pitch_rule.file_f0, the function pitch_rule.files_f0 maps, run here in chunks for progress lines);
-    `with_f0=False`: MFCC statistics only (F0 is left as cached)."""
-    caches = {n: os.path.join(work, f"{n}_cache.json") for n in ("f0", "mfcc")}
-    values = {n: read_json(p, {}) for n, p in caches.items()}
-    tasks = [(p, with_f0 and p not in values["f0"], p not in values["mfcc"]) for p in sorted(set(paths))]
-    tasks = [t for t in tasks if t[1] or t[2]]
-    if tasks:
-        started = last = time.monotonic()
-        log.info("features: F0 and MFCC of %d files (%d processes)", len(tasks), workers)
-        chunks = [tasks[i:i + 8] for i in range(0, len(tasks), 8)]
-        done = 0
-        for future in concurrent.futures.as_completed([pool.submit(_file_features, c) for c in chunks]):
-            for path, need_f0, f0, need_mfcc, mfcc in future.result():
-                values["f0"].update({path: f0} if need_f0 else {})
-                values["mfcc"].update({path: mfcc} if need_mfcc else {})
-                done += 1
-            if time.monotonic() - last > LOG_EVERY_S or done == len(tasks):  # saved too: an interrupted
-                last = time.monotonic()                                       # run keeps what it computed
-                log.info("features: %d/%d files (%.0f s)", done, len(tasks), last - started)
-                for name, path in caches.items():  # merged with what another run may have written meanwhile
-                    fs.write_text(path, json.dumps({**read_json(path, {}), **values[name]}))
-    return values["f0"], values["mfcc"]
+    (pitch_rule.file_f0, the function pitch_rule.files_f0 maps); `with_f0=False`: MFCC statistics only
+    (F0 is left as cached)."""
+    f0s = (cached_features("f0", pitch_rule.file_f0, paths, work, pool, workers) if with_f0
+           else read_json(os.path.join(work, "f0_cache.json"), {}))
+    return f0s, cached_features("mfcc", mfcc_stats, paths, work, pool, workers)
 
 
 def baselines(fidx: dict, test_rows: List[dict], f0s: dict, mfccs: dict) -> tuple:

@@ -45,6 +45,8 @@ def test_runner_passthrough_replaces_direct_runner_args():
     ("trainer.normalization=layer", r"trainer.normalization='layer'; use band_mean, max or none"),
     ("trainer.lr_schedule=step", r"trainer.lr_schedule='step'"),
     ("trainer.pooling=min", r"trainer.pooling='min'; use max, avg, time_max or time_avg"),
+    ("trainer.conv_norm=layer", r"trainer.conv_norm='layer'; use batch or group"),
+    ("trainer={conv_norm: group, conv_norm_groups: 3}", r"conv_norm_groups=3 does not divide every trainer.conv_filters"),
     ("trainer.early_stopping_metric=auc", r"trainer.early_stopping_metric='auc'; use loss or accuracy"),
     ("trainer.weight_ema=1.0", r"trainer.weight_ema=1.0 must be a number in \[0, 1\) \(0: off; e.g. 0.99\)"),
     ("trainer.label_smoothing=1.0", r"trainer.label_smoothing=1.0 must be a number in \[0, 1\)"),

@@ -24,6 +24,11 @@ class TrainerConfig:
     mel_f_max: float = setting(0.0, low=0.0, high=96000.0)
     # Moving statistics over ~100 steps (0.9 swings: README, r5 vs r8).
     batch_norm_momentum: float = setting(0.99, low=0.0, below=1.0)
+    # The normalization after each conv block: "batch" (the post's; moving statistics of the training
+    # batches are used at predict time) or "group" (each clip normalized by its own statistics over
+    # conv_norm_groups groups of channels, the same in training and at predict time).
+    conv_norm: str = "batch"
+    conv_norm_groups: int = setting(4, low=1, high=4096)   # must divide every trainer.conv_filters value
     mel_f_min: float = setting(0.0, low=0.0, high=96000.0)   # bottom of the mel filter bank in Hz
     # What is subtracted from the dB mel spectrogram of each clip: "band_mean" each band's mean over time
     # (removes a fixed recording-channel response, but also the long-term spectral envelope, a gender
@@ -89,6 +94,11 @@ class TrainerConfig:
             raise AudioClfError("config: trainer.conv_filters needs 4 values (one per block) and trainer.kernel_size 3.")
         if self.normalization not in ("band_mean", "max", "none"):
             raise AudioClfError(f"config: trainer.normalization={self.normalization!r}; use band_mean, max or none.")
+        if self.conv_norm not in ("batch", "group"):
+            raise AudioClfError(f"config: trainer.conv_norm={self.conv_norm!r}; use batch or group.")
+        if self.conv_norm == "group" and any(f % self.conv_norm_groups for f in self.conv_filters):
+            raise AudioClfError(f"config: trainer.conv_norm_groups={self.conv_norm_groups} does not divide every "
+                                f"trainer.conv_filters value {self.conv_filters}; pick a common divisor.")
         if self.lr_schedule not in ("constant", "cosine"):
             raise AudioClfError(f"config: trainer.lr_schedule={self.lr_schedule!r}; use constant or cosine.")
         if self.pooling not in ("max", "avg", "time_max", "time_avg"):

@@ -200,7 +200,10 @@ def build_model(config: TrainerConfig, sample_rate: int, clip_samples: int, num_
     for block, filters in enumerate(config.conv_filters):
         x = tf.keras.layers.Conv3D(filters, tuple(config.kernel_size), padding="same", activation="relu",
                                    name=f"conv{block}")(x)
-        x = tf.keras.layers.BatchNormalization(momentum=config.batch_norm_momentum, name=f"bn{block}")(x)
+        if config.conv_norm == "group":
+            x = tf.keras.layers.GroupNormalization(groups=config.conv_norm_groups, name=f"gn{block}")(x)
+        else:
+            x = tf.keras.layers.BatchNormalization(momentum=config.batch_norm_momentum, name=f"bn{block}")(x)
         x = tf.keras.layers.Dropout(config.dropout, name=f"dropout{block}")(x)
         if block < last:
             x = tf.keras.layers.MaxPool3D(pool_size=(2, 2, 2), padding="same", name=f"pool{block}")(x)

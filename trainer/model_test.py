@@ -246,6 +246,36 @@ def test_time_pooled_model_trains_and_reloads(pooling, tmp_path):
     np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
 
 
+def test_group_norm_normalizes_each_clip_alone_and_the_same_at_predict_time(tmp_path):
+    """conv_norm=group: no batch statistics anywhere, so a clip's output does not depend on the other clips
+    of its batch, training=True and False give the same output (dropout 0, no SpecAugment), and the model
+    trains and reloads."""
+    config = TrainerConfig(**{**TINY.__dict__, "conv_norm": "group", "conv_norm_groups": 2,
+                              "time_masks": 0, "freq_masks": 0})
+    model = model_lib.compile_model(model_lib.build_model(config, RATE, SAMPLES, num_classes=2), config)
+    names = [layer.name for layer in model.layers]
+    assert ["gn0", "gn1", "gn2", "gn3"] == [n for n in names if n.startswith("gn")]
+    assert not any(isinstance(layer, tf.keras.layers.BatchNormalization) for layer in model.layers)
+    x = np.random.default_rng(8).normal(size=(4, SAMPLES)).astype(np.float32) * 0.1
+    model.fit(x, np.array([0, 1] * 2), epochs=1, batch_size=4, verbose=0)
+    alone = model(x[:1], training=True).numpy()
+    np.testing.assert_allclose(model(x, training=True).numpy()[:1], alone, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(model(x[:1], training=False).numpy(), alone, rtol=1e-4, atol=1e-6)
+    model.save(str(tmp_path / "m"))
+    again = tf.keras.models.load_model(str(tmp_path / "m"), compile=False)
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
+
+
+def test_batch_norm_uses_the_batch_while_training():
+    """The contrast that makes the test above mean something: with the default conv_norm=batch, a clip's
+    training-mode output depends on the rest of its batch."""
+    config = TrainerConfig(**{**TINY.__dict__, "time_masks": 0, "freq_masks": 0})
+    model = model_lib.build_model(config, RATE, SAMPLES, num_classes=2)
+    assert model.get_layer("bn0") is not None
+    x = np.random.default_rng(8).normal(size=(4, SAMPLES)).astype(np.float32) * 0.1
+    assert not np.allclose(model(x, training=True).numpy()[:1], model(x[:1], training=True).numpy(), atol=1e-6)
+
+
 @pytest.mark.slow
 def test_label_smoothing_trains_under_a_distribution_strategy():
     """The smoothed loss must leave the reduction to Keras: a hand-called Loss object fails under a strategy

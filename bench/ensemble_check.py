@@ -1,0 +1,147 @@
+"""Would averaging several trained models beat the pitch rule where one model does not?
+
+Two runs of one recipe on the same folds differ by up to 4.7 points on a fold (README, "Model quality"):
+TensorFlow on 2 threads is not deterministic, and early stopping picks different epochs. Averaging the
+probabilities of several models removes that spread, at the cost of training each of them. Before paying
+for it, this check asks it of models already trained: finished k-fold runs on the same folds (same
+`--seed`, so every utterance was scored by one model per run that never heard its speaker) are combined
+utterance by utterance, the mean of their probabilities being the decision, as `predict` combines windows.
+
+Reported, pooled over the folds, beside the pitch rule on the same utterances: each run alone, the
+average of all of them (speaker-bootstrap interval, and its paired difference to the rule and to the
+runs' mean), and for every ensemble size k the mean, lowest and highest accuracy over all the ways of
+choosing k of the runs. A row a run could not score (model_error) is wrong for that run alone; an
+ensemble averages the runs that scored it and is wrong only when none did.
+
+Run:  .venv/bin/python -m bench.ensemble_check --runs r10,r10-rerun,r11,r13 [--out bench/results/ensemble_check.md]
+"""
+import argparse
+import itertools
+import json
+import os
+import sys
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from bench import _util
+from bench.kfold_summary import accuracy, difference, difference_cell
+from bench.label_audit import KFOLD_RESULTS, read_folds
+
+MAX_SUBSETS = 2000   # per ensemble size; above it, a fixed random sample of the combinations
+
+
+def _class1_probability(row: dict) -> Optional[float]:
+    """P(class 1) from a k-fold row, which keeps the probability of the class it chose; None if unscored."""
+    if row["model"] == -1 or row.get("probability") is None:
+        return None
+    if row["model"] not in (0, 1):
+        raise SystemExit(f"bench: error: {row['path']}: class {row['model']}; ensemble_check handles two "
+                         "classes only (the gender task's F and M).")
+    return row["probability"] if row["model"] == 1 else 1.0 - row["probability"]
+
+
+def read_runs(names: Sequence[str], results: str = KFOLD_RESULTS) -> Dict[str, List[dict]]:
+    """Each run's folds, checked to be the same folds: the same test speakers in each fold, so that every
+    utterance was unseen by every model that is averaged over it."""
+    runs = {name: read_folds(name, results) for name in names}
+    first = names[0]
+    for name, folds in runs.items():
+        if len(folds) != len(runs[first]) or any(
+                sorted(a["speakers"]["test"]) != sorted(b["speakers"]["test"]) for a, b in zip(folds, runs[first])):
+            raise SystemExit(f"bench: error: {os.path.join(results, name)}: its folds are not those of {first} "
+                             "(different test speakers); combine runs made with the same --seed and corpora.")
+    return runs
+
+
+def combine(runs: Dict[str, List[dict]]) -> List[dict]:
+    """One row per utterance: truth, corpus, speaker, the rule's answer and each run's P(class 1)."""
+    by_path: Dict[str, dict] = {}
+    for name, folds in runs.items():
+        for fold in folds:
+            for r in fold["rows"]:
+                row = by_path.setdefault(r["path"], {"path": r["path"], "corpus": r["corpus"], "speaker": r["speaker"],
+                                                     "truth": r["truth"], "pitch": r["pitch"], "p": {}})
+                row["p"][name] = _class1_probability(r)
+    return [by_path[p] for p in sorted(by_path)]
+
+
+def vote(rows: List[dict], names: Sequence[str], key: str) -> List[dict]:
+    """`rows` with `key` set to the decision of the mean P(class 1) over `names` (-1 when none scored it)."""
+    for r in rows:
+        ps = [r["p"][n] for n in names if r["p"].get(n) is not None]
+        r[key] = int(np.mean(ps) > 0.5) if ps else -1
+    return rows
+
+
+def check(names: Sequence[str], results: str = KFOLD_RESULTS) -> dict:
+    if len(names) < 2:
+        raise SystemExit("bench: error: --runs: name at least two finished k-fold runs to average.")
+    rows = combine(read_runs(names, results))
+    for name in names:
+        vote(rows, [name], name)
+    vote(rows, names, "average")
+    singles = {n: accuracy(rows, n) for n in names}
+    rng = np.random.default_rng(0)
+    sizes = []
+    for k in range(1, len(names) + 1):
+        subsets = list(itertools.combinations(names, k))
+        if len(subsets) > MAX_SUBSETS:
+            subsets = [subsets[i] for i in sorted(rng.choice(len(subsets), MAX_SUBSETS, replace=False))]
+        accs = [accuracy(vote(rows, s, "_subset"), "_subset")["accuracy"] for s in subsets]
+        sizes.append({"k": k, "subsets": len(subsets), "mean": round(float(np.mean(accs)), 4),
+                      "min": min(accs), "max": max(accs)})
+    for r in rows:
+        r["runs_mean_correct"] = float(np.mean([r[n] == r["truth"] for n in names]))
+    return {"runs": list(names), "utterances": len(rows), "speakers": len({r["speaker"] for r in rows}),
+            "pitch": accuracy(rows, "pitch"), "singles": singles, "average": accuracy(rows, "average"),
+            "average_minus_pitch": difference(rows, "average", "pitch"),
+            "average_minus_runs_mean_points": round(100 * float(np.mean(
+                [(r["average"] == r["truth"]) - r["runs_mean_correct"] for r in rows])), 2),
+            "by_size": sizes,
+            "per_corpus": {c: {"utterances": sum(r["corpus"] == c for r in rows),
+                               "pitch": accuracy([r for r in rows if r["corpus"] == c], "pitch")["accuracy"],
+                               "average": accuracy([r for r in rows if r["corpus"] == c], "average")["accuracy"]}
+                           for c in sorted({r["corpus"] for r in rows})}}
+
+
+def markdown(result: dict) -> str:
+    def acc(a):
+        ci = a["speaker_ci95"]
+        return f"{a['accuracy']:.3f}" + (f" ({ci[0]:.3f}-{ci[1]:.3f})" if ci else "")
+
+    return "\n".join([
+        f"# Averaging models of several k-fold runs ({', '.join(result['runs'])})", "",
+        *_util.machine_lines([f"git commit: {_util.git_commit()}"]), "",
+        f"{result['utterances']} utterances of {result['speakers']} speakers, each scored by one model per run "
+        "that never heard its speaker. Pooled single-utterance accuracy (speaker-bootstrap 95 % interval):", "",
+        _util.table(["classifier", "accuracy"],
+                    [["pitch rule", acc(result["pitch"])]] + [[f"run {n}", acc(a)] for n, a in result["singles"].items()]
+                    + [[f"**average of all {len(result['runs'])}**", acc(result["average"])]]), "",
+        f"Average of all - pitch rule: {difference_cell(result['average_minus_pitch'])} points; average of all - "
+        f"the runs' mean accuracy: {result['average_minus_runs_mean_points']:+.2f} points.", "",
+        "By ensemble size (every choice of k runs, or a fixed sample of 2000):", "",
+        _util.table(["k", "ensembles", "mean", "lowest", "highest"],
+                    [[s["k"], s["subsets"], f"{s['mean']:.3f}", f"{s['min']:.3f}", f"{s['max']:.3f}"]
+                     for s in result["by_size"]]), "",
+        "Per corpus, average of all against the rule:", "",
+        _util.table(["corpus", "utterances", "pitch rule", "average"],
+                    [[c, v["utterances"], f"{v['pitch']:.3f}", f"{v['average']:.3f}"]
+                     for c, v in result["per_corpus"].items()]), ""])
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", required=True, help="finished k-fold runs on the same folds, comma-separated")
+    parser.add_argument("--results", default=KFOLD_RESULTS)
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(KFOLD_RESULTS), "ensemble_check.md"))
+    args = parser.parse_args(argv)
+    result = check([r for r in args.runs.split(",") if r], args.results)
+    _util.write_report(args.out, markdown(result))
+    with open(os.path.splitext(args.out)[0] + ".json", "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
