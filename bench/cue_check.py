@@ -32,11 +32,11 @@ import json
 import math
 import os
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 from bench import _util, formants, kfold, kfold_baselines
 from bench.kfold_summary import accuracy, difference, difference_cell
-from bench.label_audit import KFOLD_RESULTS, read_folds
+from bench.kfold_results import KFOLD_RESULTS, read_run_here
 from components.audio_evaluator import pitch_rule
 
 CLASSIFIERS = {"pitch": "pitch rule", "f0_lr": "LR on log F0", "mfcc": "MFCC + LR",
@@ -44,6 +44,9 @@ CLASSIFIERS = {"pitch": "pitch rule", "f0_lr": "LR on log F0", "mfcc": "MFCC + L
                "f0_formant_lr": "LR on log F0 + log F1-F4", "model": "model"}
 # the paired differences reported beside the ones against the rule: (richer classifier, the F0-only one)
 SECOND_CUE = (("f0_mfcc_lr", "f0_lr"), ("f0_formant_lr", "f0_lr"))
+# the logistic regressions fitted here, and the features (feature_parts) each one reads
+LR_CLASSIFIERS = {"f0_lr": ("f0",), "f0_mfcc_lr": ("f0", "mfcc"), "formant_lr": ("formant",),
+                  "f0_formant_lr": ("f0", "formant")}
 CS = (0.001, 0.01, 0.1, 1.0)
 INNER_FOLDS = 3
 
@@ -60,53 +63,46 @@ def _fit(x: List[list], y: List[int], groups: List[str]):
     return pipeline.make_pipeline(preprocessing.StandardScaler(), lr).fit(x, y)
 
 
-def fold_answers(fold: dict, rows_by_speaker: Dict[str, List[dict]], mfccs: dict, formant: dict) -> List[dict]:
-    """The fold's test rows with the answers of the LR classifiers, each fitted on its train speakers only
-    (on the train utterances that have the classifier's features)."""
+def feature_parts(mfccs: dict, formant: dict) -> Dict[str, Callable[[dict], Optional[list]]]:
+    """A row's features by name (None when the file has none): log F0, MFCC statistics, log F1-F4."""
+    return {"f0": lambda r: [math.log(r["f0"])] if r["f0"] else None,
+            "mfcc": lambda r: mfccs.get(r["path"]),
+            "formant": lambda r: [math.log(v) for v in formant[r["path"]]] if formant.get(r["path"]) else None}
+
+
+def fold_answers(fold: dict, rows_by_speaker: Dict[str, List[dict]], parts: Dict[str, Callable],
+                 classifiers: Dict[str, Sequence[str]] = LR_CLASSIFIERS) -> List[dict]:
+    """The fold's test rows with the answer of each LR classifier (its features: names in `parts`), each
+    fitted on the fold's train speakers only, on the train utterances that have its features; a test
+    row without them gets -1 (wrong, as the rule counts a file without F0)."""
     train = [r for s in fold["speakers"]["train"] for r in rows_by_speaker[s]]
     test = [dict(r) for r in fold["rows"]]
-    f0 = lambda r: [math.log(r["f0"])] if r["f0"] else None   # noqa: E731
-    mfcc = lambda r: mfccs.get(r["path"])   # noqa: E731
-    fmt = lambda r: [math.log(v) for v in formant[r["path"]]] if formant.get(r["path"]) else None   # noqa: E731
-    features = {"f0_lr": [f0], "f0_mfcc_lr": [f0, mfcc], "formant_lr": [fmt], "f0_formant_lr": [f0, fmt]}
-    for key, parts in features.items():
-        feature = lambda r: sum((list(p(r)) for p in parts), [])   # noqa: E731
-        has = lambda r: all(p(r) is not None for p in parts)   # noqa: E731
+    for key, names in classifiers.items():
+        def feature(r, names=names):
+            return sum((list(parts[n](r)) for n in names), [])
+
+        def has(r, names=names):
+            return all(parts[n](r) is not None for n in names)
+
         usable, known = [r for r in train if has(r)], [r for r in test if has(r)]
         model = _fit([feature(r) for r in usable], [r["truth"] for r in usable], [r["speaker"] for r in usable])
         for r, answer in zip(known, model.predict([feature(r) for r in known]) if known else []):
             r[key] = int(answer)
         for r in test:
-            r.setdefault(key, -1)   # no F0 or no MFCC: wrong, as the rule counts it
+            r.setdefault(key, -1)
     return test
-
-
-def bundled_path(path: str, data_roots: Sequence[str]) -> str:
-    """A row's audio path moved onto this checkout's data/ when the run read a bundled corpus from another
-    checkout (the seed runs ran from snapshots), so the features of one file are computed once."""
-    for root in data_roots:
-        local = os.path.join(_util.REPO_ROOT, "data", os.path.basename(root.rstrip("/")))
-        if path.startswith(root.rstrip("/") + "/") and os.path.isdir(local):
-            return os.path.join(local, os.path.relpath(path, root))
-    return path
 
 
 def check(run_names: Sequence[str], work: str, workers: int, results: str = KFOLD_RESULTS) -> dict:
     per_run = []
     with pitch_rule.worker_pool(workers) as pool:   # one pool (and one numba warm-up) for all the runs
         for name in run_names:
-            folds = read_folds(name, results)
-            for fold in folds:
-                for r in fold["rows"]:
-                    r["path"] = bundled_path(r["path"], fold["settings"]["data_roots"])
-            rows = [r for f in folds for r in f["rows"]]
-            rows_by_speaker: Dict[str, List[dict]] = {}
-            for r in rows:
-                rows_by_speaker.setdefault(r["speaker"], []).append(r)
-            paths = [r["path"] for r in rows]
+            folds, rows_by_speaker = read_run_here(name, results)
+            paths = [r["path"] for f in folds for r in f["rows"]]
             _, mfccs = kfold_baselines.file_features(paths, work, pool, workers, with_f0=False)
             formant = kfold_baselines.cached_features("formant", formants.file_formants, paths, work, pool, workers)
-            scored = [r for f in folds for r in fold_answers(f, rows_by_speaker, mfccs, formant)]
+            parts = feature_parts(mfccs, formant)
+            scored = [r for f in folds for r in fold_answers(f, rows_by_speaker, parts)]
             per_run.append({"run": name, "utterances": len(scored), "speakers": len(rows_by_speaker),
                             "accuracy": {k: accuracy(scored, k) for k in CLASSIFIERS},
                             "vs_pitch": {k: difference(scored, k, "pitch") for k in CLASSIFIERS if k != "pitch"},

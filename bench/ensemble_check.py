@@ -26,9 +26,12 @@ import numpy as np
 
 from bench import _util
 from bench.kfold_summary import accuracy, difference, difference_cell
-from bench.label_audit import KFOLD_RESULTS, read_folds
+from bench.kfold_results import KFOLD_RESULTS, read_folds
+from components.audio_evaluator.real_speech import LABEL_OF_GENDER
 
 MAX_SUBSETS = 2000   # per ensemble size; above it, a fixed random sample of the combinations
+GENDER_OF_LABEL = {label: gender for gender, label in LABEL_OF_GENDER.items()}
+MOSTLY_WRONG_MIN = 3   # utterances a speaker needs to be listed among those the average gets mostly wrong
 
 
 def _class1_probability(row: dict) -> Optional[float]:
@@ -61,7 +64,8 @@ def combine(runs: Dict[str, List[dict]]) -> List[dict]:
         for fold in folds:
             for r in fold["rows"]:
                 row = by_path.setdefault(r["path"], {"path": r["path"], "corpus": r["corpus"], "speaker": r["speaker"],
-                                                     "truth": r["truth"], "pitch": r["pitch"], "p": {}})
+                                                     "truth": r["truth"], "pitch": r["pitch"], "f0": r.get("f0"),
+                                                     "p": {}})
                 row["p"][name] = _class1_probability(r)
     return [by_path[p] for p in sorted(by_path)]
 
@@ -72,6 +76,21 @@ def vote(rows: List[dict], names: Sequence[str], key: str) -> List[dict]:
         ps = [r["p"][n] for n in names if r["p"].get(n) is not None]
         r[key] = int(np.mean(ps) > 0.5) if ps else -1
     return rows
+
+
+def mostly_wrong(rows: List[dict]) -> List[dict]:
+    """Speakers with at least MOSTLY_WRONG_MIN utterances that the average gets wrong on more than half
+    of them, with the rule's errors and median F0 beside: where the errors sit."""
+    out = []
+    for speaker in sorted({r["speaker"] for r in rows}):
+        mine = [r for r in rows if r["speaker"] == speaker]
+        wrong = sum(r["average"] != r["truth"] for r in mine)
+        if len(mine) >= MOSTLY_WRONG_MIN and wrong > len(mine) / 2:
+            f0s = [r["f0"] for r in mine if r["f0"]]
+            out.append({"speaker": speaker, "truth": mine[0]["truth"], "utterances": len(mine), "average_wrong": wrong,
+                        "rule_wrong": sum(r["pitch"] != r["truth"] for r in mine),
+                        "median_f0": round(float(np.median(f0s)), 1) if f0s else None})
+    return out
 
 
 def check(names: Sequence[str], results: str = KFOLD_RESULTS) -> dict:
@@ -94,6 +113,8 @@ def check(names: Sequence[str], results: str = KFOLD_RESULTS) -> dict:
     for r in rows:
         r["runs_mean_correct"] = float(np.mean([r[n] == r["truth"] for n in names]))
     return {"runs": list(names), "utterances": len(rows), "speakers": len({r["speaker"] for r in rows}),
+            "average_wrong": sum(r["average"] != r["truth"] for r in rows),
+            "mostly_wrong_speakers": mostly_wrong(rows),
             "pitch": accuracy(rows, "pitch"), "singles": singles, "average": accuracy(rows, "average"),
             "average_minus_pitch": difference(rows, "average", "pitch"),
             "average_minus_runs_mean_points": round(100 * float(np.mean(
@@ -127,7 +148,13 @@ def markdown(result: dict) -> str:
         "Per corpus, average of all against the rule:", "",
         _util.table(["corpus", "utterances", "pitch rule", "average"],
                     [[c, v["utterances"], f"{v['pitch']:.3f}", f"{v['average']:.3f}"]
-                     for c, v in result["per_corpus"].items()]), ""])
+                     for c, v in result["per_corpus"].items()]), "",
+        f"The average is wrong on {result['average_wrong']} utterances. Speakers with at least {MOSTLY_WRONG_MIN} "
+        "utterances of which it gets more than half wrong:", "",
+        _util.table(["speaker", "label", "utterances", "average wrong", "pitch rule wrong", "median F0 (Hz)"],
+                    [[m["speaker"], GENDER_OF_LABEL.get(m["truth"], m["truth"]), m["utterances"], m["average_wrong"],
+                      m["rule_wrong"], "-" if m["median_f0"] is None else f"{m['median_f0']:.0f}"]
+                     for m in result["mostly_wrong_speakers"]]), ""])
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -9,44 +9,30 @@ under test plays no part in choosing them, so leaving them out favours the pitch
 them wrong), never the model.
 
 This is a diagnostic of the *data*: nothing is dropped from any corpus, training set or headline table.
+A third witness, logistic regression on four LPC formant frequencies (the vocal tract's length; fitted
+per fold on the fold's train speakers, from bench.kfold's feature folder `--work`), is reported beside
+them but takes no part in the choice: the set of suspects is the same with or without it.
 The report lists the suspects with their median F0 and how often each classifier disagreed, the share of
 pooled utterances they hold (the accuracy a classifier that is right about every voice could reach if
 their labels are wrong), and each run's pooled model and rule accuracy with and without them.
 
 Run:  .venv/bin/python -m bench.label_audit --runs r10,r10-seed1,r10-seed2 [--min-disagree 0.8]
-      [--min-utterances 5] [--out bench/results/label_audit.md]
+      [--min-utterances 5] [--work /tmp/audioclf-kfold | --no-formants] [--out bench/results/label_audit.md]
 """
 import argparse
-import glob
 import json
 import os
 import statistics
 import sys
 from typing import Dict, List, Optional, Sequence
 
-from bench import _util
+from bench import _util, cue_check, formants, kfold, kfold_baselines
+from bench.kfold_results import KFOLD_RESULTS, read_rows, read_run_here
 from bench.kfold_summary import accuracy, difference, difference_cell
+from components.audio_evaluator import pitch_rule
 
-KFOLD_RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "kfold")
-
-
-def read_folds(run: str, results: str = KFOLD_RESULTS) -> List[dict]:
-    """The fold files (fold-*.json) of a finished k-fold run, in fold order."""
-    files = sorted(glob.glob(os.path.join(results, run, "fold-*.json")))
-    if not files:
-        raise SystemExit(f"bench: error: {os.path.join(results, run)}: no fold-*.json; run "
-                         f"`python -m bench.kfold --name {run}` first, or name a run that has them.")
-    folds = []
-    for path in files:
-        with open(path, encoding="utf-8") as f:
-            folds.append(json.load(f))
-    return folds
-
-
-def read_rows(run: str, results: str = KFOLD_RESULTS) -> List[dict]:
-    """Every scored utterance of a finished k-fold run."""
-    return [r for fold in read_folds(run, results) for r in fold["rows"]]
-
+DEFAULT_WORK = kfold.DEFAULT_WORK
+FORMANT = "formant_lr"   # the third witness: logistic regression on the LPC formants (bench/formants.py)
 
 def suspects(runs: Dict[str, List[dict]], min_disagree: float, min_utterances: int) -> List[dict]:
     """Speakers whose label both baselines contradict on at least `min_disagree` of their utterances,
@@ -61,18 +47,40 @@ def suspects(runs: Dict[str, List[dict]], min_disagree: float, min_utterances: i
         if utterances < min_utterances:
             continue
         wrong = {k: sum(r[k] != r["truth"] for r in rows) / len(rows) for k in ("pitch", "mfcc", "model")}
+        answered = [r for r in rows if r.get(FORMANT, -1) != -1]   # a third witness, when given; not a criterion
+        wrong[FORMANT] = sum(r[FORMANT] != r["truth"] for r in answered) / len(answered) if answered else None
         if wrong["pitch"] >= min_disagree and wrong["mfcc"] >= min_disagree:
             f0s = [r["f0"] for r in rows if r["f0"]]
             found.append({"speaker": speaker, "corpus": rows[0]["corpus"], "label": "F" if rows[0]["truth"] else "M",
                           "utterances": utterances,
                           "median_f0_hz": round(statistics.median(f0s), 1) if f0s else None,
-                          **{f"{k}_disagrees": round(v, 3) for k, v in wrong.items()}})
+                          **{f"{k}_disagrees": None if v is None else round(v, 3) for k, v in wrong.items()}})
     return found
 
 
+def _formants(paths: List[str], work: str, workers: int) -> dict:
+    """path -> LPC formants (bench/formants.py) from bench.kfold's work folder, computing what it lacks."""
+    cache = kfold_baselines.read_json(os.path.join(work, "formant_cache.json"), {})
+    if set(paths) <= set(cache):
+        return cache
+    with pitch_rule.worker_pool(workers) as pool:
+        return kfold_baselines.cached_features("formant", formants.file_formants, paths, work, pool, workers)
+
+
+def with_formant_answers(run: str, results: str, work: str, workers: int) -> List[dict]:
+    """A run's rows with the answer of logistic regression on log F1-F4 (`formant_lr`), fitted per fold on
+    the fold's train speakers, like the run's own baselines."""
+    folds, by_speaker = read_run_here(run, results)
+    formant = _formants([r["path"] for f in folds for r in f["rows"]], work, workers)
+    parts = cue_check.feature_parts({}, formant)
+    return [r for f in folds for r in cue_check.fold_answers(f, by_speaker, parts, {FORMANT: ("formant",)})]
+
+
 def audit(run_names: Sequence[str], min_disagree: float, min_utterances: int,
-          results: str = KFOLD_RESULTS) -> dict:
-    runs = {name: read_rows(name, results) for name in run_names}
+          results: str = KFOLD_RESULTS, work: Optional[str] = None, workers: int = 2) -> dict:
+    """`work`: bench.kfold's feature folder, for the formant witness; None leaves it out."""
+    runs = {name: with_formant_answers(name, results, work, workers) if work else read_rows(name, results)
+            for name in run_names}
     flagged = suspects(runs, min_disagree, min_utterances)
     names = {s["speaker"] for s in flagged}
     per_run = []
@@ -96,10 +104,14 @@ def markdown(result: dict) -> str:
              f"Suspect: a speaker with >= {result['min_utterances']} utterances on whom the pitch rule and MFCC + LR "
              f"each disagree with the label on >= {result['min_disagree']:.0%} of the utterances, over these runs "
              f"pooled. The model plays no part in the choice. Nothing is removed from any corpus or headline table.",
+             "Formants LR (a third witness, not part of the choice): logistic regression on the log LPC formants "
+             "F1-F4 (bench/formants.py), fitted per fold on its train speakers; its share is over the utterances "
+             "that have formants ('-': not computed, --no-formants).",
              "", _util.table(["speaker", "corpus", "label", "utterances", "median F0 (Hz)", "pitch rule disagrees",
-                              "MFCC + LR disagrees", "model disagrees"],
+                              "MFCC + LR disagrees", "formants LR disagrees", "model disagrees"],
                              [[s["speaker"].rsplit("/", 1)[-1], s["corpus"], s["label"], s["utterances"],
                                s["median_f0_hz"], f"{s['pitch_disagrees']:.0%}", f"{s['mfcc_disagrees']:.0%}",
+                               "-" if s[f"{FORMANT}_disagrees"] is None else f"{s[f'{FORMANT}_disagrees']:.0%}",
                                f"{s['model_disagrees']:.0%}"] for s in result["suspects"]]) if result["suspects"]
              else "No speaker meets the criterion.", "",
              "Pooled single-utterance accuracy (speaker-bootstrap 95 % interval) with every label as the corpus gives "
@@ -120,9 +132,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--min-disagree", type=float, default=0.8)
     parser.add_argument("--min-utterances", type=int, default=5)
     parser.add_argument("--results", default=KFOLD_RESULTS)
+    parser.add_argument("--work", default=DEFAULT_WORK, help="bench.kfold's feature cache (formants are added to it)")
+    parser.add_argument("--no-formants", action="store_true", help="leave out the formant witness")
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default=os.path.join(os.path.dirname(KFOLD_RESULTS), "label_audit.md"))
     args = parser.parse_args(argv)
-    result = audit([r for r in args.runs.split(",") if r], args.min_disagree, args.min_utterances, args.results)
+    result = audit([r for r in args.runs.split(",") if r], args.min_disagree, args.min_utterances, args.results,
+                   None if args.no_formants else args.work, args.workers)
     text = markdown(result)
     _util.write_report(args.out, text)
     with open(os.path.splitext(args.out)[0] + ".json", "w", encoding="utf-8") as f:

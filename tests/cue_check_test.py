@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from bench import _util, cue_check
+from bench import _util, cue_check, kfold_results
 
 BUNDLED = os.path.join(_util.REPO_ROOT, "data", "librispeech-mini")   # a bundled corpus folder: paths move onto it
 
@@ -70,6 +70,6 @@ def test_check_fits_per_fold_and_counts_missing_f0_wrong(run):
 
 
 def test_bundled_path_moves_only_bundled_corpora():
-    assert cue_check.bundled_path("/snap/data/librispeech-mini/s/1.flac", ["/snap/data/librispeech-mini/"]) == \
+    assert kfold_results.bundled_path("/snap/data/librispeech-mini/s/1.flac", ["/snap/data/librispeech-mini/"]) == \
         f"{BUNDLED}/s/1.flac"
-    assert cue_check.bundled_path("/mine/other/s/1.flac", ["/mine/other"]) == "/mine/other/s/1.flac"
+    assert kfold_results.bundled_path("/mine/other/s/1.flac", ["/mine/other"]) == "/mine/other/s/1.flac"

@@ -47,8 +47,24 @@ def test_average_decides_by_mean_probability_and_skips_unscored(tmp_path):
     assert sizes[3] == {"k": 3, "subsets": 1, "mean": 1.0, "min": 1.0, "max": 1.0}
     # the runs' mean accuracy is 7/12; the average gets 4/4
     assert result["average_minus_runs_mean_points"] == pytest.approx(100 * (1 - 7 / 12), abs=0.01)
+    assert result["average_wrong"] == 0 and result["mostly_wrong_speakers"] == []
     text = ensemble_check.markdown(result)
     assert "| **average of all 3** | 1.000" in text and "| 3 | 1 | 1.000 | 1.000 | 1.000 |" in text
+
+
+def test_speakers_the_average_gets_mostly_wrong_are_listed(tmp_path):
+    """Speaker a (class 1, F) has three utterances, two of them wrong for both runs; b only one utterance."""
+    (tmp_path / "x").mkdir()
+    (tmp_path / "y").mkdir()
+    for name, ps in (("x", [0.2, 0.3, 0.9]), ("y", [0.4, 0.1, 0.8])):
+        rows = [dict(_row("s/a", i, 1, p), f0=f0) for i, (p, f0) in enumerate(zip(ps, (110.0, 120.0, 210.0)))]
+        rows.append(dict(_row("s/b", 0, 0, 0.9), f0=None))
+        (tmp_path / name / "fold-0.json").write_text(json.dumps({"speakers": {"test": ["s/a", "s/b"]}, "rows": rows}))
+    result = ensemble_check.check(["x", "y"], results=str(tmp_path))
+    assert result["average_wrong"] == 3
+    assert result["mostly_wrong_speakers"] == [
+        {"speaker": "s/a", "truth": 1, "utterances": 3, "average_wrong": 2, "rule_wrong": 0, "median_f0": 120.0}]
+    assert "| s/a | F | 3 | 2 | 0 | 120 |" in ensemble_check.markdown(result)
 
 
 def test_runs_on_other_folds_are_refused(tmp_path):

@@ -41,8 +41,33 @@ def test_suspects_come_from_the_baselines_and_count_utterances_once(results):
     assert run["all"]["pitch"]["correct"] == 18 and run["kept"]["pitch"]["correct"] == 18
     assert run["all"]["model"]["n"] == 32 and run["kept"]["model"]["n"] == 26
     assert run["ceiling"] == round(26 / 32, 4)
+    assert result["suspects"][0]["formant_lr_disagrees"] is None   # no work folder: no formant witness
     text = label_audit.markdown(result)
-    assert "| flipped | c | M | 6 | 220.0 | 100% | 100% | 100% |" in text
+    assert "| flipped | c | M | 6 | 220.0 | 100% | 100% | - | 100% |" in text
+
+
+def test_formants_are_a_third_witness_fitted_per_fold_that_does_not_choose(tmp_path):
+    """Formants that follow the envelope (MFCC) answer: on the four train speakers they follow the label, so
+    the fold's regression hears the flipped test speaker as F, against its label, on every utterance that
+    has formants (one has none and is not counted). They take no part in choosing."""
+    rows = _rows(0)
+    formant = {r["path"]: None if r["path"].endswith("flipped/0.flac") else
+               [f * (1.2 if r["mfcc"] == 1 else 1.0) * (1 + 0.01 * i) for i, f in enumerate((500, 1500, 2500, 3500))]
+               for r in rows}
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "formant_cache.json").write_text(json.dumps(formant))
+    (tmp_path / "a").mkdir()
+    speakers = {r["speaker"] for r in rows}
+    # three folds, each with both genders among its train speakers; the flipped one is judged in fold 0
+    for fold, test in enumerate((["c/flipped", "c/short"], ["c/clean-m", "c/pitch-only"], ["c/clean-f", "c/model-only"])):
+        (tmp_path / "a" / f"fold-{fold}.json").write_text(json.dumps({
+            "settings": {"data_roots": ["/snap0"]}, "rows": [r for r in rows if r["speaker"] in test],
+            "speakers": {"train": sorted(speakers - set(test)), "test": test}}))
+    result = label_audit.audit(["a"], 0.8, 5, str(tmp_path), work=str(work), workers=1)
+    (flipped,) = result["suspects"]
+    assert flipped["speaker"] == "c/flipped" and flipped["formant_lr_disagrees"] == 1.0
+    assert "| flipped | c | M | 6 | 220.0 | 100% | 100% | 100% | 100% |" in label_audit.markdown(result)
 
 
 def test_a_run_without_folds_is_named(results):

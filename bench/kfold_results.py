@@ -1,0 +1,49 @@
+"""Reading finished k-fold runs (bench/kfold.py writes bench/results/kfold/<run>/fold-*.json) for the
+checks that reuse them: bench/label_audit.py, bench/cue_check.py, bench/ensemble_check.py."""
+import glob
+import json
+import os
+from typing import Dict, List, Sequence, Tuple
+
+from bench import _util
+
+KFOLD_RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "kfold")
+
+
+def read_folds(run: str, results: str = KFOLD_RESULTS) -> List[dict]:
+    """The fold files (fold-*.json) of a finished k-fold run, in fold order."""
+    files = sorted(glob.glob(os.path.join(results, run, "fold-*.json")))
+    if not files:
+        raise SystemExit(f"bench: error: {os.path.join(results, run)}: no fold-*.json; run "
+                         f"`python -m bench.kfold --name {run}` first, or name a run that has them.")
+    folds = []
+    for path in files:
+        with open(path, encoding="utf-8") as f:
+            folds.append(json.load(f))
+    return folds
+
+
+def read_rows(run: str, results: str = KFOLD_RESULTS) -> List[dict]:
+    """Every scored utterance of a finished k-fold run."""
+    return [r for fold in read_folds(run, results) for r in fold["rows"]]
+
+
+def bundled_path(path: str, data_roots: Sequence[str]) -> str:
+    """A row's audio path moved onto this checkout's data/ when the run read a bundled corpus from another
+    checkout (the seed runs ran from snapshots), so the features of one file are computed once."""
+    for root in data_roots:
+        local = os.path.join(_util.REPO_ROOT, "data", os.path.basename(root.rstrip("/")))
+        if path.startswith(root.rstrip("/") + "/") and os.path.isdir(local):
+            return os.path.join(local, os.path.relpath(path, root))
+    return path
+
+
+def read_run_here(run: str, results: str = KFOLD_RESULTS) -> Tuple[List[dict], Dict[str, List[dict]]]:
+    """A run's folds with every row's path moved onto this checkout (`bundled_path`), and its rows by speaker."""
+    folds = read_folds(run, results)
+    by_speaker: Dict[str, List[dict]] = {}
+    for fold in folds:
+        for r in fold["rows"]:
+            r["path"] = bundled_path(r["path"], fold["settings"]["data_roots"])
+            by_speaker.setdefault(r["speaker"], []).append(r)
+    return folds, by_speaker
