@@ -63,6 +63,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--loco", default="", help="leave-one-corpus-out instead: corpus names, comma-separated")
     p.add_argument("--max-speakers-per-group", type=int, default=0, help="keep the first N speakers per (corpus, gender)")
+    p.add_argument("--train-fraction", type=float, default=1.0,
+                   help="a learning-curve point: train the model and fit both baselines on this share of each fold's "
+                        "train speakers (per corpus and gender, seeded); the test and eval speakers stay the same")
     p.add_argument("--name", default=None, help="results name (default 'default', 'quick' with --quick)")
     p.add_argument("--out", default=None, help="results folder (default bench/results/kfold/<name>[-seedN][-loco])")
     p.add_argument("--work", default=DEFAULT_WORK,
@@ -82,6 +85,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     args.data_root = [os.path.abspath(r) for r in (args.data_root or DEFAULT_ROOTS)]
     args.loco = [c.strip() for c in args.loco.split(",") if c.strip()]
     args.runs = [r.strip() for r in args.runs.split(",") if r.strip()]
+    if not 0.0 < args.train_fraction <= 1.0:
+        raise AudioClfError(f"--train-fraction {args.train_fraction:g}: use a share in (0, 1], e.g. 0.5.")
     if args.folds < 2 and not args.loco:
         raise AudioClfError(f"--folds {args.folds}: need at least 2 folds (each fold tests 1/k of the speakers).")
     args.name = args.name or ("quick" if args.quick else "default")
@@ -142,6 +147,22 @@ def split_speakers(index: dict, test: set, seed: int, run: str) -> Dict[str, str
             if len(largest) >= 2:
                 split[largest[-1]] = "eval"
     return split
+
+
+def thin_train(index: dict, split: Dict[str, str], fraction: float, seed: int, run: str) -> Dict[str, str]:
+    """`split` with only `fraction` of the train speakers of each (corpus, gender) left in train (at least
+    one where there were any; seeded per run); the others become "unused": in no split, so neither the
+    model nor the baselines hear them. Test and eval speakers are untouched."""
+    if fraction >= 1.0:
+        return split
+    thinned = dict(split)
+    for key, ids in groups(index).items():
+        train = [s for s in ids if split[s] == "train"]
+        if train:
+            keep = set(random.Random(f"{seed}:{run}:{key[0]}:{key[1]}:thin").sample(
+                train, max(1, round(fraction * len(train)))))
+            thinned.update({s: "train" if s in keep else "unused" for s in train})
+    return thinned
 
 
 def fold_index(index: dict, split: Dict[str, str]) -> dict:
@@ -307,7 +328,8 @@ def score_rows(test_rows: List[dict], answers: dict, f0s: dict, threshold: float
 def run_fold(run: dict, index: dict, config, args, pool, features) -> dict:
     """Trains and scores one fold in a scratch folder; returns what goes to <run>.json."""
     from trainer.classifier import Classifier  # pylint: disable=import-outside-toplevel
-    split = split_speakers(index, run["test"], args.seed, run["name"])
+    split = thin_train(index, split_speakers(index, run["test"], args.seed, run["name"]), args.train_fraction,
+                       args.seed, run["name"])
     try:
         fidx = fold_index(index, split)
     except AudioClfError as err:
@@ -337,7 +359,8 @@ def run_fold(run: dict, index: dict, config, args, pool, features) -> dict:
     timings.update(scoring_s=round(time.monotonic() - mark, 1), wall_s=round(time.monotonic() - started, 1))
     log.info("%s: scoring: %d utterances, model %.3f, pitch rule %.3f, MFCC %.3f (%.0f s)", run["name"], len(rows),
              *(accuracy(rows, k)["accuracy"] for k in CLASSIFIERS), timings["scoring_s"])
-    return {"speakers": {s: sorted(k for k, v in split.items() if v == s) for s in config_lib.SPLITS},
+    return {"speakers": {s: sorted(k for k, v in split.items() if v == s)
+                         for s in list(config_lib.SPLITS) + (["unused"] if "unused" in split.values() else [])},
             "pitch_threshold_hz": round(threshold, 2), "training": training, "timings": timings, "rows": rows}
 
 
@@ -368,7 +391,8 @@ def run(args) -> dict:
             settings = json.loads(json.dumps({
                 "config": config.to_dict(), "seed": args.seed, "folds": None if spec["loco"] else args.folds,
                 "fold": spec["fold"], "loco": spec["loco"], "data_roots": args.data_root,
-                "max_speakers_per_group": args.max_speakers_per_group}))
+                "max_speakers_per_group": args.max_speakers_per_group,
+                **({"train_fraction": args.train_fraction} if args.train_fraction < 1 else {})}))
             old = read_json(path, None)
             if old and old.get("settings") == settings:
                 log.info("%s: done before, reused", spec["name"])

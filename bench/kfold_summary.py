@@ -69,7 +69,8 @@ def summarize(results: List[dict], args, wall: float) -> dict:
     mean = lambda key: round(sum(r[key] for r in runs) / len(runs), 2)  # noqa: E731
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {"name": args.name, "mode": "loco" if args.loco else f"{args.folds}-fold", "seed": args.seed,
-            "quick": args.quick, "only_runs": args.runs, "data_roots": args.data_root, "config_file": args.config,
+            "quick": args.quick, "only_runs": args.runs, "train_fraction": args.train_fraction,
+            "data_roots": args.data_root, "config_file": args.config,
             "overrides": args.set,
             "per_corpus": per_corpus, "runs": runs, "mean_training_s": mean("seconds"),
             "mean_examples_per_s": mean("examples_per_s"), "mean_cores_used": mean("cores_used"),
@@ -92,7 +93,9 @@ def markdown(summary: dict) -> str:
              + (f", probe: {', '.join(summary['only_runs'])} only" if summary.get("only_runs") else ""), ""]
     lines += _util.QUICK_NOTE if summary["quick"] else []
     lines += [f"- corpora: {', '.join(summary['data_roots'])}", f"- config: {summary['config_file'] or 'defaults'}"
-              f"{'; --set ' + ' '.join(summary['overrides']) if summary['overrides'] else ''}",
+              f"{'; --set ' + ' '.join(summary['overrides']) if summary['overrides'] else ''}"
+              + (f"; train speakers: {summary['train_fraction']:.0%} of each fold's (--train-fraction)"
+                 if summary.get("train_fraction", 1.0) < 1 else ""),
               f"- machine: {m['cpu']}, {m['cores']} cores; {m['date']}; commit {m['git_commit']}", "",
               "Single-utterance accuracy, every utterance scored once by a model that never heard its speaker "
               "(95 % Wilson interval over utterances; spk: 95 % interval when whole speakers are resampled). "

@@ -106,3 +106,40 @@ def test_bad_arguments_exit_2(tmp_path, capsys):
     assert "--loco nope: no such corpus" in capsys.readouterr().err
     assert kfold.main(["--folds", "1", "--out", str(tmp_path / "b"), "--work", work]) == EXIT_USER_ERROR
     assert "need at least 2 folds" in capsys.readouterr().err
+
+
+def test_train_fraction_thins_only_the_train_speakers():
+    """--train-fraction keeps a seeded share of each (corpus, gender)'s train speakers, at least one; test and
+    eval speakers are the same as without it."""
+    index = included_index()
+    folds = kfold.assign_folds(index, 2, 0)
+    test = {s for s, f in folds.items() if f == 0}
+    split = kfold.split_speakers(index, test, 0, "fold-0")
+    assert kfold.thin_train(index, split, 1.0, 0, "fold-0") == split
+    thinned = kfold.thin_train(index, split, 0.5, 0, "fold-0")
+    assert thinned == kfold.thin_train(index, split, 0.5, 0, "fold-0")   # seeded
+    assert thinned != kfold.thin_train(index, split, 0.5, 0, "fold-1")   # per run
+    assert {s for s, v in thinned.items() if v in ("test", "eval")} == {s for s, v in split.items() if v in ("test", "eval")}
+    for ids in kfold.groups(index).values():
+        train = [s for s in ids if split[s] == "train"]
+        kept = [s for s in train if thinned[s] == "train"]
+        assert len(kept) == max(1, round(0.5 * len(train))) and set(kept) <= set(train)
+        assert all(thinned[s] == "unused" for s in set(train) - set(kept))
+
+
+def test_a_thinned_fold_trains_and_fits_the_baselines_on_the_kept_speakers_only(tmp_path):
+    out, work = tmp_path / "out", tmp_path / "work"
+    assert kfold.main(["--quick", "--runs", "fold-0", "--train-fraction", "0.5", "--out", str(out),
+                       "--work", str(work)]) == 0
+    result = run_files(out)["fold-0"]
+    speakers = {split: set(ids) for split, ids in result["speakers"].items()}
+    assert speakers["unused"] and not speakers["unused"] & (speakers["train"] | speakers["eval"] | speakers["test"])
+    assert len(speakers["unused"]) >= len(speakers["train"]) - 4   # about half (rounding, per corpus and gender)
+    assert result["settings"]["train_fraction"] == 0.5
+    assert "train speakers: 50% of each fold's" in (out / "summary-fold-0.md").read_text()
+
+
+def test_train_fraction_out_of_range_exits_2(tmp_path, capsys):
+    assert kfold.main(["--quick", "--train-fraction", "0", "--out", str(tmp_path / "a"),
+                       "--work", str(tmp_path / "w")]) == EXIT_USER_ERROR
+    assert "--train-fraction 0: use a share in (0, 1]" in capsys.readouterr().err
