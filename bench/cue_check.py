@@ -21,8 +21,8 @@ same of four numbers that are a textbook gender cue, with far less room than 80 
 voices. A recording without F0 (or without formants, for the formant classifiers) is wrong for every
 classifier that needs it in the accuracy table, as for the rule; the paired "second cue" differences
 (F0 + MFCC or F0 + formants against F0 alone) are taken on the utterances that have the second cue, so
-they measure the cue, not how often it could be computed. Features come from bench.kfold's cache in `--work` (computed
-there when missing; formants in formant_cache.json).
+they measure the cue, not how often it could be computed. Features come from bench.kfold's cache in
+`--work` (computed there when missing; formants in formant_cache.json).
 
 Run:  .venv/bin/python -m bench.cue_check --runs r10,r10-seed1,r10-seed2 [--work /tmp/audioclf-kfold]
       [--out bench/results/cue_check.md]
