@@ -297,7 +297,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         if isinstance(stop, interrupts.RunInterrupted):   # a run's summary and report say where it stopped
             print(f"audioclf: {stop}", file=interrupts.terminal(), flush=True)
-            return stop.exit_code
+            interrupts.exit_after_interrupt(stop.exit_code)   # does not return
         print("audioclf: interrupted", file=sys.stderr)
         return 130
     except Exception as err:  # pylint: disable=broad-except

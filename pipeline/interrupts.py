@@ -16,9 +16,10 @@ main thread may see a dead worker before it sees the signal. So, while a run is 
   handlers (the log file keeps every line) and raises `RunInterrupted`. Children get the default SIGTERM
   action, so they end without a word.
 
-`terminal()` is the original stderr, for the one line the command line prints at the end. A second
-signal while the run is being wound up ends the process at once. After an interrupt, descriptor 2 stays
-on the log file (threads may still print while the process ends).
+`terminal()` is the original stderr, for the one line the command line prints at the end; then
+`exit_after_interrupt` stops the run's child processes and ends the process without waiting for
+threads left behind. A second signal while the run is being wound up ends the process at once. After
+an interrupt, descriptor 2 stays on the log file (threads may still print while the process ends).
 """
 import contextlib
 import logging
@@ -27,7 +28,7 @@ import signal
 import sys
 import threading
 import _thread
-from typing import Iterator, TextIO
+from typing import Iterator, NoReturn, TextIO
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,31 @@ def _watch() -> None:
         else:
             run["pending"] = signum
             signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
+
+
+def exit_after_interrupt(code: int, grace_s: float = 10.0) -> NoReturn:
+    """Ends the process of an interrupted run, once its summary, report and last line are out: stops the
+    child processes the run left (Beam's SDK workers, worker pools; they ignore SIGINT, see above) with
+    SIGTERM, SIGKILL for those still there after `grace_s`, flushes the logs and exits at once, without
+    waiting for threads the interrupted libraries left behind. One of those can hold the interpreter's
+    shutdown forever: in CI on 2026-12-02 a Ctrl-C at the end of AudioSynthesis printed the run's last line
+    and the process never exited (tests/run_control_test.py)."""
+    import psutil  # pylint: disable=import-outside-toplevel
+
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.terminate()
+    _, alive = psutil.wait_procs(children, timeout=grace_s)
+    for child in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
+    psutil.wait_procs(alive, timeout=grace_s)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr, _state["terminal"]):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)  # pylint: disable=protected-access
 
 
 def terminal() -> TextIO:
