@@ -1,10 +1,11 @@
 """Small helpers shared by the benchmark scripts: machine description, statistics, Markdown."""
 import datetime
+import json
 import os
 import platform
 import sys
 import time
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 
@@ -114,10 +115,15 @@ def unpin(old) -> None:
         os.sched_setaffinity(0, old)
 
 
-def write_report(path: str, text: str) -> None:
+def write_report(path: str, text: str, data: Optional[dict] = None) -> None:
+    """Writes and prints the Markdown report; with `data`, also the figures behind it as JSON beside it
+    (same name, .json)."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
+    if data is not None:
+        with open(os.path.splitext(path)[0] + ".json", "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1)
     print(text)
     print(f"\n(written to {path})")
 

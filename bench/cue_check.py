@@ -28,7 +28,6 @@ Run:  .venv/bin/python -m bench.cue_check --runs r10,r10-seed1,r10-seed2 [--work
       [--out bench/results/cue_check.md]
 """
 import argparse
-import json
 import math
 import os
 import sys
@@ -145,9 +144,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--out", default=os.path.join(os.path.dirname(KFOLD_RESULTS), "cue_check.md"))
     args = parser.parse_args(argv)
     result = check([r for r in args.runs.split(",") if r], args.work, args.workers, args.results)
-    _util.write_report(args.out, markdown(result))
-    with open(os.path.splitext(args.out)[0] + ".json", "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=1)
+    _util.write_report(args.out, markdown(result), result)
     return 0
 
 

@@ -17,7 +17,6 @@ Run:  .venv/bin/python -m bench.ensemble_check --runs r10,r10-rerun,r11,r13 [--o
 """
 import argparse
 import itertools
-import json
 import os
 import sys
 from typing import Dict, List, Optional, Sequence
@@ -93,6 +92,12 @@ def mostly_wrong(rows: List[dict]) -> List[dict]:
     return out
 
 
+def _accuracy(rows: List[dict], key: str) -> float:
+    """kfold_summary.accuracy's figure alone, without its bootstrap intervals (computed here for a thousand
+    ensembles, where only the figure is reported)."""
+    return round(sum(r[key] == r["truth"] for r in rows) / len(rows), 4)
+
+
 def check(names: Sequence[str], results: str = KFOLD_RESULTS) -> dict:
     if len(names) < 2:
         raise SystemExit("bench: error: --runs: name at least two finished k-fold runs to average.")
@@ -107,7 +112,7 @@ def check(names: Sequence[str], results: str = KFOLD_RESULTS) -> dict:
         subsets = list(itertools.combinations(names, k))
         if len(subsets) > MAX_SUBSETS:
             subsets = [subsets[i] for i in sorted(rng.choice(len(subsets), MAX_SUBSETS, replace=False))]
-        accs = [accuracy(vote(rows, s, "_subset"), "_subset")["accuracy"] for s in subsets]
+        accs = [_accuracy(vote(rows, s, "_subset"), "_subset") for s in subsets]
         sizes.append({"k": k, "subsets": len(subsets), "mean": round(float(np.mean(accs)), 4),
                       "min": min(accs), "max": max(accs)})
     for r in rows:
@@ -120,10 +125,10 @@ def check(names: Sequence[str], results: str = KFOLD_RESULTS) -> dict:
             "average_minus_runs_mean_points": round(100 * float(np.mean(
                 [(r["average"] == r["truth"]) - r["runs_mean_correct"] for r in rows])), 2),
             "by_size": sizes,
-            "per_corpus": {c: {"utterances": sum(r["corpus"] == c for r in rows),
-                               "pitch": accuracy([r for r in rows if r["corpus"] == c], "pitch")["accuracy"],
-                               "average": accuracy([r for r in rows if r["corpus"] == c], "average")["accuracy"]}
-                           for c in sorted({r["corpus"] for r in rows})}}
+            "per_corpus": {c: {"utterances": len(part), "pitch": _accuracy(part, "pitch"),
+                               "average": _accuracy(part, "average")}
+                           for c in sorted({r["corpus"] for r in rows})
+                           for part in [[r for r in rows if r["corpus"] == c]]}}
 
 
 def markdown(result: dict) -> str:
@@ -164,9 +169,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--out", default=os.path.join(os.path.dirname(KFOLD_RESULTS), "ensemble_check.md"))
     args = parser.parse_args(argv)
     result = check([r for r in args.runs.split(",") if r], args.results)
-    _util.write_report(args.out, markdown(result))
-    with open(os.path.splitext(args.out)[0] + ".json", "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=1)
+    _util.write_report(args.out, markdown(result), result)
     return 0
 
 

@@ -2,10 +2,11 @@
 
 Women's vocal tracts are shorter than men's, so their formants lie higher, by about 15-20 %, whatever
 the pitch. This is the classic linear-prediction estimate: pre-emphasis, 30 ms Hamming frames every
-10 ms, kept where the frame is loud (at or above the utterance's median RMS) and voiced-looking (few zero
-crossings, counted before pre-emphasis); an order-12 LPC polynomial per frame at 11025 Hz, whose complex roots between 250 Hz and
-5 kHz with a bandwidth under 300 Hz are the frame's formant candidates; the utterance's F1-F4 are the
-medians over the frames that have at least four. A bench diagnostic, not part of the model or the gate.
+10 ms, kept where the frame is loud (at or above the utterance's median RMS) and voiced-looking (few
+zero crossings, counted before pre-emphasis); an order-12 LPC polynomial per frame at 11025 Hz, whose
+complex roots between 250 Hz and 5 kHz with a bandwidth under 300 Hz are the frame's formant
+candidates; the utterance's F1-F4 are the medians over the frames that have at least four. A bench
+diagnostic, not part of the model or the gate.
 """
 from typing import List, Optional
 

@@ -20,7 +20,6 @@ Run:  .venv/bin/python -m bench.label_audit --runs r10,r10-seed1,r10-seed2 [--mi
       [--min-utterances 5] [--work /tmp/audioclf-kfold | --no-formants] [--out bench/results/label_audit.md]
 """
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -31,7 +30,6 @@ from bench.kfold_results import KFOLD_RESULTS, read_rows, read_run_here
 from bench.kfold_summary import accuracy, difference, difference_cell
 from components.audio_evaluator import pitch_rule
 
-DEFAULT_WORK = kfold.DEFAULT_WORK
 FORMANT = "formant_lr"   # the third witness: logistic regression on the LPC formants (bench/formants.py)
 
 def suspects(runs: Dict[str, List[dict]], min_disagree: float, min_utterances: int) -> List[dict]:
@@ -132,17 +130,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--min-disagree", type=float, default=0.8)
     parser.add_argument("--min-utterances", type=int, default=5)
     parser.add_argument("--results", default=KFOLD_RESULTS)
-    parser.add_argument("--work", default=DEFAULT_WORK, help="bench.kfold's feature cache (formants are added to it)")
+    parser.add_argument("--work", default=kfold.DEFAULT_WORK, help="bench.kfold's feature cache (formants are added to it)")
     parser.add_argument("--no-formants", action="store_true", help="leave out the formant witness")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default=os.path.join(os.path.dirname(KFOLD_RESULTS), "label_audit.md"))
     args = parser.parse_args(argv)
     result = audit([r for r in args.runs.split(",") if r], args.min_disagree, args.min_utterances, args.results,
                    None if args.no_formants else args.work, args.workers)
-    text = markdown(result)
-    _util.write_report(args.out, text)
-    with open(os.path.splitext(args.out)[0] + ".json", "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=1)
+    _util.write_report(args.out, markdown(result), result)
     return 0
 
 
