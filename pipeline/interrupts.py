@@ -14,7 +14,9 @@ main thread may see a dead worker before it sees the signal. So, while a run is 
   TensorFlow's import; outside a run, the watcher turns SIGINT into the usual KeyboardInterrupt.
 * SIGTERM's handler (the main thread's) records which signal stopped the run, removes the terminal's log
   handlers (the log file keeps every line) and raises `RunInterrupted`. Children get the default SIGTERM
-  action, so they end without a word.
+  action, so they end without a word. Where the main thread cannot raise (a `__del__`, a weakref or GC
+  callback: Python prints such an exception as "ignored"), `sys.unraisablehook` sees the swallowed
+  `RunInterrupted` and has it raised again.
 
 `terminal()` is the original stderr, for the one line the command line prints at the end; then
 `exit_after_interrupt` stops the run's child processes and ends the process without waiting for
@@ -138,6 +140,8 @@ def catch(log_path: str) -> Iterator[None]:
 
     def stop(signum, _frame):
         signum = caught.pop("pending", signum)
+        if caught.pop("redeliver", False):   # the first raise was swallowed (see `swallowed` below)
+            raise RunInterrupted(caught["signum"])
         if caught["signum"] is not None:   # a second signal: stop waiting for the wind-up
             print(f"audioclf: {signal.Signals(signum).name} again: stopped at once; the summary may be missing",
                   file=terminal_stream, flush=True)
@@ -148,13 +152,27 @@ def catch(log_path: str) -> Iterator[None]:
         log.warning("received %s: stopping the run", signal.Signals(signum).name)
         raise RunInterrupted(signum)
 
+    def swallowed(unraisable):
+        """A signal handler runs wherever the main thread is; in a `__del__` or a weakref or GC callback the
+        RunInterrupted it raises is "ignored" (printed, not raised) and the run would go on to its end (grpc's
+        `_Server.__del__` in AudioSynthesis, seen 2026-12-02). So raise it again, at the next chance."""
+        if isinstance(unraisable.exc_value, RunInterrupted) and caught["signum"] is not None:
+            log.info("the interrupt landed in %r, which cannot raise: raising it again", unraisable.object)
+            caught["redeliver"] = True
+            # From another thread, a moment later: raised inside this hook, it would be lost again.
+            threading.Timer(0.05, signal.pthread_kill, (threading.main_thread().ident, signal.SIGTERM)).start()
+        else:
+            previous_hook(unraisable)
+
     previous = {signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
                 signal.SIGTERM: signal.signal(signal.SIGTERM, stop)}
+    previous_hook, sys.unraisablehook = sys.unraisablehook, swallowed
     _state["run"] = caught
     try:
         yield
     finally:
         _state["run"] = None
+        sys.unraisablehook = previous_hook
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         if caught["signum"] is None:

@@ -95,7 +95,10 @@ def _run_locked(config: PipelineConfig, data_root: str, sources: list, output_di
 
 
 def _interrupted_message(output_dir: str, summary: RunSummary, signal_name: str) -> str:
-    where = f" at {summary.interrupted_at}" if summary.interrupted_at else ""
+    where = ""
+    if summary.interrupted_at:
+        started = summary.components[summary.interrupted_at].execution_id is not None
+        where = f" at {summary.interrupted_at}" + ("" if started else " (before it started)")
     return (f"interrupted by {signal_name}{where}; what it had done is in {run_dir.path(output_dir, run_dir.SUMMARY)} "
             f"and {run_dir.path(output_dir, run_dir.REPORT)}, details in {run_dir.path(output_dir, run_dir.LOG)}")
 

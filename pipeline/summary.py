@@ -157,6 +157,12 @@ def write_summary(output_dir: str, metadata_path: str, pipeline_name: str, error
                 interrupted_at = interrupted_at or name
     for component in pipeline_def.COMPONENT_ORDER:
         components.setdefault(component, ComponentRun(status="not run"))
+    if interrupted and interrupted_at is None:
+        # Stopped between two components (one had finished, the next had no execution yet): the runner
+        # was starting the first one of the run's order that has none. It has no execution to abandon.
+        interrupted_at = next((c for c in pipeline_def.COMPONENT_ORDER if components[c].status == "not run"), None)
+        if interrupted_at is not None:
+            components[interrupted_at].status = "interrupted"
 
     index_uri = output_uri(components, pipeline_def.SPEAKER_INDEX, "speaker_index")
     index = read_index(index_uri) if index_uri else None
