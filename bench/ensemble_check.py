@@ -25,22 +25,12 @@ import numpy as np
 
 from bench import _util
 from bench.kfold_summary import accuracy, difference, difference_cell
-from bench.kfold_results import KFOLD_RESULTS, read_folds
+from bench.kfold_results import KFOLD_RESULTS, class1_probability, read_folds
 from components.audio_evaluator.real_speech import LABEL_OF_GENDER
 
 MAX_SUBSETS = 2000   # per ensemble size; above it, a fixed random sample of the combinations
 GENDER_OF_LABEL = {label: gender for gender, label in LABEL_OF_GENDER.items()}
 MOSTLY_WRONG_MIN = 3   # utterances a speaker needs to be listed among those the average gets mostly wrong
-
-
-def _class1_probability(row: dict) -> Optional[float]:
-    """P(class 1) from a k-fold row, which keeps the probability of the class it chose; None if unscored."""
-    if row["model"] == -1 or row.get("probability") is None:
-        return None
-    if row["model"] not in (0, 1):
-        raise SystemExit(f"bench: error: {row['path']}: class {row['model']}; ensemble_check handles two "
-                         "classes only (the gender task's F and M).")
-    return row["probability"] if row["model"] == 1 else 1.0 - row["probability"]
 
 
 def read_runs(names: Sequence[str], results: str = KFOLD_RESULTS) -> Dict[str, List[dict]]:
@@ -65,7 +55,7 @@ def combine(runs: Dict[str, List[dict]]) -> List[dict]:
                 row = by_path.setdefault(r["path"], {"path": r["path"], "corpus": r["corpus"], "speaker": r["speaker"],
                                                      "truth": r["truth"], "pitch": r["pitch"], "f0": r.get("f0"),
                                                      "p": {}})
-                row["p"][name] = _class1_probability(r)
+                row["p"][name] = class1_probability(r)
     return [by_path[p] for p in sorted(by_path)]
 
 

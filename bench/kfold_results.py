@@ -1,9 +1,9 @@
 """Reading finished k-fold runs (bench/kfold.py writes bench/results/kfold/<run>/fold-*.json) for the
-checks that reuse them: bench/label_audit.py, bench/cue_check.py, bench/ensemble_check.py."""
+checks that reuse them: bench/label_audit.py, bench/cue_check.py, bench/ensemble_check.py, bench/fusion_check.py."""
 import glob
 import json
 import os
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from bench import _util
 
@@ -21,6 +21,16 @@ def read_folds(run: str, results: str = KFOLD_RESULTS) -> List[dict]:
         with open(path, encoding="utf-8") as f:
             folds.append(json.load(f))
     return folds
+
+
+def class1_probability(row: dict) -> Optional[float]:
+    """P(class 1) from a k-fold row, which keeps the probability of the class it chose; None if unscored."""
+    if row["model"] == -1 or row.get("probability") is None:
+        return None
+    if row["model"] not in (0, 1):
+        raise SystemExit(f"bench: error: {row['path']}: class {row['model']}; the checks handle two "
+                         "classes only (the gender task's F and M).")
+    return row["probability"] if row["model"] == 1 else 1.0 - row["probability"]
 
 
 def read_rows(run: str, results: str = KFOLD_RESULTS) -> List[dict]:
