@@ -15,9 +15,12 @@ check asks it of what is already measured, training nothing:
   both were wrong.)
 
 Reported per run, pooled, beside the model and the rule: accuracies with their speaker-bootstrap
-interval, the stacked fusion's paired difference to the rule, and per corpus.
+interval, the stacked fusion's paired difference to the rule, and per corpus. With `--loco` the "folds"
+are a leave-one-corpus-out run's left-out corpora: each corpus is then decided by a fusion fitted on
+the other left-out corpus, a corpus it was not fitted on either.
 
 Run:  .venv/bin/python -m bench.fusion_check --runs r10,r10-seed1,r10-seed2 [--out bench/results/fusion_check.md]
+      .venv/bin/python -m bench.fusion_check --loco --runs r10-loco,r21-loco --out bench/results/fusion_check_loco.md
 """
 import argparse
 import math
@@ -64,10 +67,10 @@ def stack(folds: List[dict]) -> List[dict]:
     return out
 
 
-def check(names: Sequence[str], results: str = KFOLD_RESULTS) -> dict:
+def check(names: Sequence[str], results: str = KFOLD_RESULTS, loco: bool = False) -> dict:
     runs = {}
     for name in names:
-        rows = stack(read_folds(name, results))
+        rows = stack(read_folds(name, results, "loco-*.json" if loco else "fold-*.json"))
         runs[name] = {
             "utterances": len(rows), "speakers": len({r["speaker"] for r in rows}),
             **{key: accuracy(rows, key) for key in ("model", "pitch", "stacked", "either")},
@@ -77,7 +80,7 @@ def check(names: Sequence[str], results: str = KFOLD_RESULTS) -> dict:
                                for key in ("model", "pitch", "stacked", "either")} | {"utterances": len(part)}
                            for c in sorted({r["corpus"] for r in rows})
                            for part in [[r for r in rows if r["corpus"] == c]]}}
-    return {"runs": runs}
+    return {"runs": runs, "loco": loco}
 
 
 def markdown(result: dict) -> str:
@@ -86,7 +89,8 @@ def markdown(result: dict) -> str:
         return f"{a['accuracy']:.3f}" + (f" ({ci[0]:.3f}-{ci[1]:.3f})" if ci else "")
 
     runs = result["runs"]
-    lines = ["# The model fused with the pitch: stacked on the other folds, and the either-right bound", "",
+    title = ("left-out corpora, each stacked on the other" if result["loco"] else "stacked on the other folds")
+    lines = [f"# The model fused with the pitch ({title}), and the either-right oracle", "",
              *_util.machine_lines([f"git commit: {_util.git_commit()}"]), "",
              "Pooled single-utterance accuracy (speaker-bootstrap 95 % interval); stacked - rule is paired:", "",
              _util.table(["run", "utterances", "model", "pitch rule", "stacked (model + F0)", "either decision right",
@@ -104,14 +108,16 @@ def markdown(result: dict) -> str:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", required=True, help="finished k-fold runs, comma-separated (each is checked alone)")
+    parser.add_argument("--loco", action="store_true", help="the runs are leave-one-corpus-out runs (loco-*.json)")
     parser.add_argument("--results", default=KFOLD_RESULTS)
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(KFOLD_RESULTS), "fusion_check.md"))
+    parser.add_argument("--out", default=None, help="default bench/results/fusion_check.md (--loco: fusion_check_loco.md)")
     args = parser.parse_args(argv)
     names = [r for r in args.runs.split(",") if r]
     if not names:
         raise SystemExit("bench: error: --runs: name at least one finished k-fold run.")
-    result = check(names, args.results)
-    _util.write_report(args.out, markdown(result), result)
+    result = check(names, args.results, args.loco)
+    out = args.out or os.path.join(os.path.dirname(KFOLD_RESULTS), "fusion_check_loco.md" if args.loco else "fusion_check.md")
+    _util.write_report(out, markdown(result), result)
     return 0
 
 

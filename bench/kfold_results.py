@@ -10,12 +10,14 @@ from bench import _util
 KFOLD_RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "kfold")
 
 
-def read_folds(run: str, results: str = KFOLD_RESULTS) -> List[dict]:
-    """The fold files (fold-*.json) of a finished k-fold run, in fold order."""
-    files = sorted(glob.glob(os.path.join(results, run, "fold-*.json")))
+def read_folds(run: str, results: str = KFOLD_RESULTS, pattern: str = "fold-*.json") -> List[dict]:
+    """The fold files (fold-*.json) of a finished k-fold run, in fold order; `pattern` "loco-*.json": the
+    left-out corpora of a leave-one-corpus-out run."""
+    files = sorted(glob.glob(os.path.join(results, run, pattern)))
     if not files:
-        raise SystemExit(f"bench: error: {os.path.join(results, run)}: no fold-*.json; run "
-                         f"`python -m bench.kfold --name {run}` first, or name a run that has them.")
+        how = "--loco CORPORA " if pattern.startswith("loco") else ""
+        raise SystemExit(f"bench: error: {os.path.join(results, run)}: no {pattern}; run "
+                         f"`python -m bench.kfold --name {run} {how}...` first, or name a run that has them.")
     folds = []
     for path in files:
         with open(path, encoding="utf-8") as f:

@@ -66,3 +66,14 @@ def test_a_single_fold_is_refused(tmp_path):
     _write(tmp_path, "x", folds=1)
     with pytest.raises(SystemExit, match="at least two folds"):
         fusion_check.check(["x"], results=str(tmp_path))
+
+
+def test_loco_runs_stack_each_left_out_corpus_on_the_other(tmp_path):
+    _write(tmp_path, "x", folds=2)
+    for fold, corpus in enumerate(["ls", "so"]):
+        (tmp_path / "x" / f"fold-{fold}.json").rename(tmp_path / "x" / f"loco-{corpus}.json")
+    with pytest.raises(SystemExit, match="no fold-"):
+        fusion_check.check(["x"], results=str(tmp_path))
+    result = fusion_check.check(["x"], results=str(tmp_path), loco=True)
+    assert result["loco"] and result["runs"]["x"]["utterances"] == 40
+    assert "left-out corpora" in fusion_check.markdown(result)
