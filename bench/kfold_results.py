@@ -35,11 +35,6 @@ def class1_probability(row: dict) -> Optional[float]:
     return row["probability"] if row["model"] == 1 else 1.0 - row["probability"]
 
 
-def read_rows(run: str, results: str = KFOLD_RESULTS) -> List[dict]:
-    """Every scored utterance of a finished k-fold run."""
-    return [r for fold in read_folds(run, results) for r in fold["rows"]]
-
-
 def bundled_path(path: str, data_roots: Sequence[str]) -> str:
     """A row's audio path moved onto this checkout's data/ when the run read a bundled corpus from another
     checkout (the seed runs ran from snapshots), so the features of one file are computed once."""
@@ -56,6 +51,6 @@ def read_run_here(run: str, results: str = KFOLD_RESULTS) -> Tuple[List[dict], D
     by_speaker: Dict[str, List[dict]] = {}
     for fold in folds:
         for r in fold["rows"]:
-            r["path"] = bundled_path(r["path"], fold["settings"]["data_roots"])
+            r["path"] = bundled_path(r["path"], fold.get("settings", {}).get("data_roots", []))
             by_speaker.setdefault(r["speaker"], []).append(r)
     return folds, by_speaker

@@ -18,6 +18,7 @@ their labels are wrong), and each run's pooled model and rule accuracy with and 
 
 Run:  .venv/bin/python -m bench.label_audit --runs r10,r10-seed1,r10-seed2 [--min-disagree 0.8]
       [--min-utterances 5] [--work /tmp/audioclf-kfold | --no-formants] [--out bench/results/label_audit.md]
+      [--listen bench/results/label_audit_listen.html]   (a page to listen to the suspects)
 """
 import argparse
 import os
@@ -25,20 +26,26 @@ import statistics
 import sys
 from typing import Dict, List, Optional, Sequence
 
-from bench import _util, cue_check, formants, kfold, kfold_baselines
-from bench.kfold_results import KFOLD_RESULTS, read_rows, read_run_here
+from bench import _util, cue_check, formants, kfold, kfold_baselines, listening_page
+from bench.kfold_results import KFOLD_RESULTS, read_run_here
 from bench.kfold_summary import accuracy, difference, difference_cell
 from components.audio_evaluator import pitch_rule
 
 FORMANT = "formant_lr"   # the third witness: logistic regression on the LPC formants (bench/formants.py)
 
-def suspects(runs: Dict[str, List[dict]], min_disagree: float, min_utterances: int) -> List[dict]:
-    """Speakers whose label both baselines contradict on at least `min_disagree` of their utterances,
-    over all runs pooled, with at least `min_utterances` distinct utterances."""
+def pooled_by_speaker(runs: Dict[str, List[dict]]) -> Dict[str, List[dict]]:
+    """Every run's rows, by speaker."""
     by_speaker: Dict[str, List[dict]] = {}
     for rows in runs.values():
         for r in rows:
             by_speaker.setdefault(r["speaker"], []).append(r)
+    return by_speaker
+
+
+def suspects(runs: Dict[str, List[dict]], min_disagree: float, min_utterances: int) -> List[dict]:
+    """Speakers whose label both baselines contradict on at least `min_disagree` of their utterances,
+    over all runs pooled, with at least `min_utterances` distinct utterances."""
+    by_speaker = pooled_by_speaker(runs)
     found = []
     for speaker, rows in sorted(by_speaker.items()):
         utterances = len({os.path.basename(r["path"]) for r in rows})   # each run has its own data root
@@ -75,11 +82,15 @@ def with_formant_answers(run: str, results: str, work: str, workers: int) -> Lis
 
 
 def audit(run_names: Sequence[str], min_disagree: float, min_utterances: int,
-          results: str = KFOLD_RESULTS, work: Optional[str] = None, workers: int = 2) -> dict:
-    """`work`: bench.kfold's feature folder, for the formant witness; None leaves it out."""
-    runs = {name: with_formant_answers(name, results, work, workers) if work else read_rows(name, results)
-            for name in run_names}
+          results: str = KFOLD_RESULTS, work: Optional[str] = None, workers: int = 2,
+          listen: Optional[str] = None) -> dict:
+    """`work`: bench.kfold's feature folder, for the formant witness; None leaves it out. `listen`: where to
+    write a page to listen to the suspects beside reference speakers (bench/listening_page.py)."""
+    runs = {name: with_formant_answers(name, results, work, workers) if work else
+            [r for fold in read_run_here(name, results)[0] for r in fold["rows"]] for name in run_names}
     flagged = suspects(runs, min_disagree, min_utterances)
+    if listen:
+        listening_page.write(listen, flagged, pooled_by_speaker(runs), source=f"bench.label_audit --runs {','.join(run_names)}")
     names = {s["speaker"] for s in flagged}
     per_run = []
     for name, rows in runs.items():
@@ -134,10 +145,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--no-formants", action="store_true", help="leave out the formant witness")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default=os.path.join(os.path.dirname(KFOLD_RESULTS), "label_audit.md"))
+    parser.add_argument("--listen", metavar="FILE.html",
+                        help="also write a page to listen to the suspects beside reference speakers of their corpus")
     args = parser.parse_args(argv)
     result = audit([r for r in args.runs.split(",") if r], args.min_disagree, args.min_utterances, args.results,
-                   None if args.no_formants else args.work, args.workers)
+                   None if args.no_formants else args.work, args.workers, args.listen)
     _util.write_report(args.out, markdown(result), result)
+    if args.listen:
+        print(f"(listening page: {args.listen})")
     return 0
 
 

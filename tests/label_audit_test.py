@@ -73,3 +73,30 @@ def test_formants_are_a_third_witness_fitted_per_fold_that_does_not_choose(tmp_p
 def test_a_run_without_folds_is_named(results):
     with pytest.raises(SystemExit, match=r"missing.*no fold-\*\.json"):
         label_audit.audit(["a", "missing"], 0.8, 5, str(results))
+
+
+def test_the_listening_page_links_each_suspect_and_a_reference_per_label(tmp_path):
+    """Audio files on disk for the flipped suspect and both clean speakers; the page links them relative to
+    itself, picks the clean speakers as references (every classifier agrees with them), and names a file
+    that is not on this machine instead of linking it."""
+    rows = _rows(0)
+    corpus = tmp_path / "snap0"
+    for r in rows:
+        if r["speaker"] in ("c/flipped", "c/clean-m", "c/clean-f") and not r["path"].endswith("/5.flac"):
+            path = corpus / r["path"][len("/snap0/"):]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"fLaC")
+    (tmp_path / "runs" / "a").mkdir(parents=True)
+    (tmp_path / "runs" / "a" / "fold-0.json").write_text(json.dumps(
+        {"settings": {"data_roots": [str(corpus)]}, "rows": [dict(r, path=str(corpus) + r["path"][len("/snap0"):])
+                                                            for r in rows]}))
+    page = tmp_path / "pages" / "listen.html"
+    page.parent.mkdir()
+    result = label_audit.audit(["a"], 0.8, 5, str(tmp_path / "runs"), listen=str(page))
+    assert [s["speaker"] for s in result["suspects"]] == ["c/flipped"]
+    text = page.read_text()
+    assert "Reference F: clean-f" in text and "Reference M: clean-m" in text and "Suspect flipped: labelled M" in text
+    assert 'src="../snap0/c/flipped/0.flac"' in text and 'src="../snap0/c/clean-f/0.flac"' in text
+    assert "5.flac: <em>not on this machine</em>" in text
+    assert text.count("<audio") == 5 + 2 * 3   # the suspect's five files here; three per reference
+    assert not list(page.parent.glob("*.tmp"))
