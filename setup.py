@@ -20,7 +20,7 @@ setup(
     install_requires=[  # versions pinned in requirements/lock.txt
         "tfx", "tensorflow", "tf_keras", "kapre", "apache-beam", "pydub", "librosa", "soundfile", "soxr",
         "tensorflow-data-validation", "tensorflow-model-analysis", "kfp", "numpy", "PyYAML", "matplotlib", "scikit-learn",
-        "Jinja2", "pydantic", "psutil",
+        "Jinja2", "pydantic", "psutil", "scipy",
     ],
     entry_points={"console_scripts": ["audioclf=pipeline.cli:main"]},
 )

@@ -48,6 +48,13 @@ class SynthesisConfig:
     # Probability of white noise over a clip, at an SNR (dB) drawn from noise_snr_db.
     noise_probability: float = setting(0.3, low=0.0, high=1.0)
     noise_snr_db: List[float] = setting(factory=lambda: [10.0, 40.0], low=-30.0, high=120.0)
+    # Probability that a clip goes through a random recording channel: a 2nd-order Butterworth high-pass at a
+    # cutoff drawn from channel_highpass_hz and a low-pass at one drawn from channel_lowpass_hz (a phone
+    # line is about 300-3400 Hz; a low-pass at or above half the sample rate is left out). It moves no
+    # harmonic and no formant, only how loud the recording chain leaves them. Off (0) by default.
+    channel_probability: float = setting(0.0, low=0.0, high=1.0)
+    channel_highpass_hz: List[float] = setting(factory=lambda: [20.0, 300.0], low=1.0, high=24000.0)
+    channel_lowpass_hz: List[float] = setting(factory=lambda: [3400.0, 8000.0], low=100.0, high=24000.0)
     # No utterance piece shorter than this is placed in a clip (a sequence stops instead).
     min_piece_seconds: float = setting(1.0, above=0.0, high=MAX_CLIP_SECONDS)
     # An utterance none of whose 50 ms frames reaches this RMS level (dBFS: 0 is full scale, a full-scale
@@ -82,6 +89,12 @@ class SynthesisConfig:
         if sorted(self.clips) != sorted(SPLITS):
             raise AudioClfError(f"config: synthesis.clips must give a count for each of {', '.join(SPLITS)}; got {self.clips}.")
         check_range("synthesis.noise_snr_db", self.noise_snr_db)
+        check_range("synthesis.channel_highpass_hz", self.channel_highpass_hz)
+        check_range("synthesis.channel_lowpass_hz", self.channel_lowpass_hz)
+        if self.channel_probability > 0 and self.channel_highpass_hz[1] >= self.channel_lowpass_hz[0]:
+            raise AudioClfError(f"config: synthesis.channel_highpass_hz={self.channel_highpass_hz} reaches "
+                                f"synthesis.channel_lowpass_hz={self.channel_lowpass_hz}: a channel could pass "
+                                f"nothing; keep the high-pass cutoffs below the low-pass ones.")
         check_range("synthesis.speakers_per_clip", self.speakers_per_clip, 1)
         check_range("synthesis.pause_seconds", self.pause_seconds, 0.0)
         check_range("synthesis.gain_db", self.gain_db)

@@ -213,6 +213,24 @@ def _add_noise(rng: np.random.Generator, mix: np.ndarray, config: SynthesisConfi
     return round(snr_db, 2)
 
 
+def _add_channel(rng: np.random.Generator, mix: np.ndarray, config: SynthesisConfig) -> Optional[dict]:
+    """A random recording channel (high-pass, and low-pass below the Nyquist frequency) over the clip, with
+    probability channel_probability; returns its cutoffs, or None. Filtering moves no harmonic and no
+    formant: it changes how loud the chain leaves them, as a phone line or a cheap microphone does."""
+    if rng.random() >= config.channel_probability:
+        return None
+    from scipy import signal  # pylint: disable=import-outside-toplevel
+
+    highpass = float(rng.uniform(*config.channel_highpass_hz))
+    lowpass = float(rng.uniform(*config.channel_lowpass_hz))
+    nyquist = config.sample_rate / 2.0
+    sections = [signal.butter(2, highpass, "highpass", fs=config.sample_rate, output="sos")]
+    if lowpass < 0.95 * nyquist:
+        sections.append(signal.butter(2, lowpass, "lowpass", fs=config.sample_rate, output="sos"))
+    mix[:] = signal.sosfilt(np.concatenate(sections), mix).astype(np.float32)
+    return {"highpass_hz": round(highpass, 1), "lowpass_hz": round(lowpass, 1) if lowpass < 0.95 * nyquist else None}
+
+
 def synthesize_clip(split: str, clip_index: int, pools: Pools, config: SynthesisConfig,
                     load: Callable[[str], Optional[np.ndarray]],
                     reasons: Optional[Dict[str, str]] = None) -> Tuple[np.ndarray, dict]:
@@ -279,6 +297,8 @@ def synthesize_clip(split: str, clip_index: int, pools: Pools, config: Synthesis
     if not placed:
         raise AudioClfError(_nothing_usable(split, clip_index, chosen, skipped, reasons))
     noise_db = _add_noise(rng, mix, config) if config.noise_probability > 0 and not clean_crops else None
+    # After the noise: the chain filters the microphone's hiss too.
+    channel = _add_channel(rng, mix, config) if config.channel_probability > 0 and not clean_crops else None
     peak = max(float(mix.max()), -float(mix.min()))  # no |mix| temporary
     if peak > PEAK:
         mix *= np.float32(PEAK / peak)
@@ -286,6 +306,7 @@ def synthesize_clip(split: str, clip_index: int, pools: Pools, config: Synthesis
     meta = {"clip_id": f"{split}-{clip_index:06d}", "split": split, "index": clip_index, "label": label,
             "label_name": LABEL_NAMES[label], "mode": mode, "speakers": speakers, "num_speakers": len(speakers),
             "utterances": placed, "duration_s": config.clip_seconds, "sample_rate": rate, "noise_snr_db": noise_db,
+            "channel": channel,
             "skipped_files": sorted(set(skipped)),
             "skipped_why": {path: (reasons or {}).get(path, UNDECODABLE) for path in sorted(set(skipped))}}
     return mix, meta

@@ -171,6 +171,42 @@ def test_noise_at_the_drawn_snr(index):
     np.testing.assert_array_equal(noisy, again)   # deterministic
 
 
+def _band_power(samples, rate, low, high):
+    spectrum = np.abs(np.fft.rfft(samples)) ** 2
+    freqs = np.fft.rfftfreq(len(samples), 1 / rate)
+    return spectrum[(freqs >= low) & (freqs < high)].sum()
+
+
+def test_channel_filters_the_clip_at_the_drawn_cutoffs(index):
+    """A channel of 300 Hz - 1.5 kHz at 8 kHz: the clip's energy below 100 Hz and above 3 kHz falls by far
+    more than in the pass band, the utterances are placed as without it, and clean eval crops get none."""
+    config = _config(channel_probability=1.0, channel_highpass_hz=[300.0, 300.0], channel_lowpass_hz=[1500.0, 1500.0],
+                     crop_probability=1.0, clip_seconds=3.0)
+    plain = _config(crop_probability=1.0, clip_seconds=3.0)
+    pools = synthesis.split_pools(index, "train")
+    filtered, meta = synthesis.synthesize_clip("train", 5, pools, config, _cache(index, config).get)
+    clean, clean_meta = synthesis.synthesize_clip("train", 5, pools, plain, _cache(index, plain).get)
+    assert meta["channel"] == {"highpass_hz": 300.0, "lowpass_hz": 1500.0} and clean_meta["channel"] is None
+    assert meta["utterances"] == clean_meta["utterances"]   # the channel is drawn after the clip's own draws
+    ratio = lambda low, high: _band_power(filtered, 8000, low, high) / _band_power(clean, 8000, low, high)  # noqa: E731
+    assert ratio(600, 1000) > 0.3   # the pass band (the peak scaling moves every band alike)
+    assert ratio(10, 100) < 0.03 * ratio(600, 1000) and ratio(3000, 4000) < 0.03 * ratio(600, 1000)
+    again, _ = synthesis.synthesize_clip("train", 5, pools, config, _cache(index, config).get)
+    np.testing.assert_array_equal(filtered, again)
+    # A low-pass at the Nyquist frequency is left out; eval crops (eval_clip_mode=crops) stay clean.
+    wide = _config(channel_probability=1.0, channel_lowpass_hz=[4000.0, 4000.0], crop_probability=1.0, clip_seconds=3.0)
+    assert synthesis.synthesize_clip("train", 5, pools, wide, _cache(index, wide).get)[1]["channel"]["lowpass_hz"] is None
+    crops = _config(channel_probability=1.0, eval_clip_mode="crops", clip_seconds=3.0)
+    _, eval_meta = synthesis.synthesize_clip("eval", 0, synthesis.split_pools(index, "eval"), crops, _cache(index, crops).get)
+    assert eval_meta["channel"] is None
+
+
+def test_a_channel_that_could_pass_nothing_is_refused():
+    with pytest.raises(AudioClfError, match="channel_highpass_hz"):
+        _config(channel_probability=0.5, channel_highpass_hz=[100.0, 4000.0], channel_lowpass_hz=[3400.0, 8000.0]).validate()
+    _config(channel_probability=0.0, channel_highpass_hz=[100.0, 4000.0]).validate()   # off: not checked
+
+
 def test_clip_whose_files_all_fail_to_decode_names_them(index):
     """With skip_corrupt, the speaker index lists no skipped file (the headers read fine): the message
     must name the files that failed instead of pointing at an empty list."""
