@@ -84,6 +84,11 @@ def _watch() -> None:
             signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
 
 
+def _redeliver(run: dict) -> None:
+    if _state["run"] is run:
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
+
+
 def exit_after_interrupt(code: int, grace_s: float = 10.0) -> NoReturn:
     """Ends the process of an interrupted run, once its summary, report and last line are out: stops the
     child processes the run left (Beam's SDK workers, worker pools; they ignore SIGINT, see above) with
@@ -159,8 +164,9 @@ def catch(log_path: str) -> Iterator[None]:
         if isinstance(unraisable.exc_value, RunInterrupted) and caught["signum"] is not None:
             log.info("the interrupt landed in %r, which cannot raise: raising it again", unraisable.object)
             caught["redeliver"] = True
-            # From another thread, a moment later: raised inside this hook, it would be lost again.
-            threading.Timer(0.05, signal.pthread_kill, (threading.main_thread().ident, signal.SIGTERM)).start()
+            # From another thread, a moment later: raised inside this hook, it would be lost again. Not once
+            # the run is over (it ended in those 50 ms): its summary then says it completed.
+            threading.Timer(0.05, _redeliver, (caught,)).start()
         else:
             previous_hook(unraisable)
 
