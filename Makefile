@@ -1,7 +1,7 @@
 # The two commands of the README. Both set up .venv first (scripts/setup.sh) if needed.
 OUTPUT ?= output/demo
 
-.PHONY: demo test test-fast lint setup kubeflow image image-tools test-image
+.PHONY: demo test test-fast lint setup kubeflow image image-tools test-image embedding-venv
 
 setup:
 	@scripts/setup.sh
@@ -26,6 +26,11 @@ lint: setup
 # The Kubeflow Pipelines spec for the example cluster config (kubeflow/README.md): compiled offline.
 kubeflow: setup
 	.venv/bin/audioclf compile --config kubeflow/retraining.yaml --output output/kubeflow/pipeline.yaml
+
+# PyTorch and Resemblyzer for bench/speaker_embeddings.py (a check, not part of the product; bench/README.md).
+embedding-venv:
+	@test -x .venv-embedding/bin/python || python3 -m venv .venv-embedding
+	.venv-embedding/bin/pip install -q -r requirements/embedding.txt
 
 # ---- Images (docker/README.md) --------------------------------------------------------------------
 # Docker when an engine answers, else buildah (daemonless; installed here with apt when missing).
