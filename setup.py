@@ -15,7 +15,9 @@ setup(
     packages=find_packages(include=["pipeline", "pipeline.*", "components", "components.*",
                                     "trainer", "trainer.*", "serving", "serving.*"]),
     # report.html's templates and CSS, read at run time (pipeline/report/render.py).
-    package_data={"pipeline.report": ["templates/*.j2", "templates/*.css"], "pipeline": ["summary.schema.json"]},
+    # The pretrained speaker encoder's weights (trainer/speaker_encoder.py), read when a model is built.
+    package_data={"pipeline.report": ["templates/*.j2", "templates/*.css"], "pipeline": ["summary.schema.json"],
+                  "trainer": ["assets/*.npz"]},
     py_modules=["audioclf"],  # the artifact types' import path on Kubeflow (see audioclf.py)
     install_requires=[  # versions pinned in requirements/lock.txt
         "tfx", "tensorflow", "tf_keras", "kapre", "apache-beam", "pydub", "librosa", "soundfile", "soxr",

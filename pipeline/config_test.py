@@ -93,3 +93,10 @@ def test_the_serving_image_is_tagged_with_the_project_version_like_the_pipeline_
     assert kubeflow.image == f"ghcr.io/audioclf/audioclf:{version}"
     assert kubeflow.kserve.image == f"ghcr.io/audioclf/audioclf-serving:{version}"
     assert kubeflow.deploy == ""   # deploying is opted into
+
+
+def test_the_speaker_encoder_is_refused_at_a_rate_it_was_not_trained_on():
+    with pytest.raises(AudioClfError, match=r"trainer.speaker_embedding=true needs synthesis.sample_rate=16000 \(the "
+                                            r"pretrained speaker encoder's rate\), not 8000"):
+        load_config(overrides=["synthesis.sample_rate=8000", "trainer.speaker_embedding=true"])
+    assert load_config(overrides=["trainer.speaker_embedding=true"]).trainer.speaker_embedding

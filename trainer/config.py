@@ -9,6 +9,8 @@ from components.common.settings import SEED_MAX, setting
 # The accuracy metric the model is compiled with: the name of its value in the training history (and,
 # with "val_", on the eval split), in TFMA's metrics and in summary.json.
 ACCURACY_METRIC = "sparse_categorical_accuracy"
+# The only rate the pretrained speaker encoder (trainer/speaker_encoder.py) takes.
+SPEAKER_ENCODER_SAMPLE_RATE = 16000
 
 
 @dataclass
@@ -47,6 +49,13 @@ class TrainerConfig:
     # beside the pooled conv features: the evidence the median-F0 rule uses, on which a threshold is linear
     # (README, "Model quality": r9 -> r10, 0.902 -> 0.926 in the cross-validation).
     pitch_histogram: bool = True
+    # A pretrained speaker encoder in the graph (trainer/speaker_encoder.py: Resemblyzer's GE2E network,
+    # frozen; 16 kHz audio only): its 256-d embedding of the clip, standardized by a batch norm, gets its own
+    # linear head with L2 weight decay speaker_embedding_l2, whose logits are added to the conv head's. A
+    # logistic regression on these embeddings needed strong regularization to generalize to unseen
+    # speakers (bench/embedding_check.py chose C = 0.001 on 18 folds of 20).
+    speaker_embedding: bool = False
+    speaker_embedding_l2: float = setting(0.1, low=0.0, high=1000.0)
     # Pooling after the last conv block: "max" (the post) or "avg" over time and frequency; "time_max" or
     # "time_avg" over time only, keeping where in frequency each filter fired (pitch, formants).
     pooling: str = "time_avg"

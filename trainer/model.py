@@ -3,6 +3,8 @@
 raw audio -> kapre mel spectrogram (dB) and its delta, stacked as two channels -> kapre framing into
 overlapping segments -> four blocks of Conv3D, batch norm, dropout and 2x2x2 max pooling (the last with
 global max pooling instead, or a pool over time only that keeps the frequency axis) -> dense softmax over the classes.
+Optionally (trainer.speaker_embedding) a frozen pretrained speaker encoder (trainer/speaker_encoder.py) reads
+the same raw audio, and a second linear head on its embedding adds its logits to the conv head's.
 
 The spectrogram is computed inside the model, so the exported model takes the same raw audio as
 `predict` reads from a file, and serving needs no separate feature code.
@@ -13,6 +15,7 @@ from kapre.composed import get_melspectrogram_layer
 from kapre.time_frequency import Delta
 
 from trainer.config import ACCURACY_METRIC, TrainerConfig
+from trainer.speaker_encoder import SpeakerEmbedding
 
 AUDIO_INPUT = "audio"
 
@@ -216,7 +219,19 @@ def build_model(config: TrainerConfig, sample_rate: int, clip_samples: int, num_
     if config.pitch_histogram:
         histogram = PitchHistogram(name="pitch_histogram")(cepstrum)
         x = tf.keras.layers.Concatenate(name="pooled_and_pitch")([x, histogram])
-    probabilities = tf.keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    if not config.speaker_embedding:
+        probabilities = tf.keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+        return tf.keras.Model(audio, probabilities, name="audioclf")
+    # Two linear heads whose logits add up: the conv features' and the frozen speaker embedding's, the
+    # latter standardized (its moving statistics come from the train clips) and held small by weight decay.
+    embedding = SpeakerEmbedding(clip_samples, name="speaker_embedding")(audio)
+    embedding = tf.keras.layers.BatchNormalization(center=False, scale=False, name="embedding_standardized")(embedding)
+    speaker_logits = tf.keras.layers.Dense(
+        num_classes, kernel_regularizer=tf.keras.regularizers.L2(config.speaker_embedding_l2),
+        name="speaker_logits")(embedding)
+    conv_logits = tf.keras.layers.Dense(num_classes, name="conv_logits")(x)
+    logits = tf.keras.layers.Add(name="logits")([conv_logits, speaker_logits])
+    probabilities = tf.keras.layers.Softmax(name="probabilities")(logits)
     return tf.keras.Model(audio, probabilities, name="audioclf")
 
 

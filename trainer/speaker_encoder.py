@@ -1,0 +1,115 @@
+"""A pretrained speaker encoder inside the model: raw 16 kHz audio -> a 256-d speaker embedding.
+
+The network is Resemblyzer's GE2E encoder (Wan et al., 2018; weights from PyPI `resemblyzer` 0.1.4,
+Apache-2.0, trained to tell speakers apart on LibriSpeech train-other-500 and VoxCeleb 1 and 2; it never
+saw a gender label): 40-band mel power frames of 25 ms every 10 ms -> three LSTM layers of 256 -> a
+256 x 256 projection with ReLU -> unit length, over windows of 160 frames (1.6 s) that start every 77
+frames; the window embeddings are averaged and scaled to unit length again. This module computes what
+`VoiceEncoder.embed_utterance` computes on the same samples (no loudness normalization or VAD), with
+TensorFlow ops only, so the exported model still takes raw audio and serving needs no extra code. The
+weights are frozen; `scripts/convert_ge2e_weights.py` made `assets/ge2e_resemblyzer.npz` from the wheel.
+
+bench/embedding_check.py measured why it is here: a logistic regression on these embeddings scores
+0.938-0.940 on the cross-validation folds where the pitch rule scores 0.916-0.919 (README, "Model quality").
+"""
+import math
+import os
+from typing import Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from trainer.config import SPEAKER_ENCODER_SAMPLE_RATE as SAMPLE_RATE
+
+N_FFT = 400              # 25 ms
+HOP = 160                # 10 ms
+N_MELS = 40
+WINDOW_FRAMES = 160      # 1.6 s per window
+WINDOWS_PER_SECOND = 1.3
+MIN_COVERAGE = 0.75      # a last window less than 75 % covered by audio is dropped (unless it is the only one)
+UNITS = 256
+LAYERS = 3
+WEIGHTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "ge2e_resemblyzer.npz")
+
+
+def window_plan(samples: int) -> Tuple[int, int, int]:
+    """(windows, frame step, mel frames needed) for a recording of `samples` samples, as Resemblyzer
+    slices an utterance: frames centred every 10 ms over the audio zero-padded to the last window's end."""
+    step = int(round(SAMPLE_RATE / WINDOWS_PER_SECOND / HOP))
+    frames = math.ceil((samples + 1) / HOP)
+    windows = len(range(0, max(1, frames - WINDOW_FRAMES + step + 1), step))
+    covered = (samples - (windows - 1) * step * HOP) / (WINDOW_FRAMES * HOP)
+    if covered < MIN_COVERAGE and windows > 1:
+        windows -= 1
+    return windows, step, (windows - 1) * step + WINDOW_FRAMES
+
+
+def _dft_matrices() -> Tuple[np.ndarray, np.ndarray]:
+    """Real and imaginary parts of a 400-point real DFT with a periodic Hann window, [400, 201] each."""
+    n = np.arange(N_FFT)
+    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * n / N_FFT)
+    angle = 2.0 * np.pi * np.outer(n, np.arange(N_FFT // 2 + 1)) / N_FFT
+    return (window[:, None] * np.cos(angle)).astype(np.float32), (-window[:, None] * np.sin(angle)).astype(np.float32)
+
+
+def _unit(x):
+    return x / tf.maximum(tf.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+class SpeakerEmbedding(tf.keras.layers.Layer):
+    """(batch, clip_samples) raw audio at 16 kHz -> (batch, 256) unit-length GE2E speaker embedding; frozen."""
+
+    def __init__(self, clip_samples: int, weights_path: str = WEIGHTS, **kwargs):
+        kwargs["trainable"] = False
+        super().__init__(**kwargs)
+        self.clip_samples, self.weights_path = clip_samples, weights_path
+        self.windows, self.step, self.frames = window_plan(clip_samples)
+        self.lstms = [tf.keras.layers.LSTM(UNITS, return_sequences=layer < LAYERS - 1, name=f"lstm{layer}")
+                      for layer in range(LAYERS)]
+        self.projection = tf.keras.layers.Dense(UNITS, activation="relu", name="projection")
+        real, imag = _dft_matrices()
+        self._dft = tf.constant(np.concatenate([real, imag], axis=1))     # [400, 402]
+        self._mel = None
+        for sublayer in (*self.lstms, self.projection):   # frozen: no weight of it is trained, none gets a gradient
+            sublayer.trainable = False
+
+    def build(self, input_shape):
+        if not os.path.isfile(self.weights_path):
+            from components.common.errors import AudioClfError  # pylint: disable=import-outside-toplevel
+            raise AudioClfError(f"{self.weights_path}: the speaker encoder's weights are missing; restore "
+                                "trainer/assets/ from the repository (or set trainer.speaker_embedding=false).")
+        with np.load(self.weights_path) as w:
+            width = N_MELS
+            for layer, lstm in enumerate(self.lstms):
+                lstm.build((None, WINDOW_FRAMES, width))
+                lstm.set_weights([w[f"lstm{layer}_kernel"], w[f"lstm{layer}_recurrent_kernel"], w[f"lstm{layer}_bias"]])
+                width = UNITS
+            self.projection.build((None, UNITS))
+            self.projection.set_weights([w["projection_kernel"], w["projection_bias"]])
+            self._mel = tf.constant(w["mel_filters"].T)                     # [201, 40]
+        super().build(input_shape)
+
+    def mel_frames(self, audio):
+        """(batch, samples) -> (batch, frames, 40) mel power frames centred every 10 ms (zero padding)."""
+        total = (self.frames - 1) * HOP + N_FFT
+        right = max(0, total - N_FFT // 2 - self.clip_samples)
+        padded = tf.pad(audio, [[0, 0], [N_FFT // 2, right]])[:, :total]
+        spectrum = tf.tensordot(tf.signal.frame(padded, N_FFT, HOP, axis=-1), self._dft, axes=[[2], [0]])
+        real, imag = spectrum[..., :N_FFT // 2 + 1], spectrum[..., N_FFT // 2 + 1:]
+        return tf.tensordot(tf.square(real) + tf.square(imag), self._mel, axes=[[2], [0]])
+
+    def call(self, audio):
+        mel = self.mel_frames(tf.cast(audio, tf.float32))
+        starts = np.arange(self.windows) * self.step
+        index = starts[:, None] + np.arange(WINDOW_FRAMES)[None, :]          # [windows, 160]
+        x = tf.reshape(tf.gather(mel, index, axis=1), [-1, WINDOW_FRAMES, N_MELS])
+        for lstm in self.lstms:
+            x = lstm(x)
+        per_window = tf.reshape(_unit(self.projection(x)), [-1, self.windows, UNITS])
+        return _unit(tf.reduce_mean(per_window, axis=1))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], UNITS)
+
+    def get_config(self):
+        return {**super().get_config(), "clip_samples": self.clip_samples, "weights_path": self.weights_path}

@@ -1,0 +1,76 @@
+"""trainer/speaker_encoder.py: the TensorFlow port gives Resemblyzer's own embeddings of real utterances
+(reference figures written by scripts/convert_ge2e_weights.py with Resemblyzer itself), slices a clip as
+Resemblyzer slices an utterance, stays frozen in training, and travels inside the exported model."""
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from components.common import audio
+from components.common.errors import AudioClfError
+from trainer import export, model as model_lib, speaker_encoder
+from trainer.config import TrainerConfig
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REFERENCE = os.path.join(REPO, "trainer", "assets", "ge2e_reference.npz")
+TINY = TrainerConfig(n_fft=256, hop_length=128, n_mels=16, frame_length=8, frame_hop=4, conv_filters=[4, 4, 8, 8],
+                     dropout=0.0, speaker_embedding=True)
+SAMPLES = 16000
+
+
+def test_the_port_gives_resemblyzers_embeddings_of_real_utterances():
+    with np.load(REFERENCE) as ref:
+        cases = list(zip(ref["paths"], ref["seconds"], ref["embeddings"]))
+    assert {str(p).split("/")[1] for p, _, _ in cases} == {"librispeech-mini", "speechocean762-adults", "vctk-mini"}
+    for path, seconds, expected in cases:
+        samples = int(seconds * speaker_encoder.SAMPLE_RATE)
+        wav = audio.decode_audio(os.path.join(REPO, str(path)), speaker_encoder.SAMPLE_RATE)[:samples]
+        got = speaker_encoder.SpeakerEmbedding(samples)(wav[None, :]).numpy()[0]
+        assert float(got @ expected) > 0.99999, (path, seconds)
+        assert np.abs(got - expected).max() < 1e-5, (path, seconds)
+        assert abs(np.linalg.norm(got) - 1.0) < 1e-5
+
+
+@pytest.mark.parametrize("samples, plan", [
+    (64000, (4, 77, 391)),   # 4 s: a fifth window would be 57 % audio, under the 75 % Resemblyzer asks
+    (32000, (2, 77, 237)),   # 2 s: the second window is 77 % audio, kept
+    (8000, (1, 77, 160)),    # 0.5 s: one window, however little of it is audio
+])
+def test_a_clip_is_sliced_as_resemblyzer_slices_an_utterance(samples, plan):
+    assert speaker_encoder.window_plan(samples) == plan
+
+
+def test_the_encoder_stays_frozen_while_the_model_trains():
+    model = model_lib.compile_model(model_lib.build_model(TINY, 16000, SAMPLES, num_classes=2), TINY)
+    encoder = model.get_layer("speaker_embedding")
+    assert not encoder.trainable_weights and len(encoder.non_trainable_weights) == 3 * 3 + 2
+    trainable = {w.name for w in model.trainable_weights}
+    assert any("speaker_logits" in n for n in trainable) and any("conv_logits" in n for n in trainable)
+    before = [w.numpy().copy() for w in encoder.weights]
+    x = np.random.default_rng(0).normal(0, 0.1, (8, SAMPLES)).astype(np.float32)
+    model.fit(x, np.arange(8) % 2, epochs=1, batch_size=4, verbose=0)
+    assert all(np.array_equal(b, w.numpy()) for b, w in zip(before, encoder.weights))
+    assert model.losses, "the speaker head's weight decay is part of the loss"
+
+
+def test_without_the_setting_the_model_has_no_encoder():
+    plain = model_lib.build_model(TrainerConfig(**{**TINY.__dict__, "speaker_embedding": False}), 16000, SAMPLES, 2)
+    assert "speaker_embedding" not in {layer.name for layer in plain.layers}
+
+
+@pytest.mark.slow
+def test_the_exported_model_carries_the_encoder(tmp_path):
+    model = model_lib.compile_model(model_lib.build_model(TINY, 16000, SAMPLES, num_classes=2), TINY)
+    x = np.random.default_rng(1).normal(0, 0.1, (3, SAMPLES)).astype(np.float32)
+    export.save(model, str(tmp_path / "m"), "float", 16000, SAMPLES, ["F", "M"], TINY.__dict__)
+    served = tf.saved_model.load(str(tmp_path / "m")).signatures[export.CLASSIFY_AUDIO]
+    np.testing.assert_allclose(served(audio=tf.constant(x))[export.OUTPUT_KEY].numpy(),
+                               model(x, training=False).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_missing_weights_name_the_file_and_the_way_out(tmp_path):
+    layer = speaker_encoder.SpeakerEmbedding(SAMPLES, weights_path=str(tmp_path / "gone.npz"))
+    with pytest.raises(AudioClfError, match=r"gone.npz: the speaker encoder's weights are missing; restore "
+                                            r"trainer/assets/.*trainer.speaker_embedding=false"):
+        layer(np.zeros((1, SAMPLES), np.float32))
