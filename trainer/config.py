@@ -56,6 +56,10 @@ class TrainerConfig:
     # speakers (bench/embedding_check.py chose C = 0.001 on 18 folds of 20).
     speaker_embedding: bool = False
     speaker_embedding_l2: float = setting(0.1, low=0.0, high=1000.0)
+    # While training, the conv head's logits are dropped on this share of the clips and the speaker head's
+    # on this share of the others, so each head also learns to decide alone, as a classifier of its own,
+    # instead of the speaker head fitting only what the conv head leaves over (0: off). Predict uses both.
+    head_dropout: float = setting(0.0, low=0.0, below=1.0, note="0: off; e.g. 0.5")
     # Pooling after the last conv block: "max" (the post) or "avg" over time and frequency; "time_max" or
     # "time_avg" over time only, keeping where in frequency each filter fired (pitch, formants).
     pooling: str = "time_avg"

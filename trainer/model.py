@@ -145,6 +145,28 @@ class PitchHistogram(tf.keras.layers.Layer):
 TIME_POOLING = ("time_max", "time_avg")
 
 
+class HeadDropout(tf.keras.layers.Layer):
+    """[logits of head A, logits of head B] -> their sum. While training, A's logits are dropped (zeroed,
+    not rescaled) on a `rate` share of the examples and B's on a `rate` share of the others (never both),
+    so on those examples the other head decides alone. At inference, the plain sum."""
+
+    def __init__(self, rate: float, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.rate, self.seed = rate, seed
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+    def call(self, inputs, training=None):
+        a, b = inputs
+        if not training or not self.rate:
+            return a + b
+        batch = tf.shape(a)[0]
+        drop_a = tf.random.uniform([batch, 1]) < self.rate
+        drop_b = tf.logical_and(tf.random.uniform([batch, 1]) < self.rate, tf.logical_not(drop_a))
+        return a * (1.0 - tf.cast(drop_a, a.dtype)) + b * (1.0 - tf.cast(drop_b, b.dtype))
+
+
 class TimePooling(tf.keras.layers.Layer):
     """Pools over time only (segments and frames) and keeps the frequency axis, flattened with the filters.
 
@@ -230,7 +252,7 @@ def build_model(config: TrainerConfig, sample_rate: int, clip_samples: int, num_
         num_classes, kernel_regularizer=tf.keras.regularizers.L2(config.speaker_embedding_l2),
         name="speaker_logits")(embedding)
     conv_logits = tf.keras.layers.Dense(num_classes, name="conv_logits")(x)
-    logits = tf.keras.layers.Add(name="logits")([conv_logits, speaker_logits])
+    logits = HeadDropout(config.head_dropout, name="logits")([conv_logits, speaker_logits])
     probabilities = tf.keras.layers.Softmax(name="probabilities")(logits)
     return tf.keras.Model(audio, probabilities, name="audioclf")
 

@@ -74,3 +74,15 @@ def test_missing_weights_name_the_file_and_the_way_out(tmp_path):
     with pytest.raises(AudioClfError, match=r"gone.npz: the speaker encoder's weights are missing; restore "
                                             r"trainer/assets/.*trainer.speaker_embedding=false"):
         layer(np.zeros((1, SAMPLES), np.float32))
+
+
+def test_head_dropout_lets_each_head_decide_alone_on_some_clips_and_sums_at_inference():
+    a = tf.fill([4000, 2], 1.0)
+    b = tf.fill([4000, 2], 10.0)
+    layer = model_lib.HeadDropout(0.5)
+    np.testing.assert_allclose(layer([a, b], training=False).numpy(), 11.0)
+    got = layer([a, b], training=True).numpy()[:, 0]
+    assert set(np.unique(got)) == {1.0, 10.0, 11.0}            # never both dropped
+    assert abs(np.mean(got == 10.0) - 0.5) < 0.05               # A dropped on half
+    assert abs(np.mean(got == 1.0) - 0.25) < 0.05               # B on half of the others
+    np.testing.assert_allclose(model_lib.HeadDropout(0.0)([a, b], training=True).numpy(), 11.0)
