@@ -118,6 +118,9 @@ class TrainerConfig:
             raise AudioClfError(f"config: trainer.pooling={self.pooling!r}; use max, avg, time_max or time_avg.")
         if self.early_stopping_metric not in ("loss", "accuracy"):
             raise AudioClfError(f"config: trainer.early_stopping_metric={self.early_stopping_metric!r}; use loss or accuracy.")
+        if self.head_dropout and not self.speaker_embedding:
+            raise AudioClfError(f"config: trainer.head_dropout={self.head_dropout:g} drops one of two heads, and without "
+                                f"trainer.speaker_embedding=true the model has one; set both or head_dropout=0.")
         if self.delta_win_length % 2 == 0:
             raise AudioClfError(f"config: trainer.delta_win_length={self.delta_win_length} must be an odd number >= 3.")
         if self.hop_length > self.n_fft:

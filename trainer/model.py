@@ -150,12 +150,12 @@ class HeadDropout(tf.keras.layers.Layer):
     not rescaled) on a `rate` share of the examples and B's on a `rate` share of the others (never both),
     so on those examples the other head decides alone. At inference, the plain sum."""
 
-    def __init__(self, rate: float, seed: int = 0, **kwargs):
+    def __init__(self, rate: float, **kwargs):
         super().__init__(**kwargs)
-        self.rate, self.seed = rate, seed
+        self.rate = rate
 
     def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+        return {**super().get_config(), "rate": self.rate}
 
     def call(self, inputs, training=None):
         a, b = inputs
