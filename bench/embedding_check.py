@@ -27,7 +27,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -36,7 +36,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from bench import _util, speaker_embeddings
-from bench.kfold_results import KFOLD_RESULTS, read_folds
+from bench.kfold_results import KFOLD_RESULTS, read_folds, report_path, run_names
 from bench.kfold_summary import accuracy, difference, difference_cell
 
 C_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
@@ -89,7 +89,7 @@ def decide(train: List[dict], test: List[dict], embeddings: Dict[str, np.ndarray
 
 
 def run_rows(name: str, embeddings: Dict[str, np.ndarray], results: str, loco: bool,
-             labels_from: str) -> (List[dict], List[float]):
+             labels_from: str) -> Tuple[List[dict], List[float]]:
     folds = read_folds(name, results, "loco-*.json" if loco else "fold-*.json")
     if not loco and len(folds) < 2:
         raise SystemExit(f"bench: error: {name}: one fold; the LR of a fold is fitted on the others.")
@@ -188,13 +188,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--results", default=KFOLD_RESULTS)
     parser.add_argument("--out", default=None, help="default bench/results/embedding_check[_loco].md")
     args = parser.parse_args(argv)
-    names = [r for r in args.runs.split(",") if r]
-    if not names:
-        raise SystemExit("bench: error: --runs: name at least one finished k-fold run.")
-    result = check(names, speaker_embeddings.load(args.embeddings), args.results, args.loco, args.labels_from)
-    out = args.out or os.path.join(os.path.dirname(KFOLD_RESULTS),
-                                   "embedding_check_loco.md" if args.loco else "embedding_check.md")
-    _util.write_report(out, markdown(result, args.embeddings), result)
+    result = check(run_names(args.runs), speaker_embeddings.load(args.embeddings), args.results, args.loco,
+                   args.labels_from)
+    _util.write_report(args.out or report_path("embedding_check", args.loco), markdown(result, args.embeddings), result)
     return 0
 
 

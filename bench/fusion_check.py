@@ -24,7 +24,6 @@ Run:  .venv/bin/python -m bench.fusion_check --runs r10,r10-seed1,r10-seed2 [--o
 """
 import argparse
 import math
-import os
 import sys
 from typing import List, Optional, Sequence
 
@@ -32,7 +31,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from bench import _util
-from bench.kfold_results import KFOLD_RESULTS, class1_probability, read_folds
+from bench.kfold_results import KFOLD_RESULTS, class1_probability, read_folds, report_path, run_names
 from bench.kfold_summary import accuracy, difference, difference_cell
 
 CLIP = 1e-4   # probabilities are rounded to 4 places: keep the logit finite
@@ -112,12 +111,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--results", default=KFOLD_RESULTS)
     parser.add_argument("--out", default=None, help="default bench/results/fusion_check.md (--loco: fusion_check_loco.md)")
     args = parser.parse_args(argv)
-    names = [r for r in args.runs.split(",") if r]
-    if not names:
-        raise SystemExit("bench: error: --runs: name at least one finished k-fold run.")
-    result = check(names, args.results, args.loco)
-    out = args.out or os.path.join(os.path.dirname(KFOLD_RESULTS), "fusion_check_loco.md" if args.loco else "fusion_check.md")
-    _util.write_report(out, markdown(result), result)
+    result = check(run_names(args.runs), args.results, args.loco)
+    _util.write_report(args.out or report_path("fusion_check", args.loco), markdown(result), result)
     return 0
 
 

@@ -25,6 +25,19 @@ def read_folds(run: str, results: str = KFOLD_RESULTS, pattern: str = "fold-*.js
     return folds
 
 
+def run_names(text: str) -> List[str]:
+    """The runs a check's --runs names (comma-separated); refuses a list that names none."""
+    names = [r for r in text.split(",") if r]
+    if not names:
+        raise SystemExit("bench: error: --runs: name at least one finished k-fold run.")
+    return names
+
+
+def report_path(stem: str, loco: bool) -> str:
+    """A check's default report, bench/results/<stem>.md (<stem>_loco.md for leave-one-corpus-out runs)."""
+    return os.path.join(os.path.dirname(KFOLD_RESULTS), f"{stem}_loco.md" if loco else f"{stem}.md")
+
+
 def class1_probability(row: dict) -> Optional[float]:
     """P(class 1) from a k-fold row, which keeps the probability of the class it chose; None if unscored."""
     if row["model"] == -1 or row.get("probability") is None:

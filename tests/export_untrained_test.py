@@ -1,6 +1,5 @@
 """bench/export_untrained.py: a recipe's structure exported with untrained weights answers on the
 classify_audio signature with the recipe's clip length and classes, as a pushed model does."""
-import json
 import os
 
 import numpy as np
@@ -21,4 +20,3 @@ def test_a_recipes_structure_exports_and_answers(tmp_path):
     x = np.zeros((2, meta["clip_samples"]), np.float32)
     p = served(audio=tf.constant(x))[export.OUTPUT_KEY].numpy()
     assert p.shape == (2, len(meta["label_names"])) and np.allclose(p.sum(axis=1), 1.0, atol=1e-5)
-    json.dumps(meta)
