@@ -8,10 +8,13 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
+import numpy as np
+
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 from components.audio_synthesis.config import clip_samples
 from pipeline import config as config_lib
-from trainer import export, model as model_lib
+from trainer import export, model as model_lib, speaker_head
+from trainer.speaker_encoder import UNITS, SpeakerEmbedding
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -23,6 +26,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     config = config_lib.load_config(args.config, args.set)
     samples, names = clip_samples(config.synthesis), config_lib.label_names(config)
     model = model_lib.build_model(config.trainer, config.synthesis.sample_rate, samples, num_classes=len(names))
+    if config.trainer.speaker_embedding and config.trainer.speaker_embedding_head == "fitted":
+        # The head the Trainer would fit after training, with zero weights: the same graph, the same cost.
+        encoder = SpeakerEmbedding(samples, window_step=config.trainer.speaker_embedding_window_step,
+                                   name="speaker_embedding")
+        model = speaker_head.attach(model, encoder, speaker_head.LinearHead(
+            np.zeros(UNITS), np.ones(UNITS), np.zeros((UNITS, len(names))), np.zeros(len(names))), 1.0)
     export.save(model, args.out, config.examples.audio_encoding, config.synthesis.sample_rate, samples, names,
                 config.trainer.__dict__)
     print(f"untrained model of {args.config or 'the default config'} -> {args.out}")

@@ -50,7 +50,8 @@ QUICK_SPEAKERS = 6                  # per (corpus, gender): 2 folds still leave 
 QUICK_SET = ["synthesis.sample_rate=8000", "synthesis.clip_seconds=2", "synthesis.clips={train: 16, eval: 4, test: 4}",
              "trainer.n_fft=256", "trainer.hop_length=128", "trainer.n_mels=16", "trainer.frame_length=8",
              "trainer.frame_hop=4", "trainer.conv_filters=[4, 4, 8, 8]", "trainer.epochs=1",
-             "trainer.batch_size_per_replica=8", "trainer.shuffle_buffer=32"]
+             "trainer.batch_size_per_replica=8", "trainer.shuffle_buffer=32",
+             "trainer.speaker_embedding=false"]   # the encoder takes 16 kHz
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:

@@ -68,8 +68,11 @@ def test_runner_passthrough_replaces_direct_runner_args():
     ("synthesis={clip_seconds: 0.02, min_piece_seconds: 0.01}", r"trainer.n_fft=512 is longer than a clip \(320 samples"),
     ("trainer.mel_f_max=9000", r"trainer.mel_f_max=9000 is above half the sample rate \(8000 Hz"),
     ("trainer.hop_length=1024", r"trainer.hop_length=1024 is above trainer.n_fft=512"),
-    ("trainer.head_dropout=0.5", r"trainer.head_dropout=0.5 drops one of two heads, and without "
-                                 r"trainer.speaker_embedding=true the model has one"),
+    ("trainer={speaker_embedding: false, head_dropout: 0.5}", r"trainer.head_dropout=0.5 drops one of two heads, "
+                                                              r"and without trainer.speaker_embedding=true the model has one"),
+    ("trainer.head_dropout=0.5", r"a fitted speaker head is not trained with the conv head; set head_dropout=0 or "
+                                 r"speaker_embedding_head=trained"),
+    ("trainer.speaker_embedding_head=joint", r"trainer.speaker_embedding_head='joint'; use trained or fitted"),
     ("trainer.conv_filters=[16, 32]", r"trainer.conv_filters needs 4 values"),
     ("kubeflow.kserve.resources.gpus=-1", r"kubeflow.kserve.resources.gpus=-1 must be an integer in \[0, 64\]"),
 ])

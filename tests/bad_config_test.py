@@ -50,8 +50,8 @@ def _error_line(err: str) -> str:
     ("kubeflow.tfjob.workers=0", "kubeflow.tfjob.workers=0 must be an integer in [1, 1024]"),
     ("evaluator.max_regression=.nan", "evaluator.max_regression=nan must be a number in [0, 1]"),
     # Allowed one by one, too much together: refused with the numbers before the data stages run.
-    ("synthesis={clip_seconds: 600, sample_rate: 48000, clips: {train: 100000, eval: 2, test: 2}}",
-     "the AudioExampleGen step needs about 5760.0 GB of memory (100,000 clips x 28,800,000 samples x 2 bytes), "
+    ("synthesis={clip_seconds: 600, clips: {train: 100000, eval: 2, test: 2}}",
+     "the AudioExampleGen step needs about 1920.0 GB of memory (100,000 clips x 9,600,000 samples x 2 bytes), "
      "more than the"),
     ("a.b=[", "--set a.b=[: the value is not valid YAML"),
 ])

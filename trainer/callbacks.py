@@ -65,6 +65,11 @@ class ClassificationReports(tf.keras.callbacks.Callback):
             return
         self.report(epoch)
 
+    def use_model(self, model: tf.keras.Model) -> None:
+        """Reports from now on are on `model` (e.g. the trained model with a head added after fit)."""
+        self.set_model(model)
+        self._call = None
+
     def report(self, epoch: int, title: Optional[str] = None) -> Dict[str, dict]:
         """Reports at TensorBoard step epoch + 1; `title` names the weights (default "epoch N")."""
         labels = list(range(len(self.label_names)))

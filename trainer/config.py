@@ -49,13 +49,23 @@ class TrainerConfig:
     # beside the pooled conv features: the evidence the median-F0 rule uses, on which a threshold is linear
     # (README, "Model quality": r9 -> r10, 0.902 -> 0.926 in the cross-validation).
     pitch_histogram: bool = True
-    # A pretrained speaker encoder in the graph (trainer/speaker_encoder.py: Resemblyzer's GE2E network,
-    # frozen; 16 kHz audio only): its 256-d embedding of the clip, standardized by a batch norm, gets its own
-    # linear head with L2 weight decay speaker_embedding_l2, whose logits are added to the conv head's. A
-    # logistic regression on these embeddings needed strong regularization to generalize to unseen
-    # speakers (bench/embedding_check.py chose C = 0.001 on 18 folds of 20).
-    speaker_embedding: bool = False
+    # A pretrained speaker encoder beside the conv model (trainer/speaker_encoder.py: Resemblyzer's GE2E
+    # network, frozen; 16 kHz audio only) and a linear head on its 256-d embedding whose logits are added to
+    # the conv model's. The head is "fitted" (the default, recipe r25: k-fold 0.940 where r10 without it
+    # scored 0.926, README "Model quality"): the conv model is trained alone, then a logistic regression (L2,
+    # speaker_embedding_c as sklearn's C) is fitted on the standardized embeddings of the single-speaker
+    # train clips and frozen into the exported model, its logits times speaker_embedding_weight added to the
+    # conv model's log-probabilities (trainer/speaker_head.py). Or "trained" together with the conv head by
+    # model.fit, on an embedding standardized by a batch norm, with L2 weight decay speaker_embedding_l2
+    # (recipes r23, r24: no better than r10).
+    speaker_embedding: bool = True
     speaker_embedding_l2: float = setting(0.1, low=0.0, high=1000.0)
+    speaker_embedding_head: str = "fitted"
+    speaker_embedding_c: float = setting(0.001, above=0.0, high=1e6)
+    speaker_embedding_weight: float = setting(2.0, above=0.0, high=100.0)
+    # Mel frames between the starts of the encoder's 160-frame windows: 77 is Resemblyzer's (windows overlap
+    # by half), 160 windows that do not overlap, half the encoder's work at predict time.
+    speaker_embedding_window_step: int = setting(160, low=1, high=160)
     # While training, the conv head's logits are dropped on this share of the clips and the speaker head's
     # on this share of the others, so each head also learns to decide alone, as a classifier of its own,
     # instead of the speaker head fitting only what the conv head leaves over (0: off). Predict uses both.
@@ -118,9 +128,15 @@ class TrainerConfig:
             raise AudioClfError(f"config: trainer.pooling={self.pooling!r}; use max, avg, time_max or time_avg.")
         if self.early_stopping_metric not in ("loss", "accuracy"):
             raise AudioClfError(f"config: trainer.early_stopping_metric={self.early_stopping_metric!r}; use loss or accuracy.")
+        if self.speaker_embedding_head not in ("trained", "fitted"):
+            raise AudioClfError(f"config: trainer.speaker_embedding_head={self.speaker_embedding_head!r}; use trained or fitted.")
         if self.head_dropout and not self.speaker_embedding:
             raise AudioClfError(f"config: trainer.head_dropout={self.head_dropout:g} drops one of two heads, and without "
                                 f"trainer.speaker_embedding=true the model has one; set both or head_dropout=0.")
+        if self.head_dropout and self.speaker_embedding_head == "fitted":
+            raise AudioClfError(f"config: trainer.head_dropout={self.head_dropout:g} drops heads while they train "
+                                "together, and a fitted speaker head is not trained with the conv head; set "
+                                "head_dropout=0 or speaker_embedding_head=trained.")
         if self.delta_win_length % 2 == 0:
             raise AudioClfError(f"config: trainer.delta_win_length={self.delta_win_length} must be an odd number >= 3.")
         if self.hop_length > self.n_fft:

@@ -67,11 +67,11 @@ def _parser(encoding: str, clip_samples: int, speaker_buckets: int = 0):
 
 def count_records(file_patterns: Union[str, Sequence[str]]) -> int:
     """Number of records in the gzip TFRecord files (read once, not parsed)."""
-    return int(tf.data.TFRecordDataset(_files(file_patterns), compression_type="GZIP")
+    return int(tf.data.TFRecordDataset(list_files(file_patterns), compression_type="GZIP")
                .reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
 
 
-def _files(file_patterns: Union[str, Sequence[str]]):
+def list_files(file_patterns: Union[str, Sequence[str]]):
     patterns = [file_patterns] if isinstance(file_patterns, str) else list(file_patterns)
     files = sorted(f for p in patterns for f in tf.io.gfile.glob(p))
     if not files:
@@ -84,7 +84,7 @@ def make_dataset(file_patterns: Union[str, Sequence[str]], encoding: str, clip_s
                  seed: Optional[int] = None, speaker_buckets: int = 0) -> tf.data.Dataset:
     """`cache`: None (no cache), "memory", or a file path prefix for an on-disk cache. With `speaker_buckets`,
     the labels are (label, speaker targets) pairs for the speaker adversary (trainer/adversary.py)."""
-    dataset = tf.data.TFRecordDataset(_files(file_patterns), compression_type="GZIP", num_parallel_reads=tf.data.AUTOTUNE)
+    dataset = tf.data.TFRecordDataset(list_files(file_patterns), compression_type="GZIP", num_parallel_reads=tf.data.AUTOTUNE)
     dataset = dataset.map(_parser(encoding, clip_samples, speaker_buckets), num_parallel_calls=tf.data.AUTOTUNE,
                           deterministic=not training)
     if cache == "memory":

@@ -4,7 +4,8 @@ raw audio -> kapre mel spectrogram (dB) and its delta, stacked as two channels -
 overlapping segments -> four blocks of Conv3D, batch norm, dropout and 2x2x2 max pooling (the last with
 global max pooling instead, or a pool over time only that keeps the frequency axis) -> dense softmax over the classes.
 Optionally (trainer.speaker_embedding) a frozen pretrained speaker encoder (trainer/speaker_encoder.py) reads
-the same raw audio, and a second linear head on its embedding adds its logits to the conv head's.
+the same raw audio, and a second linear head on its embedding adds its logits to the conv head's: trained
+here with the conv head, or (speaker_embedding_head=fitted) fitted after training by trainer/speaker_head.py.
 
 The spectrogram is computed inside the model, so the exported model takes the same raw audio as
 `predict` reads from a file, and serving needs no separate feature code.
@@ -241,12 +242,13 @@ def build_model(config: TrainerConfig, sample_rate: int, clip_samples: int, num_
     if config.pitch_histogram:
         histogram = PitchHistogram(name="pitch_histogram")(cepstrum)
         x = tf.keras.layers.Concatenate(name="pooled_and_pitch")([x, histogram])
-    if not config.speaker_embedding:
+    if not config.speaker_embedding or config.speaker_embedding_head == "fitted":   # fitted: trainer/speaker_head.py
         probabilities = tf.keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
         return tf.keras.Model(audio, probabilities, name="audioclf")
     # Two linear heads whose logits add up: the conv features' and the frozen speaker embedding's, the
     # latter standardized (its moving statistics come from the train clips) and held small by weight decay.
-    embedding = SpeakerEmbedding(clip_samples, name="speaker_embedding")(audio)
+    embedding = SpeakerEmbedding(clip_samples, window_step=config.speaker_embedding_window_step,
+                                 name="speaker_embedding")(audio)
     embedding = tf.keras.layers.BatchNormalization(center=False, scale=False, name="embedding_standardized")(embedding)
     speaker_logits = tf.keras.layers.Dense(
         num_classes, kernel_regularizer=tf.keras.regularizers.L2(config.speaker_embedding_l2),

@@ -26,16 +26,17 @@ HOP = 160                # 10 ms
 N_MELS = 40
 WINDOW_FRAMES = 160      # 1.6 s per window
 WINDOWS_PER_SECOND = 1.3
+RESEMBLYZER_STEP = int(round(SAMPLE_RATE / WINDOWS_PER_SECOND / HOP))   # 77 frames between window starts
 MIN_COVERAGE = 0.75      # a last window less than 75 % covered by audio is dropped (unless it is the only one)
 UNITS = 256
 LAYERS = 3
 WEIGHTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "ge2e_resemblyzer.npz")
 
 
-def window_plan(samples: int) -> Tuple[int, int, int]:
+def window_plan(samples: int, step: int = RESEMBLYZER_STEP) -> Tuple[int, int, int]:
     """(windows, frame step, mel frames needed) for a recording of `samples` samples, as Resemblyzer
-    slices an utterance: frames centred every 10 ms over the audio zero-padded to the last window's end."""
-    step = int(round(SAMPLE_RATE / WINDOWS_PER_SECOND / HOP))
+    slices an utterance: frames centred every 10 ms over the audio zero-padded to the last window's end.
+    A `step` of WINDOW_FRAMES gives windows that do not overlap: half the LSTM work of Resemblyzer's 77."""
     frames = math.ceil((samples + 1) / HOP)
     windows = len(range(0, max(1, frames - WINDOW_FRAMES + step + 1), step))
     covered = (samples - (windows - 1) * step * HOP) / (WINDOW_FRAMES * HOP)
@@ -59,11 +60,11 @@ def _unit(x):
 class SpeakerEmbedding(tf.keras.layers.Layer):
     """(batch, clip_samples) raw audio at 16 kHz -> (batch, 256) unit-length GE2E speaker embedding; frozen."""
 
-    def __init__(self, clip_samples: int, weights_path: str = WEIGHTS, **kwargs):
+    def __init__(self, clip_samples: int, weights_path: str = WEIGHTS, window_step: int = RESEMBLYZER_STEP, **kwargs):
         kwargs["trainable"] = False
         super().__init__(**kwargs)
-        self.clip_samples, self.weights_path = clip_samples, weights_path
-        self.windows, self.step, self.frames = window_plan(clip_samples)
+        self.clip_samples, self.weights_path, self.window_step = clip_samples, weights_path, window_step
+        self.windows, self.step, self.frames = window_plan(clip_samples, window_step)
         self.lstms = [tf.keras.layers.LSTM(UNITS, return_sequences=layer < LAYERS - 1, name=f"lstm{layer}")
                       for layer in range(LAYERS)]
         self.projection = tf.keras.layers.Dense(UNITS, activation="relu", name="projection")
@@ -112,4 +113,5 @@ class SpeakerEmbedding(tf.keras.layers.Layer):
         return (input_shape[0], UNITS)
 
     def get_config(self):
-        return {**super().get_config(), "clip_samples": self.clip_samples, "weights_path": self.weights_path}
+        return {**super().get_config(), "clip_samples": self.clip_samples, "weights_path": self.weights_path,
+                "window_step": self.window_step}

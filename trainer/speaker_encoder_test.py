@@ -15,7 +15,7 @@ from trainer.config import TrainerConfig
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCE = os.path.join(REPO, "trainer", "assets", "ge2e_reference.npz")
 TINY = TrainerConfig(n_fft=256, hop_length=128, n_mels=16, frame_length=8, frame_hop=4, conv_filters=[4, 4, 8, 8],
-                     dropout=0.0, speaker_embedding=True)
+                     dropout=0.0, speaker_embedding=True, speaker_embedding_head="trained")
 SAMPLES = 16000
 
 

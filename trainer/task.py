@@ -19,12 +19,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import tensorflow as tf
 
 from components.common.settings import section_from_json
-from trainer.config import ACCURACY_METRIC, TrainerConfig
+from components.common.errors import AudioClfError
+from trainer.config import ACCURACY_METRIC, SPEAKER_ENCODER_SAMPLE_RATE, TrainerConfig
 from trainer import adversary as adversary_lib
 from trainer import callbacks as callbacks_lib
 from trainer import export
 from trainer import input as input_lib
 from trainer import model as model_lib
+from trainer import speaker_head
 from trainer import strategy as strategy_lib
 
 log = logging.getLogger(__name__)
@@ -74,8 +76,13 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
 def train(settings: TrainingSettings, train_files: Sequence[str], eval_files: Sequence[str],
           serving_model_dir: str, model_run_dir: str) -> Tuple[tf.keras.Model, Dict[str, Any]]:
     """Trains, restores the best epoch's weights and exports; returns the classifier (without the speaker
-    adversary's head, if one was trained) and what was written to HISTORY_FILE."""
+    adversary's head, if one was trained; with the fitted speaker head, if one is set) and what was written to
+    HISTORY_FILE."""
     config = settings.trainer
+    if config.speaker_embedding and settings.sample_rate != SPEAKER_ENCODER_SAMPLE_RATE:
+        raise AudioClfError(f"trainer.speaker_embedding=true needs {SPEAKER_ENCODER_SAMPLE_RATE} Hz clips (the pretrained "
+                            f"speaker encoder's rate), and these are {settings.sample_rate} Hz; set "
+                            f"synthesis.sample_rate={SPEAKER_ENCODER_SAMPLE_RATE} or trainer.speaker_embedding=false.")
     strategy = strategy_lib.make_strategy()
     chief = is_chief(strategy)
     scratch = None if chief else tempfile.mkdtemp(prefix="audioclf-worker-")
@@ -139,6 +146,10 @@ def train(settings: TrainingSettings, train_files: Sequence[str], eval_files: Se
     # The final report (written at step epochs_run + 1) is on the weights kept: the best epoch's, which early
     # stopping restored, or the weight average over all steps run.
     kept = epochs_run if config.weight_ema else best + 1
+    if config.speaker_embedding and config.speaker_embedding_head == "fitted":
+        classifier, result["speaker_head"] = speaker_head.with_fitted_head(
+            classifier, config, settings.clip_samples, train_files, settings.audio_encoding, settings.label_names)
+        reports.use_model(classifier)
     final = reports.report(epochs_run, title=f"averaged weights (epochs 1-{epochs_run})" if config.weight_ema
                            else f"best weights (epoch {best + 1})")
     result["kept_weights"] = KEPT_AVERAGE if config.weight_ema else "best epoch"
