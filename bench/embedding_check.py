@@ -40,6 +40,7 @@ from bench.kfold_results import KFOLD_RESULTS, read_folds, report_path, run_name
 from bench.kfold_summary import accuracy, difference, difference_cell
 
 C_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+FUSION_WEIGHTS = (0.5, 1.0, 2.0, 4.0)   # model log-odds + w x the LR's: what trainer/speaker_head.py builds in
 INNER_FOLDS = 5
 LABEL_AUDIT = os.path.join(os.path.dirname(KFOLD_RESULTS), "label_audit.json")
 KEYS = ("model", "pitch", "embedding", "vote", "any")
@@ -73,15 +74,27 @@ def vectors(rows: Sequence[dict], embeddings: Dict[str, np.ndarray]) -> np.ndarr
     return np.stack([embeddings[speaker_embeddings.data_key(r["path"])] for r in rows])
 
 
+def model_log_odds(row: dict) -> float:
+    """log P(class 1) - log P(class 0) of the run's model on a row (its probability is the decided class's,
+    floored at 1e-7 as trainer/speaker_head.py floors it); 0 where the model gave no answer."""
+    p = row.get("probability")
+    if p is None or row["model"] not in (0, 1):
+        return 0.0
+    p1 = min(max(p if row["model"] == 1 else 1.0 - p, 1e-7), 1.0 - 1e-7)
+    return float(np.log(p1) - np.log(1.0 - p1))
+
+
 def decide(train: List[dict], test: List[dict], embeddings: Dict[str, np.ndarray]) -> float:
     """Sets "embedding", "vote" and "any" on every row of `test`; returns the C chosen on `train`."""
     x, y = vectors(train, embeddings), np.array([r["truth"] for r in train])
     if len(set(y)) < 2:
         raise SystemExit("bench: error: the train rows hold one class only; nothing to fit.")
     c = choose_c(x, y, [r["speaker"] for r in train])
-    decided = _classifier(c).fit(x, y).predict(vectors(test, embeddings))
-    for r, d in zip(test, decided):
+    fitted, test_x = _classifier(c).fit(x, y), vectors(test, embeddings)
+    for r, d, margin in zip(test, fitted.predict(test_x), fitted.decision_function(test_x)):
         r["embedding"] = int(d)
+        for w in FUSION_WEIGHTS:
+            r[f"fused_{w:g}"] = int(model_log_odds(r) + w * margin > 0)
         witnesses = (r["model"], r["pitch"], r["embedding"])
         r["vote"] = int(sum(w == 1 for w in witnesses) >= 2)
         r["any"] = r["truth"] if r["truth"] in witnesses else 1 - r["truth"]
@@ -126,6 +139,7 @@ def check(names: Sequence[str], embeddings: Dict[str, np.ndarray], results: str 
             "utterances": len(rows), "speakers": len({r["speaker"] for r in rows}), "c_chosen": cs,
             **{key: accuracy(rows, key) for key in KEYS},
             **{f"{key}_minus_pitch": difference(rows, key, "pitch") for key in ("model", "embedding", "vote")},
+            "fused": {f"{w:g}": accuracy(rows, f"fused_{w:g}") for w in FUSION_WEIGHTS},
             "per_corpus": {c: {key: round(sum(r[key] == r["truth"] for r in part) / len(part), 4) for key in KEYS}
                            | {"utterances": len(part)}
                            for c in sorted({r["corpus"] for r in rows})
@@ -158,6 +172,10 @@ def markdown(result: dict, embeddings_file: str) -> str:
                            acc(r["any"]), difference_cell(r["model_minus_pitch"]),
                            difference_cell(r["embedding_minus_pitch"]), difference_cell(r["vote_minus_pitch"]),
                            ", ".join(f"{c:g}" for c in r["c_chosen"])] for n, r in runs.items()]), "",
+             "The model and the embedding LR as one product of experts (what `trainer.speaker_embedding_head: "
+             "fitted` builds into the model): the model's log-odds + w x the LR's, per weight w:", "",
+             _util.table(["run", *(f"w = {w:g}" for w in FUSION_WEIGHTS)],
+                         [[n, *(acc(r["fused"][f"{w:g}"]) for w in FUSION_WEIGHTS)] for n, r in runs.items()]), "",
              "Per corpus (accuracy):", "",
              _util.table(["run", "corpus", "utterances", "model", "pitch rule", "embedding LR", "vote", "any right"],
                          [[n, c, v["utterances"], *(f"{v[k]:.3f}" for k in KEYS)]

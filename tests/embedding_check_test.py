@@ -88,6 +88,9 @@ class _Spy:
     def predict(self, x):
         return self.inner.predict(x)
 
+    def decision_function(self, x):
+        return self.inner.decision_function(x)
+
 
 def test_choose_c_takes_the_smallest_c_among_equals_and_keeps_to_its_grid():
     speakers = np.repeat(np.arange(20), 3)
@@ -150,3 +153,14 @@ def test_the_embedding_file_round_trips_whole_and_refuses_what_it_cannot_key(tmp
         speaker_embeddings.data_key("/tmp/x.flac")
     with pytest.raises(SystemExit, match="make embedding-venv"):
         speaker_embeddings.load(str(tmp_path / "missing.npz"))
+
+
+def test_the_product_of_model_and_lr_weighs_the_models_log_odds(tmp_path):
+    embeddings, _ = _write_run(tmp_path, "x")
+    run = embedding_check.check(["x"], embeddings, results=str(tmp_path), audit=str(tmp_path / "none.json"))["runs"]["x"]
+    # The fixture's rows carry no model probability: log-odds 0, so every weight decides as the LR alone.
+    assert all(run["fused"][f"{w:g}"]["accuracy"] == run["embedding"]["accuracy"] for w in embedding_check.FUSION_WEIGHTS)
+    assert embedding_check.model_log_odds({"model": 1, "probability": 0.9}) == pytest.approx(np.log(9.0))
+    assert embedding_check.model_log_odds({"model": 0, "probability": 0.9}) == pytest.approx(-np.log(9.0))
+    assert embedding_check.model_log_odds({"model": -1, "probability": None}) == 0.0
+    assert embedding_check.model_log_odds({"model": 1, "probability": 1.0}) == pytest.approx(np.log(1e7), rel=1e-6)
