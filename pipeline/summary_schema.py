@@ -93,6 +93,9 @@ class Training(Strict):
     kept_weights: Optional[str] = None
     early_stopping_metric: Optional[str] = None
     eval_report: Optional[dict] = None
+    # trainer.speaker_embedding_head=fitted: what the head was fitted on (clips per class, C, weight, window
+    # step) and its accuracy on those clips (trainer/speaker_head.py); None without it.
+    speaker_head: Optional[dict] = None
 
 
 class Validation(Strict):
