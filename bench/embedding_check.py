@@ -93,8 +93,9 @@ def decide(train: List[dict], test: List[dict], embeddings: Dict[str, np.ndarray
     fitted, test_x = _classifier(c).fit(x, y), vectors(test, embeddings)
     for r, d, margin in zip(test, fitted.predict(test_x), fitted.decision_function(test_x)):
         r["embedding"] = int(d)
+        log_odds = model_log_odds(r)
         for w in FUSION_WEIGHTS:
-            r[f"fused_{w:g}"] = int(model_log_odds(r) + w * margin > 0)
+            r[f"fused_{w:g}"] = int(log_odds + w * margin > 0)
         witnesses = (r["model"], r["pitch"], r["embedding"])
         r["vote"] = int(sum(w == 1 for w in witnesses) >= 2)
         r["any"] = r["truth"] if r["truth"] in witnesses else 1 - r["truth"]

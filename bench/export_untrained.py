@@ -26,7 +26,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     config = config_lib.load_config(args.config, args.set)
     samples, names = clip_samples(config.synthesis), config_lib.label_names(config)
     model = model_lib.build_model(config.trainer, config.synthesis.sample_rate, samples, num_classes=len(names))
-    if config.trainer.speaker_embedding and config.trainer.speaker_embedding_head == "fitted":
+    if config.trainer.fitted_speaker_head:
         # The head the Trainer would fit after training, with zero weights: the same graph, the same cost.
         encoder = SpeakerEmbedding(samples, window_step=config.trainer.speaker_embedding_window_step,
                                    name="speaker_embedding")

@@ -28,7 +28,7 @@ from components.common.settings import ROOT, build_section, section_from_json, s
 from components.common.vocabulary import GENDERS, LABEL_NAMES, LABELS, SPLITS
 from components.speaker_index.config import CorpusConfig
 from serving.config import ServingConfig
-from trainer.config import SPEAKER_ENCODER_SAMPLE_RATE as ENCODER_SAMPLE_RATE, TrainerConfig
+from trainer.config import TrainerConfig
 
 # The names above are this module's vocabulary too: the CLI, runners, report and bench read them here.
 __all__ = ["PipelineConfig", "CorpusConfig", "SynthesisConfig", "ExamplesConfig", "TrainerConfig", "EvaluatorConfig",
@@ -162,10 +162,7 @@ def validate(config: PipelineConfig) -> None:
         if getattr(config.trainer, name) > nyquist:
             raise AudioClfError(f"config: trainer.{name}={getattr(config.trainer, name):g} is above half the sample rate "
                                 f"({nyquist:g} Hz at synthesis.sample_rate={config.synthesis.sample_rate}).")
-    if config.trainer.speaker_embedding and config.synthesis.sample_rate != ENCODER_SAMPLE_RATE:
-        raise AudioClfError(f"config: trainer.speaker_embedding=true needs synthesis.sample_rate={ENCODER_SAMPLE_RATE} "
-                            f"(the pretrained speaker encoder's rate), not {config.synthesis.sample_rate}; set "
-                            f"synthesis.sample_rate={ENCODER_SAMPLE_RATE} or trainer.speaker_embedding=false.")
+    config.trainer.check_sample_rate(config.synthesis.sample_rate)
 
 
 def label_names(config: PipelineConfig) -> List[str]:

@@ -111,6 +111,18 @@ class TrainerConfig:
     report_every_epochs: int = setting(1, low=1, high=100000)
     seed: int = setting(11, low=0, high=SEED_MAX)
 
+    @property
+    def fitted_speaker_head(self) -> bool:
+        """The speaker encoder is on and its head is fitted after training (trainer/speaker_head.py), not trained."""
+        return self.speaker_embedding and self.speaker_embedding_head == "fitted"
+
+    def check_sample_rate(self, sample_rate: int) -> None:
+        """Refuses the speaker encoder at any rate but the one it was trained on."""
+        if self.speaker_embedding and sample_rate != SPEAKER_ENCODER_SAMPLE_RATE:
+            raise AudioClfError(f"config: trainer.speaker_embedding=true needs synthesis.sample_rate="
+                                f"{SPEAKER_ENCODER_SAMPLE_RATE} (the pretrained speaker encoder's rate), not {sample_rate}; "
+                                f"set synthesis.sample_rate={SPEAKER_ENCODER_SAMPLE_RATE} or trainer.speaker_embedding=false.")
+
     def validate(self) -> None:
         """Refuses settings that cannot work, naming the setting and what to change."""
         if len(self.conv_filters) != 4 or len(self.kernel_size) != 3:

@@ -242,7 +242,7 @@ def build_model(config: TrainerConfig, sample_rate: int, clip_samples: int, num_
     if config.pitch_histogram:
         histogram = PitchHistogram(name="pitch_histogram")(cepstrum)
         x = tf.keras.layers.Concatenate(name="pooled_and_pitch")([x, histogram])
-    if not config.speaker_embedding or config.speaker_embedding_head == "fitted":   # fitted: trainer/speaker_head.py
+    if not config.speaker_embedding or config.fitted_speaker_head:   # fitted: trainer/speaker_head.py
         probabilities = tf.keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
         return tf.keras.Model(audio, probabilities, name="audioclf")
     # Two linear heads whose logits add up: the conv features' and the frozen speaker embedding's, the

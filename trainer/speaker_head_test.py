@@ -103,7 +103,7 @@ def test_the_settings_are_checked():
 
 def test_the_encoder_at_another_sample_rate_is_refused_before_training(tmp_path):
     settings = task.TrainingSettings(TINY, 8000, 8000, ["male", "female"], "pcm16")
-    with pytest.raises(AudioClfError, match=r"needs 16000 Hz clips .* these are 8000 Hz; set synthesis.sample_rate=16000 "
-                                            r"or trainer.speaker_embedding=false"):
+    with pytest.raises(AudioClfError, match=r"needs synthesis.sample_rate=16000 \(the pretrained speaker encoder's rate\), "
+                                            r"not 8000; set synthesis.sample_rate=16000 or trainer.speaker_embedding=false"):
         task.train(settings, [str(tmp_path / "none*")], [str(tmp_path / "none*")], str(tmp_path / "m"), str(tmp_path / "r"))
     assert not (tmp_path / "m").exists() and not (tmp_path / "r").exists()

@@ -19,8 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import tensorflow as tf
 
 from components.common.settings import section_from_json
-from components.common.errors import AudioClfError
-from trainer.config import ACCURACY_METRIC, SPEAKER_ENCODER_SAMPLE_RATE, TrainerConfig
+from trainer.config import ACCURACY_METRIC, TrainerConfig
 from trainer import adversary as adversary_lib
 from trainer import callbacks as callbacks_lib
 from trainer import export
@@ -79,10 +78,7 @@ def train(settings: TrainingSettings, train_files: Sequence[str], eval_files: Se
     adversary's head, if one was trained; with the fitted speaker head, if one is set) and what was written to
     HISTORY_FILE."""
     config = settings.trainer
-    if config.speaker_embedding and settings.sample_rate != SPEAKER_ENCODER_SAMPLE_RATE:
-        raise AudioClfError(f"trainer.speaker_embedding=true needs {SPEAKER_ENCODER_SAMPLE_RATE} Hz clips (the pretrained "
-                            f"speaker encoder's rate), and these are {settings.sample_rate} Hz; set "
-                            f"synthesis.sample_rate={SPEAKER_ENCODER_SAMPLE_RATE} or trainer.speaker_embedding=false.")
+    config.check_sample_rate(settings.sample_rate)   # also checked when the pipeline config loads
     strategy = strategy_lib.make_strategy()
     chief = is_chief(strategy)
     scratch = None if chief else tempfile.mkdtemp(prefix="audioclf-worker-")
@@ -146,7 +142,7 @@ def train(settings: TrainingSettings, train_files: Sequence[str], eval_files: Se
     # The final report (written at step epochs_run + 1) is on the weights kept: the best epoch's, which early
     # stopping restored, or the weight average over all steps run.
     kept = epochs_run if config.weight_ema else best + 1
-    if config.speaker_embedding and config.speaker_embedding_head == "fitted":
+    if config.fitted_speaker_head:
         classifier, result["speaker_head"] = speaker_head.with_fitted_head(
             classifier, config, settings.clip_samples, train_files, settings.audio_encoding, settings.label_names)
         reports.use_model(classifier)
