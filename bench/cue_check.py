@@ -35,7 +35,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 from bench import _util, formants, kfold, kfold_baselines
 from bench.kfold_summary import accuracy, difference, difference_cell
-from bench.kfold_results import KFOLD_RESULTS, read_run_here
+from bench.kfold_results import KFOLD_RESULTS, read_run_here, run_names
 from components.audio_evaluator import pitch_rule
 
 CLASSIFIERS = {"pitch": "pitch rule", "f0_lr": "LR on log F0", "mfcc": "MFCC + LR",
@@ -92,10 +92,10 @@ def fold_answers(fold: dict, rows_by_speaker: Dict[str, List[dict]], parts: Dict
     return test
 
 
-def check(run_names: Sequence[str], work: str, workers: int, results: str = KFOLD_RESULTS) -> dict:
+def check(names: Sequence[str], work: str, workers: int, results: str = KFOLD_RESULTS) -> dict:
     per_run = []
     with pitch_rule.worker_pool(workers) as pool:   # one pool (and one numba warm-up) for all the runs
-        for name in run_names:
+        for name in names:
             folds, rows_by_speaker = read_run_here(name, results)
             paths = [r["path"] for f in folds for r in f["rows"]]
             _, mfccs = kfold_baselines.file_features(paths, work, pool, workers, with_f0=False)
@@ -109,7 +109,7 @@ def check(run_names: Sequence[str], work: str, workers: int, results: str = KFOL
                             "second_cue": {k: difference([r for r in scored if r[k] != -1], k, base)
                                            for k, base in SECOND_CUE},
                             "missing": {k: sum(r[k] == -1 for r in scored) for k, _ in SECOND_CUE}})
-    return {"runs": list(run_names), "per_run": per_run}
+    return {"runs": list(names), "per_run": per_run}
 
 
 def markdown(result: dict) -> str:
@@ -143,7 +143,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--results", default=KFOLD_RESULTS)
     parser.add_argument("--out", default=os.path.join(os.path.dirname(KFOLD_RESULTS), "cue_check.md"))
     args = parser.parse_args(argv)
-    result = check([r for r in args.runs.split(",") if r], args.work, args.workers, args.results)
+    result = check(run_names(args.runs), args.work, args.workers, args.results)
     _util.write_report(args.out, markdown(result), result)
     return 0
 

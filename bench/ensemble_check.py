@@ -25,7 +25,7 @@ import numpy as np
 
 from bench import _util
 from bench.kfold_summary import accuracy, difference, difference_cell
-from bench.kfold_results import KFOLD_RESULTS, class1_probability, read_folds
+from bench.kfold_results import KFOLD_RESULTS, class1_probability, read_folds, run_names
 from components.audio_evaluator.real_speech import LABEL_OF_GENDER
 
 MAX_SUBSETS = 2000   # per ensemble size; above it, a fixed random sample of the combinations
@@ -158,7 +158,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--results", default=KFOLD_RESULTS)
     parser.add_argument("--out", default=os.path.join(os.path.dirname(KFOLD_RESULTS), "ensemble_check.md"))
     args = parser.parse_args(argv)
-    result = check([r for r in args.runs.split(",") if r], args.results)
+    result = check(run_names(args.runs), args.results)
     _util.write_report(args.out, markdown(result), result)
     return 0
 

@@ -27,7 +27,7 @@ def read_folds(run: str, results: str = KFOLD_RESULTS, pattern: str = "fold-*.js
 
 def run_names(text: str) -> List[str]:
     """The runs a check's --runs names (comma-separated); refuses a list that names none."""
-    names = [r for r in text.split(",") if r]
+    names = [r.strip() for r in text.split(",") if r.strip()]
     if not names:
         raise SystemExit("bench: error: --runs: name at least one finished k-fold run.")
     return names

@@ -27,7 +27,7 @@ import sys
 from typing import Dict, List, Optional, Sequence
 
 from bench import _util, cue_check, formants, kfold, kfold_baselines, listening_page
-from bench.kfold_results import KFOLD_RESULTS, read_run_here
+from bench.kfold_results import KFOLD_RESULTS, read_run_here, run_names
 from bench.kfold_summary import accuracy, difference, difference_cell
 from components.audio_evaluator import pitch_rule
 
@@ -81,16 +81,16 @@ def with_formant_answers(run: str, results: str, work: str, workers: int) -> Lis
     return [r for f in folds for r in cue_check.fold_answers(f, by_speaker, parts, {FORMANT: ("formant",)})]
 
 
-def audit(run_names: Sequence[str], min_disagree: float, min_utterances: int,
+def audit(names: Sequence[str], min_disagree: float, min_utterances: int,
           results: str = KFOLD_RESULTS, work: Optional[str] = None, workers: int = 2,
           listen: Optional[str] = None) -> dict:
     """`work`: bench.kfold's feature folder, for the formant witness; None leaves it out. `listen`: where to
     write a page to listen to the suspects beside reference speakers (bench/listening_page.py)."""
     runs = {name: with_formant_answers(name, results, work, workers) if work else
-            [r for fold in read_run_here(name, results)[0] for r in fold["rows"]] for name in run_names}
+            [r for fold in read_run_here(name, results)[0] for r in fold["rows"]] for name in names}
     flagged = suspects(runs, min_disagree, min_utterances)
     if listen:
-        listening_page.write(listen, flagged, pooled_by_speaker(runs), source=f"bench.label_audit --runs {','.join(run_names)}")
+        listening_page.write(listen, flagged, pooled_by_speaker(runs), source=f"bench.label_audit --runs {','.join(names)}")
     names = {s["speaker"] for s in flagged}
     per_run = []
     for name, rows in runs.items():
@@ -100,7 +100,7 @@ def audit(run_names: Sequence[str], min_disagree: float, min_utterances: int,
                         "kept": {k: accuracy(kept, k) for k in ("model", "pitch")},
                         "all_diff": difference(rows, "model", "pitch"), "kept_diff": difference(kept, "model", "pitch"),
                         "ceiling": round(len(kept) / len(rows), 4)})
-    return {"runs": list(run_names), "min_disagree": min_disagree, "min_utterances": min_utterances,
+    return {"runs": list(names), "min_disagree": min_disagree, "min_utterances": min_utterances,
             "suspects": flagged, "per_run": per_run}
 
 
@@ -148,7 +148,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--listen", metavar="FILE.html",
                         help="also write a page to listen to the suspects beside reference speakers of their corpus")
     args = parser.parse_args(argv)
-    result = audit([r for r in args.runs.split(",") if r], args.min_disagree, args.min_utterances, args.results,
+    result = audit(run_names(args.runs), args.min_disagree, args.min_utterances, args.results,
                    None if args.no_formants else args.work, args.workers, args.listen)
     _util.write_report(args.out, markdown(result), result)
     if args.listen:

@@ -73,3 +73,11 @@ def test_bundled_path_moves_only_bundled_corpora():
     assert kfold_results.bundled_path("/snap/data/librispeech-mini/s/1.flac", ["/snap/data/librispeech-mini/"]) == \
         f"{BUNDLED}/s/1.flac"
     assert kfold_results.bundled_path("/mine/other/s/1.flac", ["/mine/other"]) == "/mine/other/s/1.flac"
+
+
+@pytest.mark.parametrize("runs", ["", ",", " , "])
+def test_a_runs_list_naming_no_run_is_refused_before_a_report_is_written(tmp_path, runs):
+    out = tmp_path / "cue_check.md"
+    with pytest.raises(SystemExit, match="at least one finished k-fold run"):
+        cue_check.main(["--runs", runs, "--results", str(tmp_path), "--out", str(out)])
+    assert list(tmp_path.iterdir()) == []

@@ -78,3 +78,10 @@ def test_runs_on_other_folds_are_refused(tmp_path):
 def test_one_run_is_refused(tmp_path):
     with pytest.raises(SystemExit, match="at least two"):
         ensemble_check.check(["x"], results=str(tmp_path))
+
+
+def test_a_runs_list_naming_no_run_is_refused_before_a_report_is_written(tmp_path):
+    out = tmp_path / "ensemble_check.md"
+    with pytest.raises(SystemExit, match="at least one finished k-fold run"):
+        ensemble_check.main(["--runs", ",", "--results", str(tmp_path), "--out", str(out)])
+    assert list(tmp_path.iterdir()) == []

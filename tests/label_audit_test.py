@@ -100,3 +100,12 @@ def test_the_listening_page_links_each_suspect_and_a_reference_per_label(tmp_pat
     assert "5.flac: <em>not on this machine</em>" in text
     assert text.count("<audio") == 5 + 2 * 3   # the suspect's five files here; three per reference
     assert not list(page.parent.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("runs", ["", ",", " , "])
+def test_a_runs_list_naming_no_run_is_refused_before_a_report_is_written(tmp_path, runs):
+    out = tmp_path / "label_audit.md"
+    with pytest.raises(SystemExit, match="at least one finished k-fold run"):
+        label_audit.main(["--runs", runs, "--results", str(tmp_path), "--out", str(out),
+                          "--listen", str(tmp_path / "listen.html")])
+    assert list(tmp_path.iterdir()) == []
