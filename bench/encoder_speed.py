@@ -1,0 +1,191 @@
+"""Where the speaker encoder's predict time goes, on ONE core: is it loop overhead or arithmetic?
+
+The fitted speaker head (trainer/speaker_head.py) needs trainer/speaker_encoder.py's three 256-unit LSTMs
+over 160-frame windows, two windows per 4 s clip; they cost more than the whole conv model. This script
+times that encoder (`SpeakerEmbedding.call` under tf.function, as the exported model runs it) at batches of
+1, 3 and 16 clips against two rewrites of its LSTM stack that do the same arithmetic with less loop work:
+  projected-scan     each layer's input projection for all frames as one matrix product, then tf.scan
+                     over the frames for the recurrent part only
+  projected-unrolled the same, with the 160 steps unrolled into the graph (what Keras' unroll=True buys)
+Each rewrite's output is compared with the shipped layer's (max abs difference). Beside them: the LSTMs'
+floating-point operations per clip, the rate they run at, and the rate of a plain float32 and bfloat16
+matrix product of the same shape on this core: if the encoder already runs near the float32 product's
+rate, no rewrite of the loop can make it much faster; only fewer operations (fewer or shorter windows,
+a smaller encoder) or lower precision can.
+
+Run:  .venv/bin/python -m bench.encoder_speed [--clip-seconds 4] [--window-step 160] [--seconds 3] [--quick] [--out FILE]
+"""
+import os
+
+if __name__ == "__main__" and hasattr(os, "sched_setaffinity"):  # one core, before numpy/TF start thread pools
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import argparse  # noqa: E402
+import time  # noqa: E402
+from typing import Optional, Sequence  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import pipeline  # noqa: E402,F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported, as the trainer does)
+from bench import _util  # noqa: E402
+
+BATCHES = (1, 3, 16)
+
+
+def lstm_flops(windows: int) -> float:
+    """Multiply-adds x 2 of the three LSTMs' matrix products for one clip (the gates' elementwise work is
+    under 1 % of it)."""
+    from trainer import speaker_encoder as se  # pylint: disable=import-outside-toplevel
+    per_window = 0.0
+    width = se.N_MELS
+    for _ in range(se.LAYERS):
+        per_window += se.WINDOW_FRAMES * 2.0 * (width + se.UNITS) * 4 * se.UNITS
+        width = se.UNITS
+    return windows * per_window
+
+
+def projected_stack(layer, unrolled: bool):
+    """A function (audio -> embedding) doing what `layer.call` does, each LSTM as one input projection for
+    all frames plus a recurrence over the frames (unrolled in the graph, or tf.scan)."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from trainer import speaker_encoder as se  # pylint: disable=import-outside-toplevel
+    units = se.UNITS
+
+    def run_lstm(x, lstm, last_only):
+        kernel, recurrent, bias = lstm.cell.kernel, lstm.cell.recurrent_kernel, lstm.cell.bias
+        batch, frames = tf.shape(x)[0], x.shape[1]
+        projected = tf.reshape(tf.matmul(tf.reshape(x, [-1, x.shape[2]]), kernel) + bias, [batch, frames, 4 * units])
+
+        def step(state, z_in):
+            h, c = state
+            i, f, g, o = tf.split(z_in + tf.matmul(h, recurrent), 4, axis=1)   # Keras' gate order
+            c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+            return tf.sigmoid(o) * tf.tanh(c), c
+
+        state = (tf.zeros([batch, units]), tf.zeros([batch, units]))
+        if unrolled:
+            outputs = []
+            for t in range(frames):
+                state = step(state, projected[:, t])
+                outputs.append(state[0])
+            return state[0] if last_only else tf.stack(outputs, axis=1)
+        hs, _ = tf.scan(step, tf.transpose(projected, [1, 0, 2]), initializer=state)
+        return hs[-1] if last_only else tf.transpose(hs, [1, 0, 2])
+
+    def call(audio):
+        mel = layer.mel_frames(audio)
+        starts = np.arange(layer.windows) * layer.step
+        index = starts[:, None] + np.arange(se.WINDOW_FRAMES)[None, :]
+        x = tf.reshape(tf.gather(mel, index, axis=1), [-1, se.WINDOW_FRAMES, se.N_MELS])
+        for n, lstm in enumerate(layer.lstms):
+            x = run_lstm(x, lstm, n == len(layer.lstms) - 1)
+        per_window = tf.reshape(layer.projection(x), [-1, layer.windows, units])
+        per_window = per_window / tf.maximum(tf.norm(per_window, axis=-1, keepdims=True), 1e-12)
+        mean = tf.reduce_mean(per_window, axis=1)
+        return mean / tf.maximum(tf.norm(mean, axis=-1, keepdims=True), 1e-12)
+
+    return call
+
+
+def per_call_seconds(fn, x, seconds: float) -> float:
+    fn(x)   # trace and warm
+    calls, start = 0, time.perf_counter()
+    while True:
+        fn(x)
+        calls += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return elapsed / calls
+
+
+def matmul_rate(dtype, rows: int, seconds: float) -> float:
+    """GFLOP/s of a [rows, 512] x [512, 1024] product: an upper LSTM layer's step (input and recurrent
+    products together) at `rows` sequences, one window each."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    a = tf.cast(tf.random.stateless_normal([rows, 512], [1, 2]), dtype)
+    b = tf.cast(tf.random.stateless_normal([512, 1024], [3, 4]), dtype)
+    fn = tf.function(lambda m: tf.matmul(m, b))
+    return 2.0 * rows * 512 * 1024 / per_call_seconds(fn, a, seconds) / 1e9
+
+
+def measure(clip_seconds: float, window_step: int, seconds: float, batches: Sequence[int] = BATCHES) -> dict:
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        threads = "TF threads intra-op 1, inter-op 1"
+    except RuntimeError:   # TensorFlow already running in this process (a test): its pools stay; the report says so
+        threads = (f"TF already initialized in this process: threads as they were (intra-op "
+                   f"{tf.config.threading.get_intra_op_parallelism_threads()}, inter-op "
+                   f"{tf.config.threading.get_inter_op_parallelism_threads()}; 0 = all cores)")
+    from trainer import speaker_encoder as se  # pylint: disable=import-outside-toplevel
+    clip = int(round(clip_seconds * se.SAMPLE_RATE))
+    layer = se.SpeakerEmbedding(clip, window_step=window_step)
+    layer.build((None, clip))
+    spec = [tf.TensorSpec([None, clip], tf.float32)]
+    variants = {"shipped (Keras LSTM)": tf.function(layer.call, input_signature=spec),
+                "projected-scan": tf.function(projected_stack(layer, False), input_signature=spec),
+                "projected-unrolled": tf.function(projected_stack(layer, True), input_signature=spec)}
+    probe = tf.random.stateless_normal([3, clip], [5, 6]) * 0.1
+    reference = variants["shipped (Keras LSTM)"](probe).numpy()
+    flops = lstm_flops(layer.windows)
+    rows = []
+    for name, fn in variants.items():
+        difference = float(np.abs(fn(probe).numpy() - reference).max())
+        for batch in batches:
+            x = tf.random.stateless_normal([batch, clip], [7, batch]) * 0.1
+            (per_call, meter) = _util.measure(lambda: per_call_seconds(fn, x, seconds), f"{name} batch {batch}",
+                                              wait_idle=True, retries=1)
+            rows.append({"variant": name, "batch": batch, "ms_per_call": round(per_call * 1e3, 2),
+                         "ms_per_clip": round(per_call / batch * 1e3, 2),
+                         "lstm_gflops": round(flops * batch / per_call / 1e9, 1),
+                         "max_abs_difference": difference, "other_cores": round(meter.other_cores, 2)})
+    return {"threads": threads, "cores": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+            "clip_seconds": clip_seconds, "window_step": window_step, "windows_per_clip": layer.windows,
+            "lstm_mflop_per_clip": round(flops / 1e6, 1), "rows": rows,
+            "matmul_gflops": {f"{dtype} [{n}x512]x[512x1024]": round(matmul_rate(getattr(tf, dtype), n, seconds), 1)
+                              for dtype in ("float32", "bfloat16")
+                              for n in (layer.windows * min(batches), layer.windows * max(batches))}}
+
+
+def markdown(result: dict, quick: bool) -> str:
+    lines = ["# Speaker encoder speed on one core (trainer/speaker_encoder.py)", ""]
+    if quick:
+        lines += _util.QUICK_NOTE
+    lines += ["Machine:", "", *_util.machine_lines([
+        f"encoder: {result['clip_seconds']} s clips, window step {result['window_step']} frames, "
+        f"{result['windows_per_clip']} windows of 160 frames per clip; the LSTMs' matrix products: "
+        f"{result['lstm_mflop_per_clip']} MFLOP per clip",
+        f"CPU affinity {result['cores']}; {result['threads']}"]), ""]
+    lines += [_util.table(["LSTM stack", "clips per call", "ms per call", "ms per clip", "LSTM GFLOP/s",
+                           "max abs difference from shipped", "other cores"],
+                          [[r["variant"], r["batch"], r["ms_per_call"], r["ms_per_clip"], r["lstm_gflops"],
+                            f"{r['max_abs_difference']:.1e}", r["other_cores"]] for r in result["rows"]]), ""]
+    lines += ["A plain matrix product on the same core, for scale:", "",
+              _util.table(["product", "GFLOP/s"], [[k, v] for k, v in result["matmul_gflops"].items()]), ""]
+    busy = [r for r in result["rows"] if r["other_cores"] > _util.OTHER_LOAD_WARN]
+    if busy:
+        lines += [f"**Warning: other processes used up to {max(r['other_cores'] for r in busy):.2f} cores during "
+                  f"{len(busy)} of the timings; re-run on an idle machine.**", ""]
+    return "\n".join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--clip-seconds", type=float, default=4.0, help="the model's clip length (r25: 4 s)")
+    p.add_argument("--window-step", type=int, default=160, help="trainer.speaker_embedding_window_step")
+    p.add_argument("--seconds", type=float, default=3.0, help="timing span per (variant, batch)")
+    p.add_argument("--quick", action="store_true", help="smoke check: 2 s clips, batches 1 and 2, 0.2 s spans")
+    p.add_argument("--out", default=None, help="Markdown file (default bench/results/encoder_speed.md)")
+    args = p.parse_args(argv)
+    if args.quick:
+        result = measure(2.0, args.window_step, 0.2, batches=(1, 2))
+    else:
+        result = measure(args.clip_seconds, args.window_step, args.seconds)
+    _util.write_report(args.out or _util.results_path("encoder_speed", args.quick), markdown(result, args.quick), result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
