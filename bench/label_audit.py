@@ -81,16 +81,16 @@ def with_formant_answers(run: str, results: str, work: str, workers: int) -> Lis
     return [r for f in folds for r in cue_check.fold_answers(f, by_speaker, parts, {FORMANT: ("formant",)})]
 
 
-def audit(names: Sequence[str], min_disagree: float, min_utterances: int,
+def audit(run_list: Sequence[str], min_disagree: float, min_utterances: int,
           results: str = KFOLD_RESULTS, work: Optional[str] = None, workers: int = 2,
           listen: Optional[str] = None) -> dict:
     """`work`: bench.kfold's feature folder, for the formant witness; None leaves it out. `listen`: where to
     write a page to listen to the suspects beside reference speakers (bench/listening_page.py)."""
     runs = {name: with_formant_answers(name, results, work, workers) if work else
-            [r for fold in read_run_here(name, results)[0] for r in fold["rows"]] for name in names}
+            [r for fold in read_run_here(name, results)[0] for r in fold["rows"]] for name in run_list}
     flagged = suspects(runs, min_disagree, min_utterances)
     if listen:
-        listening_page.write(listen, flagged, pooled_by_speaker(runs), source=f"bench.label_audit --runs {','.join(names)}")
+        listening_page.write(listen, flagged, pooled_by_speaker(runs), source=f"bench.label_audit --runs {','.join(run_list)}")
     names = {s["speaker"] for s in flagged}
     per_run = []
     for name, rows in runs.items():
@@ -100,7 +100,7 @@ def audit(names: Sequence[str], min_disagree: float, min_utterances: int,
                         "kept": {k: accuracy(kept, k) for k in ("model", "pitch")},
                         "all_diff": difference(rows, "model", "pitch"), "kept_diff": difference(kept, "model", "pitch"),
                         "ceiling": round(len(kept) / len(rows), 4)})
-    return {"runs": list(names), "min_disagree": min_disagree, "min_utterances": min_utterances,
+    return {"runs": list(run_list), "min_disagree": min_disagree, "min_utterances": min_utterances,
             "suspects": flagged, "per_run": per_run}
 
 

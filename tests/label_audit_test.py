@@ -33,6 +33,7 @@ def results(tmp_path):
 
 def test_suspects_come_from_the_baselines_and_count_utterances_once(results):
     result = label_audit.audit(["a", "b"], 0.8, 5, str(results))
+    assert result["runs"] == ["a", "b"]   # the runs, not the suspects' speaker ids
     assert [(s["speaker"], s["utterances"], s["label"], s["median_f0_hz"]) for s in result["suspects"]] == [
         ("c/flipped", 6, "M", 220.0)]
     run = result["per_run"][0]
