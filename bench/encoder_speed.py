@@ -13,7 +13,8 @@ matrix product of the same shape on this core: if the encoder already runs near 
 rate, no rewrite of the loop can make it much faster; only fewer operations (fewer or shorter windows,
 a smaller encoder) or lower precision can.
 
-Run:  .venv/bin/python -m bench.encoder_speed [--clip-seconds 4] [--window-step 160] [--seconds 3] [--quick] [--out FILE]
+Run:  .venv/bin/python -m bench.encoder_speed [--clip-seconds 4] [--window-step 160] [--seconds 3] [--quick]
+      [--no-wait-idle] [--retries N] [--out FILE]
 """
 import os
 
@@ -109,7 +110,8 @@ def matmul_rate(dtype, rows: int, seconds: float) -> float:
     return 2.0 * rows * 512 * 1024 / per_call_seconds(fn, a, seconds) / 1e9
 
 
-def measure(clip_seconds: float, window_step: int, seconds: float, batches: Sequence[int] = BATCHES) -> dict:
+def measure(clip_seconds: float, window_step: int, seconds: float, batches: Sequence[int] = BATCHES,
+            wait_idle: bool = True, retries: int = 1) -> dict:
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     try:
         tf.config.threading.set_intra_op_parallelism_threads(1)
@@ -136,7 +138,7 @@ def measure(clip_seconds: float, window_step: int, seconds: float, batches: Sequ
         for batch in batches:
             x = tf.random.stateless_normal([batch, clip], [7, batch]) * 0.1
             (per_call, meter) = _util.measure(lambda: per_call_seconds(fn, x, seconds), f"{name} batch {batch}",
-                                              wait_idle=True, retries=1)
+                                              wait_idle=wait_idle, retries=retries)
             rows.append({"variant": name, "batch": batch, "ms_per_call": round(per_call * 1e3, 2),
                          "ms_per_clip": round(per_call / batch * 1e3, 2),
                          "lstm_gflops": round(flops * batch / per_call / 1e9, 1),
@@ -177,12 +179,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--window-step", type=int, default=160, help="trainer.speaker_embedding_window_step")
     p.add_argument("--seconds", type=float, default=3.0, help="timing span per (variant, batch)")
     p.add_argument("--quick", action="store_true", help="smoke check: 2 s clips, batches 1 and 2, 0.2 s spans")
+    _util.add_idle_args(p)
     p.add_argument("--out", default=None, help="Markdown file (default bench/results/encoder_speed.md)")
     args = p.parse_args(argv)
+    idle = {"wait_idle": not args.no_wait_idle, "retries": args.retries}
     if args.quick:
-        result = measure(2.0, args.window_step, 0.2, batches=(1, 2))
+        result = measure(2.0, args.window_step, 0.2, batches=(1, 2), **idle)
     else:
-        result = measure(args.clip_seconds, args.window_step, args.seconds)
+        result = measure(args.clip_seconds, args.window_step, args.seconds, **idle)
     _util.write_report(args.out or _util.results_path("encoder_speed", args.quick), markdown(result, args.quick), result)
     return 0
 
