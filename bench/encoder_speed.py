@@ -48,7 +48,8 @@ def lstm_flops(windows: int) -> float:
 
 def projected_stack(layer, unrolled: bool):
     """A function (audio -> embedding) doing what `layer.call` does, each LSTM as one input projection for
-    all frames plus a recurrence over the frames (unrolled in the graph, or tf.scan)."""
+    all frames plus a recurrence over the frames (unrolled in the graph, or tf.scan); the windowing and the
+    pooling are the layer's own (window_frames, pool_windows)."""
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     from trainer import speaker_encoder as se  # pylint: disable=import-outside-toplevel
     units = se.UNITS
@@ -74,17 +75,11 @@ def projected_stack(layer, unrolled: bool):
         hs, _ = tf.scan(step, tf.transpose(projected, [1, 0, 2]), initializer=state)
         return hs[-1] if last_only else tf.transpose(hs, [1, 0, 2])
 
-    def call(audio):
-        mel = layer.mel_frames(audio)
-        starts = np.arange(layer.windows) * layer.step
-        index = starts[:, None] + np.arange(se.WINDOW_FRAMES)[None, :]
-        x = tf.reshape(tf.gather(mel, index, axis=1), [-1, se.WINDOW_FRAMES, se.N_MELS])
+    def call(audio):   # the shipped layer's own framing and pooling around the rewritten LSTM stack
+        x = layer.window_frames(audio)
         for n, lstm in enumerate(layer.lstms):
             x = run_lstm(x, lstm, n == len(layer.lstms) - 1)
-        per_window = tf.reshape(layer.projection(x), [-1, layer.windows, units])
-        per_window = per_window / tf.maximum(tf.norm(per_window, axis=-1, keepdims=True), 1e-12)
-        mean = tf.reduce_mean(per_window, axis=1)
-        return mean / tf.maximum(tf.norm(mean, axis=-1, keepdims=True), 1e-12)
+        return layer.pool_windows(x)
 
     return call
 

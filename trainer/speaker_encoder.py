@@ -99,15 +99,24 @@ class SpeakerEmbedding(tf.keras.layers.Layer):
         real, imag = spectrum[..., :N_FFT // 2 + 1], spectrum[..., N_FFT // 2 + 1:]
         return tf.tensordot(tf.square(real) + tf.square(imag), self._mel, axes=[[2], [0]])
 
-    def call(self, audio):
+    def window_frames(self, audio):
+        """(batch, samples) -> (batch x windows, 160, 40): the mel frames of each window, the LSTMs' input."""
         mel = self.mel_frames(tf.cast(audio, tf.float32))
         starts = np.arange(self.windows) * self.step
         index = starts[:, None] + np.arange(WINDOW_FRAMES)[None, :]          # [windows, 160]
-        x = tf.reshape(tf.gather(mel, index, axis=1), [-1, WINDOW_FRAMES, N_MELS])
+        return tf.reshape(tf.gather(mel, index, axis=1), [-1, WINDOW_FRAMES, N_MELS])
+
+    def pool_windows(self, last_hidden):
+        """(batch x windows, 256) last LSTM outputs -> (batch, 256): each window projected to unit length,
+        averaged over the clip's windows, unit length again."""
+        per_window = tf.reshape(_unit(self.projection(last_hidden)), [-1, self.windows, UNITS])
+        return _unit(tf.reduce_mean(per_window, axis=1))
+
+    def call(self, audio):
+        x = self.window_frames(audio)
         for lstm in self.lstms:
             x = lstm(x)
-        per_window = tf.reshape(_unit(self.projection(x)), [-1, self.windows, UNITS])
-        return _unit(tf.reduce_mean(per_window, axis=1))
+        return self.pool_windows(x)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], UNITS)
