@@ -71,7 +71,8 @@ class ClassificationReports(tf.keras.callbacks.Callback):
         self._call = None
 
     def report(self, epoch: int, title: Optional[str] = None) -> Dict[str, dict]:
-        """Reports at TensorBoard step epoch + 1; `title` names the weights (default "epoch N")."""
+        """Reports at TensorBoard step epoch + 1; `title` names the weights (default "epoch N") in the image and
+        the log line, so the final report on the kept model does not read as one more epoch."""
         labels = list(range(len(self.label_names)))
         if self._call is None:  # traced once, reused by every report
             model = self.model
@@ -95,6 +96,6 @@ class ClassificationReports(tf.keras.callbacks.Callback):
                     tf.summary.text(f"classification_report/{name}",
                                     "\n".join("    " + line for line in text.splitlines()), step=epoch + 1)
                 self.writer.flush()
-            log.info("epoch %d, %s (%d clips): accuracy %.4f", epoch + 1, name, len(y_true),
+            log.info("%s, %s (%d clips): accuracy %.4f", title or f"epoch {epoch + 1}", name, len(y_true),
                      self.latest[name]["accuracy"] or 0.0)
         return self.latest

@@ -146,8 +146,8 @@ def train(settings: TrainingSettings, train_files: Sequence[str], eval_files: Se
         classifier, result["speaker_head"] = speaker_head.with_fitted_head(
             classifier, config, settings.clip_samples, train_files, settings.audio_encoding, settings.label_names)
         reports.use_model(classifier)
-    final = reports.report(epochs_run, title=f"averaged weights (epochs 1-{epochs_run})" if config.weight_ema
-                           else f"best weights (epoch {best + 1})")
+    title = f"averaged weights (epochs 1-{epochs_run})" if config.weight_ema else f"best weights (epoch {best + 1})"
+    final = reports.report(epochs_run, title=title + (" + fitted speaker head" if config.fitted_speaker_head else ""))
     result["kept_weights"] = KEPT_AVERAGE if config.weight_ema else "best epoch"
     result["reports"] = {name: dict(report, epoch=kept) for name, report in final.items()}
     result["best_eval_accuracy"] = result["reports"]["eval"]["accuracy"]
