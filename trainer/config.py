@@ -11,6 +11,8 @@ from components.common.settings import SEED_MAX, setting
 ACCURACY_METRIC = "sparse_categorical_accuracy"
 # The only rate the pretrained speaker encoder (trainer/speaker_encoder.py) takes.
 SPEAKER_ENCODER_SAMPLE_RATE = 16000
+# trainer.speaker_embedding_fit_clips: every single-speaker train clip, or only the crops of real utterances.
+FIT_CLIPS = ("single_speaker", "crops")
 
 
 @dataclass
@@ -63,6 +65,10 @@ class TrainerConfig:
     speaker_embedding_head: str = "fitted"
     speaker_embedding_c: float = setting(0.001, above=0.0, high=1e6)
     speaker_embedding_weight: float = setting(2.0, above=0.0, high=100.0)
+    # The train clips the fitted head is fitted on: "single_speaker" (crops of real utterances and the
+    # one-speaker mixtures, whose utterances play at a random speed that moves F0 and formants; r25, r26)
+    # or "crops" (only the crops: real utterances at their own speed, as `predict` hears them).
+    speaker_embedding_fit_clips: str = "single_speaker"
     # Mel frames between the starts of the encoder's 160-frame windows: 77 is Resemblyzer's (windows overlap
     # by half), 160 windows that do not overlap, half the encoder's work at predict time.
     speaker_embedding_window_step: int = setting(160, low=1, high=160)
@@ -144,6 +150,9 @@ class TrainerConfig:
             raise AudioClfError(f"config: trainer.early_stopping_metric={self.early_stopping_metric!r}; use loss or accuracy.")
         if self.speaker_embedding_head not in ("trained", "fitted"):
             raise AudioClfError(f"config: trainer.speaker_embedding_head={self.speaker_embedding_head!r}; use trained or fitted.")
+        if self.speaker_embedding_fit_clips not in FIT_CLIPS:
+            raise AudioClfError(f"config: trainer.speaker_embedding_fit_clips={self.speaker_embedding_fit_clips!r}; "
+                                f"use {' or '.join(FIT_CLIPS)}.")
         if self.head_dropout and not self.speaker_embedding:
             raise AudioClfError(f"config: trainer.head_dropout={self.head_dropout:g} drops one of two heads, and without "
                                 f"trainer.speaker_embedding=true the model has one; set both or head_dropout=0.")

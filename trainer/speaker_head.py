@@ -8,7 +8,8 @@ trained by model.fit together with the conv head (recipes r23, r24) did no bette
 alone. So the head is fitted here the way the check fitted it:
 
 1. the train clips with one speaker (crops of real utterances and one-speaker sequences; a mixture's
-   embedding is no one's voice) are embedded by the encoder, with the window step the model will use;
+   embedding is no one's voice; with trainer.speaker_embedding_fit_clips=crops only the crops) are
+   embedded by the encoder, with the window step the model will use;
 2. the embeddings are standardized and an L2-regularized logistic regression is fitted by L-BFGS, with the
    objective C * sum of cross-entropies + |W|^2, whose optimum for two classes is sklearn's
    LogisticRegression(C=C)'s;
@@ -25,6 +26,7 @@ from scipy import optimize
 
 from components.common import example_format
 from components.common.errors import AudioClfError
+from components.common.vocabulary import CROP
 from trainer import input as input_lib
 from trainer.config import TrainerConfig
 from trainer.speaker_encoder import SpeakerEmbedding
@@ -82,21 +84,27 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, num_classes: int, c: float) -> Li
                       theta[features * num_classes:])
 
 
-def single_speaker_clips(file_patterns: Union[str, Sequence[str]], encoding: str, clip_samples: int) -> tf.data.Dataset:
-    """(audio, label) of the clips whose Example says they hold one speaker, in file order."""
+def single_speaker_clips(file_patterns: Union[str, Sequence[str]], encoding: str, clip_samples: int,
+                         crops_only: bool = False) -> tf.data.Dataset:
+    """(audio, label) of the clips whose Example says they hold one speaker (with `crops_only`, only those
+    that are crops of real utterances), in file order."""
     spec = {example_format.LABEL: tf.io.FixedLenFeature([], tf.int64),
             example_format.NUM_SPEAKERS: tf.io.FixedLenFeature([], tf.int64, default_value=0),
+            example_format.MODE: tf.io.FixedLenFeature([], tf.string, default_value=""),
             example_format.AUDIO: input_lib.audio_feature_spec(encoding, clip_samples)}
 
     def parse(record):
         features = tf.io.parse_single_example(record, spec)
+        kept = tf.equal(features[example_format.NUM_SPEAKERS], 1)
+        if crops_only:
+            kept = tf.logical_and(kept, tf.equal(features[example_format.MODE], CROP))
         return (input_lib.to_float_audio(features[example_format.AUDIO], encoding, clip_samples),
-                features[example_format.LABEL], features[example_format.NUM_SPEAKERS])
+                features[example_format.LABEL], kept)
 
     records = tf.data.TFRecordDataset(input_lib.list_files(file_patterns), compression_type="GZIP")
     return (records.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
-            .filter(lambda audio, label, speakers: tf.equal(speakers, 1))
-            .map(lambda audio, label, speakers: (audio, label)))
+            .filter(lambda audio, label, kept: kept)
+            .map(lambda audio, label, kept: (audio, label)))
 
 
 def embed_clips(dataset: tf.data.Dataset, encoder: SpeakerEmbedding) -> Tuple[np.ndarray, np.ndarray]:
@@ -139,21 +147,24 @@ def with_fitted_head(classifier: tf.keras.Model, config: TrainerConfig, clip_sam
     """The exported model: the trained conv `classifier` plus the speaker head fitted on the single-speaker
     train clips; and what the fit saw (clips per class, the head's own accuracy on them)."""
     encoder = SpeakerEmbedding(clip_samples, window_step=config.speaker_embedding_window_step, name="speaker_embedding")
-    x, y = embed_clips(single_speaker_clips(train_files, encoding, clip_samples), encoder)
+    crops_only = config.speaker_embedding_fit_clips == "crops"
+    kind = "crop" if crops_only else "single-speaker"
+    x, y = embed_clips(single_speaker_clips(train_files, encoding, clip_samples, crops_only), encoder)
     counts = {name: int(np.sum(y == i)) for i, name in enumerate(label_names)}
     missing = [name for name, n in counts.items() if n == 0]
     if missing:
-        raise AudioClfError(f"trainer.speaker_embedding_head=fitted: the train split has no single-speaker clip of "
-                            f"{', '.join(missing)} ({len(y)} single-speaker clips in all) to fit the speaker head on; "
+        raise AudioClfError(f"trainer.speaker_embedding_head=fitted: the train split has no {kind} clip of "
+                            f"{', '.join(missing)} ({len(y)} {kind} clips in all) to fit the speaker head on; "
                             "raise synthesis.crop_probability (crops of real utterances have one speaker), or set "
                             "trainer.speaker_embedding_head=trained.")
-    log.info("speaker head: fitting a logistic regression (C=%g) on %d single-speaker train clips (%s)",
-             config.speaker_embedding_c, len(y), ", ".join(f"{k} {v}" for k, v in counts.items()))
+    log.info("speaker head: fitting a logistic regression (C=%g) on %d %s train clips (%s)",
+             config.speaker_embedding_c, len(y), kind, ", ".join(f"{k} {v}" for k, v in counts.items()))
     head = fit_logistic(x, y, len(label_names), config.speaker_embedding_c)
     fit_accuracy = float(np.mean(head.logits(x).argmax(axis=1) == y))
 
     model = attach(classifier, encoder, head, config.speaker_embedding_weight)
-    info = {"clips": int(len(y)), "clips_per_class": counts, "c": config.speaker_embedding_c,
+    info = {"clips": int(len(y)), "clip_kind": config.speaker_embedding_fit_clips, "clips_per_class": counts,
+            "c": config.speaker_embedding_c,
             "weight": config.speaker_embedding_weight, "window_step": config.speaker_embedding_window_step,
             "fit_accuracy": round(fit_accuracy, 4)}
     log.info("speaker head: fitted; its accuracy on the clips it was fitted on %.4f", fit_accuracy)

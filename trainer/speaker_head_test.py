@@ -9,6 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from components.common.errors import AudioClfError
+from components.common.vocabulary import CROP
 from sample_artifacts import write_examples  # tests/sample_artifacts.py
 from trainer import export, model as model_lib, speaker_head, task
 from trainer import input as input_lib
@@ -61,6 +62,13 @@ def test_only_single_speaker_clips_are_fitted_on(examples):
     labels = [r.features.feature["label"].int64_list.value[0] for r, s in zip(records, speakers) if s == 1]
     got = [int(label) for _, label in speaker_head.single_speaker_clips(f"{examples}/Split-train/*", "pcm16", SAMPLES)]
     assert got == labels
+    # speaker_embedding_fit_clips=crops: only the crops of real utterances, not the one-speaker mixtures.
+    modes = [r.features.feature["mode"].bytes_list.value[0].decode() for r in records]
+    assert CROP in modes and any(m != CROP and s == 1 for m, s in zip(modes, speakers)), list(zip(modes, speakers))
+    crop_labels = [r.features.feature["label"].int64_list.value[0] for r, m in zip(records, modes) if m == CROP]
+    got = [int(label) for _, label in speaker_head.single_speaker_clips(f"{examples}/Split-train/*", "pcm16", SAMPLES,
+                                                                        crops_only=True)]
+    assert got == crop_labels
 
 
 @pytest.mark.slow
@@ -93,9 +101,22 @@ def test_a_train_split_without_single_speaker_clips_of_a_class_is_refused(monkey
         speaker_head.with_fitted_head(conv, TINY, SAMPLES, "unused", "pcm16", ["male", "female"])
 
 
+def test_a_crops_only_head_without_crops_of_a_class_is_refused_naming_the_kind(monkeypatch):
+    clips = tf.data.Dataset.from_tensor_slices((np.zeros((3, SAMPLES), np.float32), np.array([1, 1, 1])))
+    asked = []
+    monkeypatch.setattr(speaker_head, "single_speaker_clips", lambda *a: asked.append(a[-1]) or clips)
+    conv = model_lib.build_model(TINY, RATE, SAMPLES, 2)
+    with pytest.raises(AudioClfError, match=r"no crop clip of male \(3 crop clips in all\)"):
+        speaker_head.with_fitted_head(conv, dataclasses.replace(TINY, speaker_embedding_fit_clips="crops"), SAMPLES,
+                                      "unused", "pcm16", ["male", "female"])
+    assert asked == [True]
+
+
 def test_the_settings_are_checked():
     with pytest.raises(AudioClfError, match="speaker_embedding_head='joint'; use trained or fitted"):
         dataclasses.replace(TINY, speaker_embedding_head="joint").validate()
+    with pytest.raises(AudioClfError, match="speaker_embedding_fit_clips='real'; use single_speaker or crops"):
+        dataclasses.replace(TINY, speaker_embedding_fit_clips="real").validate()
     with pytest.raises(AudioClfError, match="a fitted speaker head is not trained with the conv head"):
         dataclasses.replace(TINY, head_dropout=0.5).validate()
     assert "speaker_embedding" not in {layer.name for layer in model_lib.build_model(TINY, RATE, SAMPLES, 2).layers}

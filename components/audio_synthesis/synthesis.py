@@ -18,14 +18,11 @@ import numpy as np
 
 from components.common import audio
 from components.audio_synthesis.config import EVAL_CROPS, FAIL, SynthesisConfig, clip_samples
-from components.common.vocabulary import LABELS, LABEL_NAMES, SPLITS
+from components.common.vocabulary import CROP, LABELS, LABEL_NAMES, SEQUENTIAL, SIMULTANEOUS, SPLITS
 from components.common.errors import AudioClfError, clip
 
 log = logging.getLogger(__name__)
 
-SIMULTANEOUS = "simultaneous"
-SEQUENTIAL = "sequential"
-CROP = "crop"          # one real utterance of one speaker, as `predict` hears a recording
 PEAK = 0.99  # a mix louder than this is scaled down rather than clipped
 
 Pools = Dict[str, Dict[str, List[str]]]  # gender -> speaker -> file paths (as the speaker index holds them)

@@ -8,7 +8,7 @@ AUDIO = "audio"              # pcm16: little-endian int16 bytes; float: float_li
 SAMPLE_RATE = "sample_rate"
 LABEL = "label"
 NUM_SAMPLES = "num_samples"
-MODE = "mode"                # "simultaneous" or "sequential"
+MODE = "mode"                # vocabulary.CROP, SIMULTANEOUS or SEQUENTIAL
 NUM_SPEAKERS = "num_speakers"
 # The clip's speakers ("corpus/speaker"), for the trainer's speaker adversary (trainer/adversary.py); the
 # splits hold different speakers by design, so the schema gives it no domain (schema_curation).
