@@ -63,8 +63,10 @@ def kept_model(models: str, fold: str) -> str:
 
 
 def model_parts(model_dir: str):
-    """(conv model, encoder, head kernel, head bias, weight) of an exported model with a fitted head."""
+    """(conv model, encoder, head kernel, head bias, weight, sample rate, clip samples) of an exported model
+    with a fitted head, from one load of the SavedModel and its metadata."""
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from trainer import export  # pylint: disable=import-outside-toplevel
     keras_model = tf.saved_model.load(model_dir).model
     layers = [getattr(keras_model, name) for name in dir(keras_model) if name.startswith("layer")]
     parts = {}
@@ -80,7 +82,9 @@ def model_parts(model_dir: str):
     kernel, bias = (v.numpy() for v in sorted(parts["dense"].variables, key=lambda v: v.name.endswith("bias")))
     with open(os.path.join(os.path.dirname(model_dir.rstrip("/")), "model_run", "training.json"), encoding="utf-8") as f:
         weight = float(json.load(f)["speaker_head"]["weight"])
-    return parts["conv"], parts["encoder"], kernel / weight, bias / weight, weight
+    metadata = export.read_metadata(model_dir)
+    return (parts["conv"], parts["encoder"], kernel / weight, bias / weight, weight, int(metadata["sample_rate"]),
+            int(metadata["clip_samples"]))
 
 
 def decisions(log_p: np.ndarray, head: np.ndarray, real: np.ndarray, weights: Sequence[Optional[float]]) -> Dict:
@@ -101,17 +105,18 @@ def key(w: Optional[float]) -> str:
 
 def replay_fold(path: str, model_dir: str, weights: Sequence[float]) -> Tuple[List[dict], float]:
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    from trainer.classifier import Classifier  # pylint: disable=import-outside-toplevel
+    from components.common import audio as audio_lib  # pylint: disable=import-outside-toplevel
+    from trainer import classifier  # pylint: disable=import-outside-toplevel
     with open(path, encoding="utf-8") as f:
         rows = json.load(f)["rows"]
-    conv, encoder, kernel, bias, shipped = model_parts(model_dir)
-    classifier = Classifier(model_dir)
-    every = [0.0, *weights, shipped, None]
+    conv, encoder, kernel, bias, shipped, rate, clip_samples = model_parts(model_dir)
+    every = [0.0, *sorted(set(weights) | {shipped}), None]
     out, started = [], time.monotonic()
     for n, row in enumerate(rows, start=1):
         if row["model"] == -1:   # the run could not score it; neither can this
             continue
-        windows, real = classifier.windows(classifier.read(row["path"]))
+        samples = audio_lib.decode_audio(row["path"], rate, classifier.UNREADABLE_HINT)   # as predict reads a file
+        windows, real = classifier.cut_windows(samples, clip_samples)
         audio = tf.constant(windows)
         probabilities = np.asarray(conv.call_and_return_all_conditional_losses(audio, training=False)[0])
         log_p = np.log(np.maximum(probabilities, LOG_FLOOR))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bench import expert_weights
-from trainer import classifier as classifier_lib
+from components.common import audio as audio_lib
 
 
 def test_decisions_weigh_the_head_against_the_conv_model():
@@ -55,19 +55,6 @@ class _Part:
         return self.outputs.pop(0), []
 
 
-class _Classifier:
-    clip_samples = 4
-
-    def __init__(self, model_dir):
-        pass
-
-    def read(self, path):
-        return np.zeros(6 if "long" in path else 3, np.float32)
-
-    def windows(self, samples):
-        return classifier_lib.cut_windows(samples, self.clip_samples)
-
-
 def _fold(tmp_path, model_answers):
     rows = [{"path": f"/d/{name}.flac", "speaker": f"c/{name}", "corpus": "c", "truth": truth, "model": answer,
              "pitch": 0} for (name, truth), answer in zip([("long", 1), ("short", 0)], model_answers)]
@@ -81,8 +68,9 @@ def _parts(monkeypatch):
     conv = _Part([np.array([[0.6, 0.4], [0.6, 0.4]]), np.array([[0.9, 0.1]])])
     encoder = _Part([np.array([[1.0], [1.0]]), np.array([[-1.0]])])
     kernel, bias = np.array([[0.0, 1.0]]), np.zeros(2)
-    monkeypatch.setattr(expert_weights, "model_parts", lambda d: (conv, encoder, kernel, bias, 2.0))
-    monkeypatch.setattr(classifier_lib, "Classifier", _Classifier)
+    monkeypatch.setattr(expert_weights, "model_parts", lambda d: (conv, encoder, kernel, bias, 2.0, 10, 4))
+    monkeypatch.setattr(audio_lib, "decode_audio",
+                        lambda path, rate, hint: np.zeros(6 if "long" in path else 3, np.float32))
 
 
 def test_replay_reproduces_the_run_and_scores_every_weight(tmp_path, monkeypatch):
