@@ -36,14 +36,14 @@ from bench import _util  # noqa: E402
 BATCHES = (1, 3, 16)
 
 
-def lstm_flops(windows: int) -> float:
+def lstm_flops(windows: int, window_frames: int) -> float:
     """Multiply-adds x 2 of the three LSTMs' matrix products for one clip (the gates' elementwise work is
     under 1 % of it)."""
     from trainer import speaker_encoder as se  # pylint: disable=import-outside-toplevel
     per_window = 0.0
     width = se.N_MELS
     for _ in range(se.LAYERS):
-        per_window += se.WINDOW_FRAMES * 2.0 * (width + se.UNITS) * 4 * se.UNITS
+        per_window += window_frames * 2.0 * (width + se.UNITS) * 4 * se.UNITS
         width = se.UNITS
     return windows * per_window
 
@@ -108,7 +108,7 @@ def matmul_rate(dtype, rows: int, seconds: float) -> float:
 
 
 def measure(clip_seconds: float, window_step: int, seconds: float, batches: Sequence[int] = BATCHES,
-            wait_idle: bool = True, retries: int = 1) -> dict:
+            wait_idle: bool = True, retries: int = 1, window_frames: int = 160) -> dict:
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     try:
         tf.config.threading.set_intra_op_parallelism_threads(1)
@@ -120,7 +120,7 @@ def measure(clip_seconds: float, window_step: int, seconds: float, batches: Sequ
                    f"{tf.config.threading.get_inter_op_parallelism_threads()}; 0 = all cores)")
     from trainer import speaker_encoder as se  # pylint: disable=import-outside-toplevel
     clip = int(round(clip_seconds * se.SAMPLE_RATE))
-    layer = se.SpeakerEmbedding(clip, window_step=window_step)
+    layer = se.SpeakerEmbedding(clip, window_step=window_step, window_frames=window_frames)
     layer.build((None, clip))
     spec = [tf.TensorSpec([None, clip], tf.float32)]
     variants = {"shipped (Keras LSTM)": tf.function(layer.call, input_signature=spec),
@@ -129,7 +129,7 @@ def measure(clip_seconds: float, window_step: int, seconds: float, batches: Sequ
                 "shipped, XLA-compiled": tf.function(layer.call, input_signature=spec, jit_compile=True)}
     probe = tf.random.stateless_normal([3, clip], [5, 6]) * 0.1
     reference = variants["shipped (Keras LSTM)"](probe).numpy()
-    flops = lstm_flops(layer.windows)
+    flops = lstm_flops(layer.windows, window_frames)
     rows = []
     for name, fn in variants.items():
         difference = float(np.abs(fn(probe).numpy() - reference).max())
@@ -142,7 +142,8 @@ def measure(clip_seconds: float, window_step: int, seconds: float, batches: Sequ
                          "lstm_gflops": round(flops * batch / per_call / 1e9, 1),
                          "max_abs_difference": difference, "other_cores": round(meter.other_cores, 2)})
     return {"threads": threads, "cores": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-            "clip_seconds": clip_seconds, "window_step": window_step, "windows_per_clip": layer.windows,
+            "clip_seconds": clip_seconds, "window_step": window_step, "window_frames": window_frames,
+            "windows_per_clip": layer.windows,
             "lstm_mflop_per_clip": round(flops / 1e6, 1), "rows": rows,
             "matmul_gflops": {f"{dtype} [{n}x512]x[512x1024]": round(matmul_rate(getattr(tf, dtype), n, seconds), 1)
                               for dtype in ("float32", "bfloat16")
@@ -155,7 +156,8 @@ def markdown(result: dict, quick: bool) -> str:
         lines += _util.QUICK_NOTE
     lines += ["Machine:", "", *_util.machine_lines([
         f"encoder: {result['clip_seconds']} s clips, window step {result['window_step']} frames, "
-        f"{result['windows_per_clip']} windows of 160 frames per clip; the LSTMs' matrix products: "
+        f"{result['windows_per_clip']} windows of {result.get('window_frames', 160)} frames per clip; "
+        f"the LSTMs' matrix products: "
         f"{result['lstm_mflop_per_clip']} MFLOP per clip",
         f"CPU affinity {result['cores']}; {result['threads']}"]), ""]
     lines += [_util.table(["LSTM stack", "clips per call", "ms per call", "ms per clip", "LSTM GFLOP/s",
@@ -175,6 +177,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--clip-seconds", type=float, default=4.0, help="the model's clip length (r25: 4 s)")
     p.add_argument("--window-step", type=int, default=160, help="trainer.speaker_embedding_window_step")
+    p.add_argument("--window-frames", type=int, default=160, help="trainer.speaker_embedding_window_frames")
     p.add_argument("--seconds", type=float, default=3.0, help="timing span per (variant, batch)")
     p.add_argument("--quick", action="store_true", help="smoke check: 2 s clips, batches 1 and 2, 0.2 s spans")
     _util.add_idle_args(p)
@@ -182,9 +185,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = p.parse_args(argv)
     idle = {"wait_idle": not args.no_wait_idle, "retries": args.retries}
     if args.quick:
-        result = measure(2.0, args.window_step, 0.2, batches=(1, 2), **idle)
+        result = measure(2.0, args.window_step, 0.2, batches=(1, 2), window_frames=args.window_frames, **idle)
     else:
-        result = measure(args.clip_seconds, args.window_step, args.seconds, **idle)
+        result = measure(args.clip_seconds, args.window_step, args.seconds, window_frames=args.window_frames, **idle)
     _util.write_report(args.out or _util.results_path("encoder_speed", args.quick), markdown(result, args.quick), result)
     return 0
 

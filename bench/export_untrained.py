@@ -13,8 +13,8 @@ import numpy as np
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 from components.audio_synthesis.config import clip_samples
 from pipeline import config as config_lib
-from trainer import export, model as model_lib, speaker_head
-from trainer.speaker_encoder import UNITS, SpeakerEmbedding
+from trainer import export, model as model_lib, speaker_encoder, speaker_head
+from trainer.speaker_encoder import UNITS
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -28,8 +28,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     model = model_lib.build_model(config.trainer, config.synthesis.sample_rate, samples, num_classes=len(names))
     if config.trainer.fitted_speaker_head:
         # The head the Trainer would fit after training, with zero weights: the same graph, the same cost.
-        encoder = SpeakerEmbedding(samples, window_step=config.trainer.speaker_embedding_window_step,
-                                   name="speaker_embedding")
+        encoder = speaker_encoder.for_trainer(config.trainer, samples)
         model = speaker_head.attach(model, encoder, speaker_head.LinearHead(
             np.zeros(UNITS), np.ones(UNITS), np.zeros((UNITS, len(names))), np.zeros(len(names))), 1.0)
     export.save(model, args.out, config.examples.audio_encoding, config.synthesis.sample_rate, samples, names,

@@ -24,5 +24,6 @@ def test_quick_run_times_every_variant_and_the_rewrites_match_the_shipped_encode
 
 def test_flops_count_the_three_layers_input_and_recurrent_products():
     # 160 frames x 2 x (in + 256) x 1024 per layer: in = 40 mel bands, then 256, 256
-    assert encoder_speed.lstm_flops(1) == 160 * 2 * ((40 + 256) + 2 * (256 + 256)) * 1024
-    assert encoder_speed.lstm_flops(2) == 2 * encoder_speed.lstm_flops(1)
+    assert encoder_speed.lstm_flops(1, 160) == 160 * 2 * ((40 + 256) + 2 * (256 + 256)) * 1024
+    assert encoder_speed.lstm_flops(2, 160) == 2 * encoder_speed.lstm_flops(1, 160)
+    assert encoder_speed.lstm_flops(2, 80) == encoder_speed.lstm_flops(1, 160)   # shorter windows: less work

@@ -69,9 +69,13 @@ class TrainerConfig:
     # one-speaker mixtures, whose utterances play at a random speed that moves F0 and formants; r25, r26)
     # or "crops" (only the crops: real utterances at their own speed, as `predict` hears them).
     speaker_embedding_fit_clips: str = "single_speaker"
-    # Mel frames between the starts of the encoder's 160-frame windows: 77 is Resemblyzer's (windows overlap
+    # Mel frames between the starts of the encoder's windows: 77 is Resemblyzer's (its 160-frame windows overlap
     # by half), 160 windows that do not overlap, half the encoder's work at predict time.
     speaker_embedding_window_step: int = setting(160, low=1, high=160)
+    # Mel frames (10 ms each) per encoder window: Resemblyzer's 160 (1.6 s), or fewer for fewer sequential
+    # LSTM steps, the encoder's cost at predict's 1-3 clips per call (80 with step 160: 0.8 s windows every
+    # 1.6 s, half the steps, three quarters of the work on a 4 s clip; bench/results/window_check.md, r30).
+    speaker_embedding_window_frames: int = setting(160, low=20, high=160)
     # While training, the conv head's logits are dropped on this share of the clips and the speaker head's
     # on this share of the others, so each head also learns to decide alone, as a classifier of its own,
     # instead of the speaker head fitting only what the conv head leaves over (0: off). Predict uses both.

@@ -16,7 +16,7 @@ from kapre.composed import get_melspectrogram_layer
 from kapre.time_frequency import Delta
 
 from trainer.config import ACCURACY_METRIC, TrainerConfig
-from trainer.speaker_encoder import SpeakerEmbedding
+from trainer import speaker_encoder
 
 AUDIO_INPUT = "audio"
 
@@ -247,8 +247,7 @@ def build_model(config: TrainerConfig, sample_rate: int, clip_samples: int, num_
         return tf.keras.Model(audio, probabilities, name="audioclf")
     # Two linear heads whose logits add up: the conv features' and the frozen speaker embedding's, the
     # latter standardized (its moving statistics come from the train clips) and held small by weight decay.
-    embedding = SpeakerEmbedding(clip_samples, window_step=config.speaker_embedding_window_step,
-                                 name="speaker_embedding")(audio)
+    embedding = speaker_encoder.for_trainer(config, clip_samples)(audio)
     embedding = tf.keras.layers.BatchNormalization(center=False, scale=False, name="embedding_standardized")(embedding)
     speaker_logits = tf.keras.layers.Dense(
         num_classes, kernel_regularizer=tf.keras.regularizers.L2(config.speaker_embedding_l2),

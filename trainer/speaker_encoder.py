@@ -33,16 +33,18 @@ LAYERS = 3
 WEIGHTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "ge2e_resemblyzer.npz")
 
 
-def window_plan(samples: int, step: int = RESEMBLYZER_STEP) -> Tuple[int, int, int]:
+def window_plan(samples: int, step: int = RESEMBLYZER_STEP, length: int = WINDOW_FRAMES) -> Tuple[int, int, int]:
     """(windows, frame step, mel frames needed) for a recording of `samples` samples, as Resemblyzer
     slices an utterance: frames centred every 10 ms over the audio zero-padded to the last window's end.
-    A `step` of WINDOW_FRAMES gives windows that do not overlap: half the LSTM work of Resemblyzer's 77."""
+    A `step` of WINDOW_FRAMES gives windows that do not overlap: half the LSTM work of Resemblyzer's 77.
+    A `length` under WINDOW_FRAMES gives shorter windows (fewer LSTM steps; a step over the length skips
+    the frames between windows)."""
     frames = math.ceil((samples + 1) / HOP)
-    windows = len(range(0, max(1, frames - WINDOW_FRAMES + step + 1), step))
-    covered = (samples - (windows - 1) * step * HOP) / (WINDOW_FRAMES * HOP)
+    windows = len(range(0, max(1, frames - length + step + 1), step))
+    covered = (samples - (windows - 1) * step * HOP) / (length * HOP)
     if covered < MIN_COVERAGE and windows > 1:
         windows -= 1
-    return windows, step, (windows - 1) * step + WINDOW_FRAMES
+    return windows, step, (windows - 1) * step + length
 
 
 def _dft_matrices() -> Tuple[np.ndarray, np.ndarray]:
@@ -58,13 +60,16 @@ def _unit(x):
 
 
 class SpeakerEmbedding(tf.keras.layers.Layer):
-    """(batch, clip_samples) raw audio at 16 kHz -> (batch, 256) unit-length GE2E speaker embedding; frozen."""
+    """(batch, clip_samples) raw audio at 16 kHz -> (batch, 256) unit-length GE2E speaker embedding; frozen.
+    `window_frames` mel frames per window (Resemblyzer's 160), a window every `window_step` frames."""
 
-    def __init__(self, clip_samples: int, weights_path: str = WEIGHTS, window_step: int = RESEMBLYZER_STEP, **kwargs):
+    def __init__(self, clip_samples: int, weights_path: str = WEIGHTS, window_step: int = RESEMBLYZER_STEP,
+                 window_frames: int = WINDOW_FRAMES, **kwargs):
         kwargs["trainable"] = False
         super().__init__(**kwargs)
         self.clip_samples, self.weights_path, self.window_step = clip_samples, weights_path, window_step
-        self.windows, self.step, self.frames = window_plan(clip_samples, window_step)
+        self.window_length = window_frames
+        self.windows, self.step, self.frames = window_plan(clip_samples, window_step, window_frames)
         self.lstms = [tf.keras.layers.LSTM(UNITS, return_sequences=layer < LAYERS - 1, name=f"lstm{layer}")
                       for layer in range(LAYERS)]
         self.projection = tf.keras.layers.Dense(UNITS, activation="relu", name="projection")
@@ -82,7 +87,7 @@ class SpeakerEmbedding(tf.keras.layers.Layer):
         with np.load(self.weights_path) as w:
             width = N_MELS
             for layer, lstm in enumerate(self.lstms):
-                lstm.build((None, WINDOW_FRAMES, width))
+                lstm.build((None, self.window_length, width))
                 lstm.set_weights([w[f"lstm{layer}_kernel"], w[f"lstm{layer}_recurrent_kernel"], w[f"lstm{layer}_bias"]])
                 width = UNITS
             self.projection.build((None, UNITS))
@@ -100,11 +105,11 @@ class SpeakerEmbedding(tf.keras.layers.Layer):
         return tf.tensordot(tf.square(real) + tf.square(imag), self._mel, axes=[[2], [0]])
 
     def window_frames(self, audio):
-        """(batch, samples) -> (batch x windows, 160, 40): the mel frames of each window, the LSTMs' input."""
+        """(batch, samples) -> (batch x windows, window_frames, 40): each window's mel frames, the LSTMs' input."""
         mel = self.mel_frames(tf.cast(audio, tf.float32))
         starts = np.arange(self.windows) * self.step
-        index = starts[:, None] + np.arange(WINDOW_FRAMES)[None, :]          # [windows, 160]
-        return tf.reshape(tf.gather(mel, index, axis=1), [-1, WINDOW_FRAMES, N_MELS])
+        index = starts[:, None] + np.arange(self.window_length)[None, :]     # [windows, window_frames]
+        return tf.reshape(tf.gather(mel, index, axis=1), [-1, self.window_length, N_MELS])
 
     def pool_windows(self, last_hidden):
         """(batch x windows, 256) last LSTM outputs -> (batch, 256): each window projected to unit length,
@@ -123,4 +128,10 @@ class SpeakerEmbedding(tf.keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "clip_samples": self.clip_samples, "weights_path": self.weights_path,
-                "window_step": self.window_step}
+                "window_step": self.window_step, "window_frames": self.window_length}
+
+
+def for_trainer(config, clip_samples: int, name: str = "speaker_embedding") -> SpeakerEmbedding:
+    """The encoder a TrainerConfig asks for (trainer.speaker_embedding_window_step and _window_frames)."""
+    return SpeakerEmbedding(clip_samples, window_step=config.speaker_embedding_window_step,
+                            window_frames=config.speaker_embedding_window_frames, name=name)

@@ -41,6 +41,26 @@ def test_a_clip_is_sliced_as_resemblyzer_slices_an_utterance(samples, plan):
     assert speaker_encoder.window_plan(samples) == plan
 
 
+def test_shorter_windows_read_the_same_mel_frames_at_their_starts():
+    config = TrainerConfig(**{**TINY.__dict__, "speaker_embedding_window_step": 160,
+                              "speaker_embedding_window_frames": 80})
+    short = speaker_encoder.for_trainer(config, 64000)
+    full = speaker_encoder.SpeakerEmbedding(64000, window_step=80)   # its mel frames reach 4.0 s, as short's
+    # 4 s with 0.8 s windows every 1.6 s: starts 0, 1.6 and 3.2 s (a fourth, at 4.8 s, would hold no audio)
+    assert (short.windows, short.step, short.frames) == speaker_encoder.window_plan(64000, 160, 80) == (3, 160, 400)
+    x = tf.constant(np.random.default_rng(2).normal(0, 0.1, (1, 64000)).astype(np.float32))
+    embedding = short(x).numpy()
+    full(x)
+    windows, mel = short.window_frames(x).numpy(), full.mel_frames(x).numpy()[0]
+    assert windows.shape == (3, 80, 40)
+    for k in range(3):
+        np.testing.assert_allclose(windows[k], mel[160 * k:160 * k + 80], rtol=1e-6)
+    assert abs(np.linalg.norm(embedding) - 1.0) < 1e-5
+    assert float(embedding[0] @ full(x).numpy()[0]) < 0.9999   # another embedding than the 1.6 s windows'
+    again = speaker_encoder.SpeakerEmbedding.from_config(short.get_config())   # as a saved model rebuilds it
+    assert (again.window_length, again.windows, again.frames) == (80, 3, 400)
+
+
 def test_the_encoder_stays_frozen_while_the_model_trains():
     model = model_lib.compile_model(model_lib.build_model(TINY, 16000, SAMPLES, num_classes=2), TINY)
     encoder = model.get_layer("speaker_embedding")

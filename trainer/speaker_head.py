@@ -29,7 +29,7 @@ from components.common.errors import AudioClfError
 from components.common.vocabulary import CROP
 from trainer import input as input_lib
 from trainer.config import TrainerConfig
-from trainer.speaker_encoder import SpeakerEmbedding
+from trainer.speaker_encoder import SpeakerEmbedding, for_trainer
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def with_fitted_head(classifier: tf.keras.Model, config: TrainerConfig, clip_sam
                      label_names: Sequence[str]) -> Tuple[tf.keras.Model, Dict[str, object]]:
     """The exported model: the trained conv `classifier` plus the speaker head fitted on the single-speaker
     train clips; and what the fit saw (clips per class, the head's own accuracy on them)."""
-    encoder = SpeakerEmbedding(clip_samples, window_step=config.speaker_embedding_window_step, name="speaker_embedding")
+    encoder = for_trainer(config, clip_samples)
     crops_only = config.speaker_embedding_fit_clips == "crops"
     kind = "crop" if crops_only else "single-speaker"
     x, y = embed_clips(single_speaker_clips(train_files, encoding, clip_samples, crops_only), encoder)
@@ -166,6 +166,7 @@ def with_fitted_head(classifier: tf.keras.Model, config: TrainerConfig, clip_sam
     info = {"clips": int(len(y)), "clip_kind": config.speaker_embedding_fit_clips, "clips_per_class": counts,
             "c": config.speaker_embedding_c,
             "weight": config.speaker_embedding_weight, "window_step": config.speaker_embedding_window_step,
+            "window_frames": config.speaker_embedding_window_frames,
             "fit_accuracy": round(fit_accuracy, 4)}
     log.info("speaker head: fitted; its accuracy on the clips it was fitted on %.4f", fit_accuracy)
     return model, info
