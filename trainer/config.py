@@ -69,12 +69,13 @@ class TrainerConfig:
     # one-speaker mixtures, whose utterances play at a random speed that moves F0 and formants; r25, r26)
     # or "crops" (only the crops: real utterances at their own speed, as `predict` hears them).
     speaker_embedding_fit_clips: str = "single_speaker"
-    # Mel frames between the starts of the encoder's windows: 77 is Resemblyzer's (its 160-frame windows overlap
-    # by half), 160 windows that do not overlap, half the encoder's work at predict time.
+    # The encoder's windows: `window_frames` mel frames (10 ms each) per window, one every `window_step`
+    # frames. Resemblyzer's are 160 every 77 (r23, r24); the default (r25, r26) is 160 every 160, windows
+    # that do not overlap. Each frame of a window is a sequential LSTM step, which sets the encoder's time at
+    # predict's 1-3 clips per call: 40 every 80 (recipe r30: five 0.4 s windows per 4 s clip) took predict
+    # from 240x to 397x real time end to end, but scored 0.2-0.9 points under r26 on three k-fold seeds,
+    # most of it on speechocean762 (README, "Shorter encoder windows"), so it is an option, not the default.
     speaker_embedding_window_step: int = setting(160, low=1, high=160)
-    # Mel frames (10 ms each) per encoder window: Resemblyzer's 160 (1.6 s), or fewer for fewer sequential
-    # LSTM steps, the encoder's cost at predict's 1-3 clips per call (80 with step 160: 0.8 s windows every
-    # 1.6 s, half the steps, three quarters of the work on a 4 s clip; bench/results/window_check.md, r30).
     speaker_embedding_window_frames: int = setting(160, low=20, high=160)
     # While training, the conv head's logits are dropped on this share of the clips and the speaker head's
     # on this share of the others, so each head also learns to decide alone, as a classifier of its own,
