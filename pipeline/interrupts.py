@@ -18,6 +18,11 @@ main thread may see a dead worker before it sees the signal. So, while a run is 
   callback: Python prints such an exception as "ignored"), `sys.unraisablehook` sees the swallowed
   `RunInterrupted` and has it raised again.
 
+A library may also catch the RunInterrupted in plain code and go on (`except BaseException` and carry on;
+CI saw a run interrupted while Beam started its workers keep going and hang, 2026-12-04). So until the
+run's own handler says it has the interrupt (`handled()`), it is raised again every
+`REDELIVER_AFTER_S` seconds.
+
 `terminal()` is the original stderr, for the one line the command line prints at the end; then
 `exit_after_interrupt` stops the run's child processes and ends the process without waiting for
 threads left behind. A second signal while the run is being wound up ends the process at once. After
@@ -35,6 +40,7 @@ from typing import Iterator, NoReturn, TextIO
 log = logging.getLogger(__name__)
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+REDELIVER_AFTER_S = 15.0   # an interrupt not handled by then was swallowed: raise it again
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -87,6 +93,29 @@ def _watch() -> None:
 def _redeliver(run: dict) -> None:
     if _state["run"] is run:
         signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
+
+
+def _unhandled(run: dict) -> None:
+    """Raises the run's interrupt again while nothing has handled it (`handled()`), then checks again later."""
+    if _state["run"] is not run or run.get("handled"):
+        return
+    log.warning("the %s has not stopped the run after %.0f s (a library caught it and went on): raising it again",
+                signal.Signals(run["signum"]).name, REDELIVER_AFTER_S)
+    run["redeliver"] = True
+    signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
+    _later(run)
+
+
+def _later(run: dict) -> None:
+    timer = threading.Timer(REDELIVER_AFTER_S, _unhandled, (run,))
+    timer.daemon = True
+    timer.start()
+
+
+def handled() -> None:
+    """The run's own code has the RunInterrupted (its `except`): no more raising it again."""
+    if _state["run"] is not None:
+        _state["run"]["handled"] = True
 
 
 def exit_after_interrupt(code: int, grace_s: float = 10.0) -> NoReturn:
@@ -155,6 +184,7 @@ def catch(log_path: str) -> Iterator[None]:
         for handler in handlers:
             logging.getLogger().removeHandler(handler)
         log.warning("received %s: stopping the run", signal.Signals(signum).name)
+        _later(caught)
         raise RunInterrupted(signum)
 
     def swallowed(unraisable):

@@ -94,3 +94,46 @@ def test_a_signal_that_lands_in_a_del_still_stops_the_run(tmp_path):
     finally:
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
+
+
+SWALLOWED = r"""
+import sys, time
+from pipeline import interrupts, logs
+interrupts.install()
+interrupts.REDELIVER_AFTER_S = 1.0
+logs.setup(False)
+log, ready = sys.argv[1], sys.argv[2]
+try:
+    with logs.to_file(log), interrupts.catch(log):
+        try:   # as a library that catches everything and carries on
+            with open(ready, "w") as f:
+                f.write("waiting")
+            time.sleep(600)
+        except BaseException:
+            pass
+        with open(ready, "w") as f:
+            f.write("swallowed")
+        time.sleep(600)
+except interrupts.RunInterrupted as stop:
+    print(f"audioclf: {stop}", file=interrupts.terminal(), flush=True)
+    interrupts.exit_after_interrupt(stop.exit_code, grace_s=5)
+"""
+
+
+def test_an_interrupt_a_library_swallows_is_raised_again(tmp_path):
+    ready = tmp_path / "ready"
+    run = subprocess.Popen([sys.executable, "-c", SWALLOWED, str(tmp_path / "run.log"), str(ready)], cwd=REPO,
+                           env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, stderr=subprocess.PIPE,
+                           text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (ready.exists() and ready.read_text()) and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.killpg(run.pid, signal.SIGINT)
+        assert run.wait(timeout=60) == 130   # without the re-raise: asleep for 600 s after swallowing it
+        assert ready.read_text() == "swallowed"
+        assert run.stderr.read().strip().splitlines()[-1] == "audioclf: interrupted by SIGINT"
+        assert "a library caught it and went on): raising it again" in (tmp_path / "run.log").read_text()
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)

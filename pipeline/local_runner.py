@@ -77,6 +77,7 @@ def _run_locked(config: PipelineConfig, data_root: str, sources: list, output_di
             try:
                 tfx.orchestration.LocalDagRunner().run(pipeline)
             except interrupts.RunInterrupted as stop:
+                interrupts.handled()
                 # The summary says where it stopped; the executions left RUNNING are marked abandoned by the
                 # next run into this folder (as those of a killed run).
                 log.info("the run was interrupted by %s", stop.name, exc_info=True)
