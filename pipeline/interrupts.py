@@ -102,7 +102,7 @@ def _unhandled(run: dict) -> None:
     log.warning("the %s has not stopped the run after %.0f s (a library caught it and went on): raising it again",
                 signal.Signals(run["signum"]).name, REDELIVER_AFTER_S)
     run["redeliver"] = True
-    signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
+    _redeliver(run)
     _later(run)
 
 

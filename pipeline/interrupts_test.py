@@ -2,7 +2,9 @@
 interrupted work left a thread that never ends and a child process that ignores SIGINT (as Beam's SDK
 workers do), and the child does not outlive it. Without `exit_after_interrupt` the interpreter waits for
 the thread forever: what CI saw once at the end of AudioSynthesis (tests/run_control_test.py). And a
-signal that lands in a `__del__`, where Python swallows the exception, still stops the run."""
+signal that lands in a `__del__`, where Python swallows the exception, or that a library catches and carries
+on from, still stops the run."""
+import contextlib
 import os
 import signal
 import subprocess
@@ -32,23 +34,31 @@ except interrupts.RunInterrupted as stop:
 '''
 
 
-def test_an_interrupted_run_ends_and_takes_its_workers_with_it(tmp_path):
+@contextlib.contextmanager
+def _interrupted(script: str, tmp_path):
+    """Runs `script` (argv: its log file, a file it writes when ready) in a session of its own, waits until it
+    is ready, then sends SIGINT to its process group, as a terminal's Ctrl-C; yields the process."""
     ready = tmp_path / "ready"
-    run = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path / "run.log"), str(ready)], cwd=REPO,
+    run = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "run.log"), str(ready)], cwd=REPO,
                            env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, stderr=subprocess.PIPE,
                            text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         while not (ready.exists() and ready.read_text()) and run.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        worker = int(ready.read_text())
-        os.killpg(run.pid, signal.SIGINT)   # as a terminal's Ctrl-C: the whole process group
-        assert run.wait(timeout=60) == 130
-        assert run.stderr.read().strip().splitlines()[-1] == "audioclf: interrupted by SIGINT"
-        assert not psutil.pid_exists(worker) or psutil.Process(worker).status() == psutil.STATUS_ZOMBIE
+            time.sleep(0.05)
+        os.killpg(run.pid, signal.SIGINT)
+        yield run
     finally:
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
+
+
+def test_an_interrupted_run_ends_and_takes_its_workers_with_it(tmp_path):
+    with _interrupted(CHILD, tmp_path) as run:
+        worker = int((tmp_path / "ready").read_text())
+        assert run.wait(timeout=60) == 130
+        assert run.stderr.read().strip().splitlines()[-1] == "audioclf: interrupted by SIGINT"
+        assert not psutil.pid_exists(worker) or psutil.Process(worker).status() == psutil.STATUS_ZOMBIE
 
 
 IN_DEL = r"""
@@ -79,21 +89,10 @@ except interrupts.RunInterrupted as stop:
 
 
 def test_a_signal_that_lands_in_a_del_still_stops_the_run(tmp_path):
-    ready = tmp_path / "ready"
-    run = subprocess.Popen([sys.executable, "-c", IN_DEL, str(tmp_path / "run.log"), str(ready)], cwd=REPO,
-                           env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, stderr=subprocess.PIPE,
-                           text=True, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not (ready.exists() and ready.read_text()) and run.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        os.killpg(run.pid, signal.SIGINT)
+    with _interrupted(IN_DEL, tmp_path) as run:
         assert run.wait(timeout=60) == 130   # without the re-raise: asleep for 600 s
         assert run.stderr.read().strip().splitlines()[-1] == "audioclf: interrupted by SIGINT"
         assert "cannot raise: raising it again" in (tmp_path / "run.log").read_text()
-    finally:
-        if run.poll() is None:
-            os.killpg(run.pid, signal.SIGKILL)
 
 
 SWALLOWED = r"""
@@ -121,19 +120,8 @@ except interrupts.RunInterrupted as stop:
 
 
 def test_an_interrupt_a_library_swallows_is_raised_again(tmp_path):
-    ready = tmp_path / "ready"
-    run = subprocess.Popen([sys.executable, "-c", SWALLOWED, str(tmp_path / "run.log"), str(ready)], cwd=REPO,
-                           env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, stderr=subprocess.PIPE,
-                           text=True, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not (ready.exists() and ready.read_text()) and run.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        os.killpg(run.pid, signal.SIGINT)
+    with _interrupted(SWALLOWED, tmp_path) as run:
         assert run.wait(timeout=60) == 130   # without the re-raise: asleep for 600 s after swallowing it
-        assert ready.read_text() == "swallowed"
+        assert (tmp_path / "ready").read_text() == "swallowed"
         assert run.stderr.read().strip().splitlines()[-1] == "audioclf: interrupted by SIGINT"
         assert "a library caught it and went on): raising it again" in (tmp_path / "run.log").read_text()
-    finally:
-        if run.poll() is None:
-            os.killpg(run.pid, signal.SIGKILL)
