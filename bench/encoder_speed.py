@@ -7,8 +7,12 @@ times that encoder (`SpeakerEmbedding.call` under tf.function, as the exported m
   projected-scan     each layer's input projection for all frames as one matrix product, then tf.scan
                      over the frames for the recurrent part only
   projected-unrolled the same, with the 160 steps unrolled into the graph (what Keras' unroll=True buys)
+  wavefront          the three layers advanced together, layer l at frame t - l: 162 steps of one batched
+                     [3, rows, 512] x [3, 512, 1024] product instead of 480 steps of one layer each
 and the shipped layer compiled by XLA (tf.function(jit_compile=True): fused gate arithmetic, no executor
-work per op), which the exported model could carry.
+work per op), which the exported model could carry. Last, for scale, the student encoder of
+trainer/speaker_student.py (another network: timed with untrained weights, its output not compared) reading
+the same windows.
 Each variant's output is compared with the shipped layer's (max abs difference). Beside them: the LSTMs'
 floating-point operations per clip, the rate they run at, and the rate of a plain float32 and bfloat16
 matrix product of the same shape on this core: if the encoder already runs near the float32 product's
@@ -34,6 +38,7 @@ import pipeline  # noqa: E402,F401  (sets TF_USE_LEGACY_KERAS before TensorFlow 
 from bench import _util  # noqa: E402
 
 BATCHES = (1, 3, 16)
+STUDENT = "distilled student conv128-gru256 (another network)"
 
 
 def lstm_flops(windows: int, window_frames: int) -> float:
@@ -86,6 +91,48 @@ def projected_stack(layer, unrolled: bool):
     return call
 
 
+def wavefront_stack(layer):
+    """A function (audio -> embedding) doing what `layer.call` does with the three LSTMs advanced together:
+    at step s layer 0 reads frame s, layer 1 layer 0's output of step s - 1, layer 2 layer 1's of step
+    s - 2, as one batched matrix product per step (layer 0's input projection for all frames beforehand);
+    fewer sequential steps, the same arithmetic."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from trainer import speaker_encoder as se  # pylint: disable=import-outside-toplevel
+    units, (first, second, third) = se.UNITS, layer.lstms
+    stacked = tf.stack([tf.concat([first.cell.recurrent_kernel, tf.zeros_like(first.cell.recurrent_kernel)], 0),
+                        tf.concat([second.cell.kernel, second.cell.recurrent_kernel], 0),
+                        tf.concat([third.cell.kernel, third.cell.recurrent_kernel], 0)])     # [3, 512, 1024]
+    upper_bias = tf.stack([second.cell.bias, third.cell.bias])[:, None, :]              # [2, 1, 1024]
+
+    def call(audio):
+        x = layer.window_frames(audio)
+        rows, frames = tf.shape(x)[0], x.shape[1]
+        projected = tf.einsum("ntf,fg->tng", x, first.cell.kernel) + first.cell.bias   # [frames, rows, 1024]
+        projected = tf.concat([projected, tf.zeros([2, rows, 4 * units])], 0)          # steps past the last frame
+        h, c, zero = tf.zeros([3, rows, units]), tf.zeros([3, rows, units]), tf.zeros([1, rows, units])
+        for s in range(frames + 2):
+            inputs = tf.concat([tf.concat([h[:1], zero], -1), tf.concat([h[:2], h[1:]], -1)], 0)   # [3, rows, 512]
+            bias = tf.concat([projected[s][None], tf.broadcast_to(upper_bias, [2, rows, 4 * units])], 0)
+            i, f, g, o = tf.split(tf.matmul(inputs, stacked) + bias, 4, axis=-1)   # Keras' gate order
+            c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+            h = tf.sigmoid(o) * tf.tanh(c)
+            if s < 2:   # a layer that has not started yet keeps its zero state
+                started = tf.constant([1.0, float(s >= 1), 0.0])[:, None, None]
+                h, c = h * started, c * started
+        return layer.pool_windows(h[2])
+
+    return call
+
+
+def student_stack(layer):
+    """A function (audio -> embedding): the distilled student layer trainer/speaker_student.py exports
+    (untrained weights; the time does not depend on them) on the same clips and windows."""
+    from trainer.speaker_student import StudentEmbedding  # pylint: disable=import-outside-toplevel
+    student = StudentEmbedding(layer.clip_samples, window_step=layer.window_step)
+    student.build((None, layer.clip_samples))
+    return student.call
+
+
 def per_call_seconds(fn, x, seconds: float) -> float:
     fn(x)   # trace and warm
     calls, start = 0, time.perf_counter()
@@ -126,13 +173,15 @@ def measure(clip_seconds: float, window_step: int, seconds: float, batches: Sequ
     variants = {"shipped (Keras LSTM)": tf.function(layer.call, input_signature=spec),
                 "projected-scan": tf.function(projected_stack(layer, False), input_signature=spec),
                 "projected-unrolled": tf.function(projected_stack(layer, True), input_signature=spec),
-                "shipped, XLA-compiled": tf.function(layer.call, input_signature=spec, jit_compile=True)}
+                "wavefront": tf.function(wavefront_stack(layer), input_signature=spec),
+                "shipped, XLA-compiled": tf.function(layer.call, input_signature=spec, jit_compile=True),
+                STUDENT: tf.function(student_stack(layer), input_signature=spec)}
     probe = tf.random.stateless_normal([3, clip], [5, 6]) * 0.1
     reference = variants["shipped (Keras LSTM)"](probe).numpy()
     flops = lstm_flops(layer.windows, window_frames)
     rows = []
     for name, fn in variants.items():
-        difference = float(np.abs(fn(probe).numpy() - reference).max())
+        difference = None if name == STUDENT else float(np.abs(fn(probe).numpy() - reference).max())
         for batch in batches:
             x = tf.random.stateless_normal([batch, clip], [7, batch]) * 0.1
             (per_call, meter) = _util.measure(lambda: per_call_seconds(fn, x, seconds), f"{name} batch {batch}",
@@ -163,7 +212,8 @@ def markdown(result: dict, quick: bool) -> str:
     lines += [_util.table(["LSTM stack", "clips per call", "ms per call", "ms per clip", "LSTM GFLOP/s",
                            "max abs difference from shipped", "other cores"],
                           [[r["variant"], r["batch"], r["ms_per_call"], r["ms_per_clip"], r["lstm_gflops"],
-                            f"{r['max_abs_difference']:.1e}", r["other_cores"]] for r in result["rows"]]), ""]
+                            "-" if r["max_abs_difference"] is None else f"{r['max_abs_difference']:.1e}",
+                            r["other_cores"]] for r in result["rows"]]), ""]
     lines += ["A plain matrix product on the same core, for scale:", "",
               _util.table(["product", "GFLOP/s"], [[k, v] for k, v in result["matmul_gflops"].items()]), ""]
     busy = [r for r in result["rows"] if r["other_cores"] > _util.OTHER_LOAD_WARN]

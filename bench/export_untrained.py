@@ -13,7 +13,7 @@ import numpy as np
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 from components.audio_synthesis.config import clip_samples
 from pipeline import config as config_lib
-from trainer import export, model as model_lib, speaker_encoder, speaker_head
+from trainer import export, model as model_lib, speaker_encoder, speaker_head, speaker_student
 from trainer.speaker_encoder import UNITS
 
 
@@ -29,6 +29,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if config.trainer.fitted_speaker_head:
         # The head the Trainer would fit after training, with zero weights: the same graph, the same cost.
         encoder = speaker_encoder.for_trainer(config.trainer, samples)
+        if config.trainer.speaker_embedding_encoder == "distilled":   # the student the Trainer would distill
+            encoder = speaker_student.StudentEmbedding(samples, window_step=config.trainer.speaker_embedding_window_step,
+                                                       name="speaker_student_embedding")
         model = speaker_head.attach(model, encoder, speaker_head.LinearHead(
             np.zeros(UNITS), np.ones(UNITS), np.zeros((UNITS, len(names))), np.zeros(len(names))), 1.0)
     export.save(model, args.out, config.examples.audio_encoding, config.synthesis.sample_rate, samples, names,

@@ -1,14 +1,11 @@
 """bench/window_check.py: settings are read as the trainer allows them, an utterance's embedding is its clips'
 weighted by their real audio, and a check over real bundled utterances scores each window setting on the
 run's folds with embedding_check's own fit, then reuses the embeddings it kept."""
-import glob
-import json
-import os
-
 import numpy as np
 import pytest
 
-from bench import _util, embedding_check, speaker_embeddings, window_check
+import sample_kfold_runs  # tests/sample_kfold_runs.py
+from bench import embedding_check, speaker_embeddings, window_check
 
 
 def test_variants_are_read_within_the_trainer_settings():
@@ -24,32 +21,10 @@ def test_an_utterance_is_its_clips_weighted_by_their_real_audio():
     np.testing.assert_allclose(got, np.array([3.0, 1.0]) / np.sqrt(10.0), rtol=1e-6)
 
 
-def _real_run(results, name="tiny", per_fold=5):
-    """Two folds of single LibriSpeech utterances, per_fold women and per_fold men each, labels from r26."""
-    rows = [r for f in sorted(glob.glob(os.path.join(_util.REPO_ROOT, "bench", "results", "kfold", "r26", "fold-*.json")))
-            for r in json.load(open(f, encoding="utf-8"))["rows"] if r["corpus"] == "librispeech-mini"]
-    seen, folds = set(), [[], []]
-    for r in rows:
-        key = speaker_embeddings.data_key(r["path"])
-        if r["speaker"] in seen:
-            continue
-        for fold in folds:
-            if sum(x["truth"] == r["truth"] for x in fold) < per_fold:
-                fold.append({**r, "path": os.path.join(_util.REPO_ROOT, "data", key)})
-                seen.add(r["speaker"])
-                break
-    (results / name).mkdir(parents=True)
-    for i, fold in enumerate(folds):
-        assert len(fold) == 2 * per_fold
-        (results / name / f"fold-{i}.json").write_text(json.dumps(
-            {"pitch_threshold_hz": 160.0, "speakers": {"test": [], "train": []}, "rows": fold}))
-    return name
-
-
 @pytest.mark.slow
 def test_each_setting_is_scored_on_the_runs_folds_and_kept(tmp_path, monkeypatch):
     monkeypatch.setattr(speaker_embeddings, "CACHE_DIR", str(tmp_path / "cache"))
-    run = _real_run(tmp_path / "kfold")
+    run = sample_kfold_runs.real_run(tmp_path / "kfold")
     audit = str(tmp_path / "no-audit.json")
     result = window_check.check(run, [(40, 160), (160, 160)], 1.0, results=str(tmp_path / "kfold"), audit=audit,
                                 log=lambda *_: None)

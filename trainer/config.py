@@ -13,6 +13,8 @@ ACCURACY_METRIC = "sparse_categorical_accuracy"
 SPEAKER_ENCODER_SAMPLE_RATE = 16000
 # trainer.speaker_embedding_fit_clips: every single-speaker train clip, or only the crops of real utterances.
 FIT_CLIPS = ("single_speaker", "crops")
+# trainer.speaker_embedding_encoder: the pretrained encoder, or a student distilled from it while training.
+ENCODERS = ("ge2e", "distilled")
 
 
 @dataclass
@@ -77,6 +79,14 @@ class TrainerConfig:
     # most of it on speechocean762 (README, "Shorter encoder windows"), so it is an option, not the default.
     speaker_embedding_window_step: int = setting(160, low=1, high=160)
     speaker_embedding_window_frames: int = setting(160, low=20, high=160)
+    # The encoder the fitted head reads and the exported model carries: "ge2e" (the pretrained one) or
+    # "distilled": a smaller student (trainer/speaker_student.py: two 1-D convolutions and a GRU over 40
+    # steps) trained after the conv model, on the train clips' windows only, to give each window the
+    # GE2E embedding; 7-12x faster at predict's 1-3 clips per call, speaker_student_epochs of training
+    # (15, recipe r32: 0.4 points under r26 on one k-fold seed, predict 649x real time where r26 runs 247x;
+    # README, "A distilled encoder"), so an option for throughput, not the default.
+    speaker_embedding_encoder: str = "ge2e"
+    speaker_student_epochs: int = setting(15, low=1, high=1000)
     # While training, the conv head's logits are dropped on this share of the clips and the speaker head's
     # on this share of the others, so each head also learns to decide alone, as a classifier of its own,
     # instead of the speaker head fitting only what the conv head leaves over (0: off). Predict uses both.
@@ -158,6 +168,16 @@ class TrainerConfig:
         if self.speaker_embedding_fit_clips not in FIT_CLIPS:
             raise AudioClfError(f"config: trainer.speaker_embedding_fit_clips={self.speaker_embedding_fit_clips!r}; "
                                 f"use {' or '.join(FIT_CLIPS)}.")
+        if self.speaker_embedding_encoder not in ENCODERS:
+            raise AudioClfError(f"config: trainer.speaker_embedding_encoder={self.speaker_embedding_encoder!r}; "
+                                f"use {' or '.join(ENCODERS)}.")
+        if self.speaker_embedding_encoder == "distilled" and not self.fitted_speaker_head:
+            raise AudioClfError("config: trainer.speaker_embedding_encoder=distilled distills the student after the "
+                                "conv model is trained, for the fitted head; set trainer.speaker_embedding=true and "
+                                "speaker_embedding_head=fitted, or speaker_embedding_encoder=ge2e.")
+        if self.speaker_embedding_encoder == "distilled" and self.speaker_embedding_window_frames != 160:
+            raise AudioClfError(f"config: trainer.speaker_embedding_encoder=distilled reads 160-frame windows, not "
+                                f"speaker_embedding_window_frames={self.speaker_embedding_window_frames}; set it to 160.")
         if self.head_dropout and not self.speaker_embedding:
             raise AudioClfError(f"config: trainer.head_dropout={self.head_dropout:g} drops one of two heads, and without "
                                 f"trainer.speaker_embedding=true the model has one; set both or head_dropout=0.")

@@ -59,6 +59,11 @@ def _unit(x):
     return x / tf.maximum(tf.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
+def pool(window_embeddings, windows: int):
+    """(batch x windows, 256) unit window embeddings -> (batch, 256): averaged per clip, unit length again."""
+    return _unit(tf.reduce_mean(tf.reshape(window_embeddings, [-1, windows, UNITS]), axis=1))
+
+
 class SpeakerEmbedding(tf.keras.layers.Layer):
     """(batch, clip_samples) raw audio at 16 kHz -> (batch, 256) unit-length GE2E speaker embedding; frozen.
     `window_frames` mel frames per window (Resemblyzer's 160), a window every `window_step` frames."""
@@ -85,15 +90,19 @@ class SpeakerEmbedding(tf.keras.layers.Layer):
             raise AudioClfError(f"{self.weights_path}: the speaker encoder's weights are missing; restore "
                                 "trainer/assets/ from the repository (or set trainer.speaker_embedding=false).")
         with np.load(self.weights_path) as w:
-            width = N_MELS
-            for layer, lstm in enumerate(self.lstms):
-                lstm.build((None, self.window_length, width))
-                lstm.set_weights([w[f"lstm{layer}_kernel"], w[f"lstm{layer}_recurrent_kernel"], w[f"lstm{layer}_bias"]])
-                width = UNITS
-            self.projection.build((None, UNITS))
-            self.projection.set_weights([w["projection_kernel"], w["projection_bias"]])
-            self._mel = tf.constant(w["mel_filters"].T)                     # [201, 40]
+            self.load_weights_from(w)
         super().build(input_shape)
+
+    def load_weights_from(self, w) -> None:
+        """Sets the LSTMs', the projection's and the mel filters' values from the weights file's arrays."""
+        width = N_MELS
+        for layer, lstm in enumerate(self.lstms):
+            lstm.build((None, self.window_length, width))
+            lstm.set_weights([w[f"lstm{layer}_kernel"], w[f"lstm{layer}_recurrent_kernel"], w[f"lstm{layer}_bias"]])
+            width = UNITS
+        self.projection.build((None, UNITS))
+        self.projection.set_weights([w["projection_kernel"], w["projection_bias"]])
+        self._mel = tf.constant(w["mel_filters"].T)                     # [201, 40]
 
     def mel_frames(self, audio):
         """(batch, samples) -> (batch, frames, 40) mel power frames centred every 10 ms (zero padding)."""
@@ -114,14 +123,17 @@ class SpeakerEmbedding(tf.keras.layers.Layer):
     def pool_windows(self, last_hidden):
         """(batch x windows, 256) last LSTM outputs -> (batch, 256): each window projected to unit length,
         averaged over the clip's windows, unit length again."""
-        per_window = tf.reshape(_unit(self.projection(last_hidden)), [-1, self.windows, UNITS])
-        return _unit(tf.reduce_mean(per_window, axis=1))
+        return pool(_unit(self.projection(last_hidden)), self.windows)
 
-    def call(self, audio):
+    def window_embeddings(self, audio):
+        """(batch, samples) -> (batch x windows, 256): each window's unit-length embedding."""
         x = self.window_frames(audio)
         for lstm in self.lstms:
             x = lstm(x)
-        return self.pool_windows(x)
+        return _unit(self.projection(x))
+
+    def call(self, audio):
+        return pool(self.window_embeddings(audio), self.windows)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], UNITS)

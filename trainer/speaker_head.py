@@ -28,6 +28,7 @@ from components.common import example_format
 from components.common.errors import AudioClfError
 from components.common.vocabulary import CROP
 from trainer import input as input_lib
+from trainer import speaker_student
 from trainer.config import TrainerConfig
 from trainer.speaker_encoder import SpeakerEmbedding, for_trainer
 
@@ -85,9 +86,9 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, num_classes: int, c: float) -> Li
 
 
 def single_speaker_clips(file_patterns: Union[str, Sequence[str]], encoding: str, clip_samples: int,
-                         crops_only: bool = False) -> tf.data.Dataset:
+                         crops_only: bool = False, every_clip: bool = False) -> tf.data.Dataset:
     """(audio, label) of the clips whose Example says they hold one speaker (with `crops_only`, only those
-    that are crops of real utterances), in file order."""
+    that are crops of real utterances; with `every_clip`, all), in file order."""
     spec = {example_format.LABEL: tf.io.FixedLenFeature([], tf.int64),
             example_format.NUM_SPEAKERS: tf.io.FixedLenFeature([], tf.int64, default_value=0),
             example_format.MODE: tf.io.FixedLenFeature([], tf.string, default_value=""),
@@ -95,7 +96,7 @@ def single_speaker_clips(file_patterns: Union[str, Sequence[str]], encoding: str
 
     def parse(record):
         features = tf.io.parse_single_example(record, spec)
-        kept = tf.equal(features[example_format.NUM_SPEAKERS], 1)
+        kept = tf.logical_or(tf.equal(features[example_format.NUM_SPEAKERS], 1), every_clip)
         if crops_only:
             kept = tf.logical_and(kept, tf.equal(features[example_format.MODE], CROP))
         return (input_lib.to_float_audio(features[example_format.AUDIO], encoding, clip_samples),
@@ -146,7 +147,10 @@ def with_fitted_head(classifier: tf.keras.Model, config: TrainerConfig, clip_sam
                      label_names: Sequence[str]) -> Tuple[tf.keras.Model, Dict[str, object]]:
     """The exported model: the trained conv `classifier` plus the speaker head fitted on the single-speaker
     train clips; and what the fit saw (clips per class, the head's own accuracy on them)."""
-    encoder = for_trainer(config, clip_samples)
+    encoder, student = for_trainer(config, clip_samples), None
+    if config.speaker_embedding_encoder == "distilled":
+        every = single_speaker_clips(train_files, encoding, clip_samples, every_clip=True).map(lambda audio, label: audio)
+        encoder, student = speaker_student.distill(encoder, every, config.speaker_student_epochs, config.seed)
     crops_only = config.speaker_embedding_fit_clips == "crops"
     kind = "crop" if crops_only else "single-speaker"
     x, y = embed_clips(single_speaker_clips(train_files, encoding, clip_samples, crops_only), encoder)
@@ -167,6 +171,6 @@ def with_fitted_head(classifier: tf.keras.Model, config: TrainerConfig, clip_sam
             "c": config.speaker_embedding_c,
             "weight": config.speaker_embedding_weight, "window_step": config.speaker_embedding_window_step,
             "window_frames": config.speaker_embedding_window_frames,
-            "fit_accuracy": round(fit_accuracy, 4)}
+            "fit_accuracy": round(fit_accuracy, 4), "encoder": config.speaker_embedding_encoder, "student": student}
     log.info("speaker head: fitted; its accuracy on the clips it was fitted on %.4f", fit_accuracy)
     return model, info
