@@ -26,16 +26,19 @@ import numpy as np
 from bench import _util, embedding_check, speaker_embeddings
 from bench.kfold_results import KFOLD_RESULTS, read_run_here
 from bench.kfold_summary import accuracy, difference, difference_cell
+from trainer import speaker_student
+from trainer.speaker_encoder import WINDOW_FRAMES
+from trainer.speaker_student import TRAIN_STEP
 
 CACHE_DIR = os.path.join(_util.REPO_ROOT, ".cache", "distill")
-TRAIN_STEP = 40          # frames between the training windows' starts (8 windows per 4 s clip)
 PREDICT_STEP = 160       # r26's windows at predict time: every 4th training window
 FUSED_WEIGHT = "2"
 STUDENTS = {             # name: (channels, kernel sizes, strides, recurrent units after the convolutions or 0)
     "conv128": (128, (5, 5, 3, 3), (1, 2, 2, 1), 0),
     "conv256": (256, (5, 5, 3, 3), (1, 2, 2, 1), 0),
     "conv64": (64, (5, 5, 3, 3), (1, 2, 2, 1), 0),
-    "conv128-gru256": (128, (5, 4), (1, 4), 256),     # 40 GRU steps per window instead of 3 x 160 LSTM steps
+    # trainer/speaker_student.py's: 40 GRU steps per window instead of 3 x 160 LSTM steps
+    "conv128-gru256": (speaker_student.CHANNELS, speaker_student.KERNELS, speaker_student.STRIDES, speaker_student.UNITS),
 }
 
 
@@ -53,25 +56,22 @@ def features(paths: Sequence[str], clip_seconds: float, log=print) -> dict:
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     from components.common import audio  # pylint: disable=import-outside-toplevel
     from trainer.classifier import UNREADABLE_HINT, cut_windows  # pylint: disable=import-outside-toplevel
-    from trainer.speaker_encoder import SpeakerEmbedding, _unit  # pylint: disable=import-outside-toplevel
+    from trainer.speaker_encoder import SpeakerEmbedding  # pylint: disable=import-outside-toplevel
     clip_samples = int(round(clip_seconds * SAMPLE_RATE))
     layer = SpeakerEmbedding(clip_samples, window_step=TRAIN_STEP)
     layer.build((None, clip_samples))
 
     @tf.function(input_signature=[tf.TensorSpec([None, clip_samples], tf.float32)])
     def teacher(clips):
-        mel = layer.mel_frames(clips)
-        x = layer.window_frames(clips)
-        for lstm in layer.lstms:
-            x = lstm(x)
-        return mel, tf.reshape(_unit(layer.projection(x)), [tf.shape(clips)[0], layer.windows, -1])
+        embeddings = layer.window_embeddings(clips)
+        return speaker_student.log_mel(layer.mel_frames(clips)), tf.reshape(embeddings, [tf.shape(clips)[0], layer.windows, -1])
 
     mels, targets, owner, reals = [], [], [], []
     started = time.monotonic()
     for i, p in enumerate(paths):
         clips, real = cut_windows(audio.decode_audio(p, SAMPLE_RATE, UNREADABLE_HINT), clip_samples)
         mel, emb = teacher(tf.constant(clips))
-        mels.append(np.log10(mel.numpy() + 1e-6).astype(np.float16))
+        mels.append(mel.numpy().astype(np.float16))
         targets.append(emb.numpy().astype(np.float32))
         owner += [i] * len(clips)
         reals.append(real)
@@ -89,14 +89,13 @@ def features(paths: Sequence[str], clip_seconds: float, log=print) -> dict:
 
 def window_index(windows: int, step: int) -> np.ndarray:
     """[windows, 160] frame indices of each training window in a clip's mel frames."""
-    return np.arange(windows)[:, None] * step + np.arange(160)[None, :]
+    return np.arange(windows)[:, None] * step + np.arange(WINDOW_FRAMES)[None, :]
 
 
 def build_student(name: str, mean: float, std: float):
     """trainer/speaker_student.py's network with the sizes STUDENTS names."""
-    from trainer.speaker_student import network  # pylint: disable=import-outside-toplevel
     channels, kernels, strides, units = STUDENTS[name]
-    return network(mean, std, channels, kernels, strides, units or 256, recurrent=bool(units))
+    return speaker_student.network(mean, std, channels, kernels, strides, units or 256, recurrent=bool(units))
 
 
 def train_student(name: str, feats: dict, clip_rows: np.ndarray, epochs: int, seed: int, log=print):

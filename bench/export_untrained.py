@@ -28,10 +28,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     model = model_lib.build_model(config.trainer, config.synthesis.sample_rate, samples, num_classes=len(names))
     if config.trainer.fitted_speaker_head:
         # The head the Trainer would fit after training, with zero weights: the same graph, the same cost.
-        encoder = speaker_encoder.for_trainer(config.trainer, samples)
         if config.trainer.speaker_embedding_encoder == "distilled":   # the student the Trainer would distill
             encoder = speaker_student.StudentEmbedding(samples, window_step=config.trainer.speaker_embedding_window_step,
                                                        name="speaker_student_embedding")
+        else:
+            encoder = speaker_encoder.for_trainer(config.trainer, samples)
         model = speaker_head.attach(model, encoder, speaker_head.LinearHead(
             np.zeros(UNITS), np.ones(UNITS), np.zeros((UNITS, len(names))), np.zeros(len(names))), 1.0)
     export.save(model, args.out, config.examples.audio_encoding, config.synthesis.sample_rate, samples, names,

@@ -22,7 +22,7 @@ from typing import Dict, Tuple
 import numpy as np
 import tensorflow as tf
 
-from trainer.speaker_encoder import N_MELS, UNITS, WINDOW_FRAMES, SpeakerEmbedding, pool
+from trainer.speaker_encoder import N_MELS, UNITS, WINDOW_FRAMES, SpeakerEmbedding
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +72,8 @@ class StudentEmbedding(SpeakerEmbedding):
     def load_weights_from(self, w) -> None:
         self._mel = tf.constant(w["mel_filters"].T)       # the teacher's mel filters; the LSTMs are not used
 
-    def window_embeddings(self, audio):
+    def window_embeddings(self, audio):   # the teacher's `call` pools these as it pools its own
         return self.student(log_mel(self.window_frames(audio)))
-
-    def call(self, audio):
-        return pool(self.window_embeddings(audio), self.windows)
 
     def get_config(self):
         return {**super().get_config(), "mean": self.mean, "std": self.std}
