@@ -107,26 +107,18 @@ def train_student(name: str, feats: dict, clip_rows: np.ndarray, epochs: int, se
     sample = mel[clip_rows[:200]].astype(np.float32)
     mean, std = float(sample.mean()), float(sample.std())
     model = build_student(name, mean, std)
-    model.compile(optimizer=tf.keras.optimizers.Adam(1e-3), loss=tf.keras.losses.CosineSimilarity())
-
     rng = np.random.default_rng(seed)
 
     def batches():
         order = rng.permutation(len(pairs))
-        for start in range(0, len(order), 64):
-            chosen = pairs[order[start:start + 64]]
+        for start in range(0, len(order), speaker_student.BATCH):
+            chosen = pairs[order[start:start + speaker_student.BATCH]]
             x = np.stack([mel[c][idx[w]] for c, w in chosen]).astype(np.float32)
             yield x, feats["teacher"][chosen[:, 0], chosen[:, 1]]
 
-    started = time.monotonic()
-    for epoch in range(epochs):
-        ds = tf.data.Dataset.from_generator(batches, output_signature=(
-            tf.TensorSpec([None, 160, 40], tf.float32), tf.TensorSpec([None, 256], tf.float32))).prefetch(4)
-        if epoch == epochs // 2 + epochs // 4:
-            model.optimizer.learning_rate.assign(3e-4)
-        h = model.fit(ds, epochs=1, verbose=0)
-        log(f"distill check: {name} epoch {epoch + 1}/{epochs}: cosine {-h.history['loss'][-1]:.3f}, "
-            f"{time.monotonic() - started:.0f} s")
+    ds = tf.data.Dataset.from_generator(batches, output_signature=(   # a new order every epoch
+        tf.TensorSpec([None, WINDOW_FRAMES, 40], tf.float32), tf.TensorSpec([None, 256], tf.float32))).prefetch(4)
+    speaker_student.train(model, ds, epochs=epochs, say=lambda line: log(f"distill check: {name}: {line}"))
     return model
 
 

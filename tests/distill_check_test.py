@@ -35,7 +35,7 @@ def test_a_student_is_trained_on_the_train_folds_and_scored_beside_the_teacher(t
     assert all(0.0 < c < 0.999 for c in student["test_cosine"])          # unseen speakers' windows: close, not equal
     assert student["minus_teacher"]["points"] == pytest.approx(
         100 * (student["embedding"]["accuracy"] - teacher["embedding"]["accuracy"]), abs=0.01)
-    assert sum("conv64 epoch" in line for line in lines) == 4                  # 2 epochs x 2 folds
+    assert sum("conv64: speaker student: epoch" in line for line in lines) == 4   # 2 epochs x 2 folds
 
     # The teacher's utterance embeddings are the shipped encoder's at 160 : 160, as window_check embeds them.
     feats = distill_check.features(speaker_embeddings.utterance_paths(run, results), 1.0)

@@ -75,13 +75,18 @@ class SpeakerEmbedding(tf.keras.layers.Layer):
         self.clip_samples, self.weights_path, self.window_step = clip_samples, weights_path, window_step
         self.window_length = window_frames
         self.windows, self.step, self.frames = window_plan(clip_samples, window_step, window_frames)
-        self.lstms = [tf.keras.layers.LSTM(UNITS, return_sequences=layer < LAYERS - 1, name=f"lstm{layer}")
-                      for layer in range(LAYERS)]
-        self.projection = tf.keras.layers.Dense(UNITS, activation="relu", name="projection")
+        self._make_window_encoder()
         real, imag = _dft_matrices()
         self._dft = tf.constant(np.concatenate([real, imag], axis=1))     # [400, 402]
         self._mel = None
-        for sublayer in (*self.lstms, self.projection):   # frozen: no weight of it is trained, none gets a gradient
+
+    def _make_window_encoder(self) -> None:
+        """The layers that read a window's mel frames: GE2E's three LSTMs and its projection, frozen (no weight
+        of them is trained, none gets a gradient)."""
+        self.lstms = [tf.keras.layers.LSTM(UNITS, return_sequences=layer < LAYERS - 1, name=f"lstm{layer}")
+                      for layer in range(LAYERS)]
+        self.projection = tf.keras.layers.Dense(UNITS, activation="relu", name="projection")
+        for sublayer in (*self.lstms, self.projection):
             sublayer.trainable = False
 
     def build(self, input_shape):

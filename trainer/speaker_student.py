@@ -64,10 +64,12 @@ class StudentEmbedding(SpeakerEmbedding):
 
     def __init__(self, clip_samples: int, window_step: int, mean: float = 0.0, std: float = 1.0, **kwargs):
         super().__init__(clip_samples, window_step=window_step, window_frames=WINDOW_FRAMES, **kwargs)
-        self.lstms, self.projection = [], None
         self.mean, self.std = float(mean), float(std)
         self.student = network(self.mean, self.std)
         self.student.trainable = False
+
+    def _make_window_encoder(self) -> None:   # the student (built next, once mean and std are set) replaces GE2E's
+        self.lstms, self.projection = [], None
 
     def load_weights_from(self, w) -> None:
         self._mel = tf.constant(w["mel_filters"].T)       # the teacher's mel filters; the LSTMs are not used
@@ -101,6 +103,23 @@ def _training_windows(teacher: SpeakerEmbedding, clips: tf.data.Dataset) -> Tupl
     return np.concatenate(mels), np.concatenate(targets)
 
 
+def train(net: tf.keras.Model, x, y=None, epochs: int = 1, say=log.info) -> float:
+    """Fits `net` to give the teacher's unit embeddings: cosine loss, Adam at LEARNING_RATE, 30 % of it after
+    LOW_RATE_FROM of the epochs. `x`, `y` are arrays (batches of BATCH, shuffled) or `x` a dataset of
+    (windows, targets) batches. Returns the last epoch's cosine to the teacher."""
+    net.compile(optimizer=tf.keras.optimizers.Adam(LEARNING_RATE), loss=tf.keras.losses.CosineSimilarity())
+    low_from = int(epochs * LOW_RATE_FROM)
+    started = time.monotonic()
+    callbacks = [
+        tf.keras.callbacks.LearningRateScheduler(lambda epoch, rate: LEARNING_RATE * (0.3 if epoch >= low_from else 1.0)),
+        tf.keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: say(
+            f"speaker student: epoch {epoch + 1}/{epochs}, cosine to the teacher {-logs['loss']:.3f}, "
+            f"{time.monotonic() - started:.0f} s"))]
+    arrays = dict(batch_size=BATCH, shuffle=True) if y is not None else {}
+    history = net.fit(x, y, epochs=epochs, callbacks=callbacks, verbose=0, **arrays)
+    return -float(history.history["loss"][-1])
+
+
 def distill(teacher: SpeakerEmbedding, clips: tf.data.Dataset, epochs: int, seed: int) -> Tuple[StudentEmbedding, Dict]:
     """The student trained to give each window of `clips` the teacher's embedding, as a frozen layer with the
     teacher's clip length and window step; and what the distillation saw and reached."""
@@ -115,19 +134,13 @@ def distill(teacher: SpeakerEmbedding, clips: tf.data.Dataset, epochs: int, seed
     mean, std = float(x.mean()), float(x.std()) or 1.0
     tf.keras.utils.set_random_seed(seed)
     net = network(mean, std)
-    net.compile(optimizer=tf.keras.optimizers.Adam(LEARNING_RATE), loss=tf.keras.losses.CosineSimilarity())
-    low_from = int(epochs * LOW_RATE_FROM)
     log.info("speaker student: distilling from %d windows of the train clips, %d epochs", len(x), epochs)
-    callbacks = [
-        tf.keras.callbacks.LearningRateScheduler(lambda epoch, rate: LEARNING_RATE * (0.3 if epoch >= low_from else 1.0)),
-        tf.keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: log.info(
-            "speaker student: epoch %d/%d, cosine to the teacher %.3f", epoch + 1, epochs, -logs["loss"]))]
-    history = net.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=True, callbacks=callbacks, verbose=0)
+    cosine = train(net, x, y, epochs)
     student = StudentEmbedding(teacher.clip_samples, window_step=teacher.window_step, mean=mean, std=std,
                                weights_path=teacher.weights_path, name="speaker_student_embedding")
     student.build((None, teacher.clip_samples))
     student.student.set_weights(net.get_weights())
-    info = {"windows": int(len(x)), "epochs": epochs, "train_cosine": round(-float(history.history["loss"][-1]), 4),
+    info = {"windows": int(len(x)), "epochs": epochs, "train_cosine": round(cosine, 4),
             "seconds": round(time.monotonic() - started, 1)}
     log.info("speaker student: distilled in %.0f s; cosine to the teacher on its train windows %.3f",
              info["seconds"], info["train_cosine"])
