@@ -30,7 +30,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # The head the Trainer would fit after training, with zero weights: the same graph, the same cost.
         if config.trainer.speaker_embedding_encoder == "distilled":   # the student the Trainer would distill
             encoder = speaker_student.StudentEmbedding(samples, window_step=config.trainer.speaker_embedding_window_step,
-                                                       name="speaker_student_embedding")
+                                                       name=speaker_student.LAYER_NAME)
         else:
             encoder = speaker_encoder.for_trainer(config.trainer, samples)
         model = speaker_head.attach(model, encoder, speaker_head.LinearHead(

@@ -83,8 +83,9 @@ class TrainerConfig:
     # "distilled": a smaller student (trainer/speaker_student.py: two 1-D convolutions and a GRU over 40
     # steps) trained after the conv model, on the train clips' windows only, to give each window the
     # GE2E embedding; 7-12x faster at predict's 1-3 clips per call, speaker_student_epochs of training
-    # (15, recipe r32: 0.4 points under r26 on one k-fold seed, predict 649x real time where r26 runs 247x;
-    # README, "A distilled encoder"), so an option for throughput, not the default.
+    # (15, recipe r32: 0.2-0.6 points under r26 on three k-fold seeds, at the rule rather than above it on
+    # speechocean762 left out, predict 649x real time where r26 runs 247x; README, "A distilled encoder"),
+    # so an option for throughput, not the default.
     speaker_embedding_encoder: str = "ge2e"
     speaker_student_epochs: int = setting(15, low=1, high=1000)
     # While training, the conv head's logits are dropped on this share of the clips and the speaker head's

@@ -33,6 +33,7 @@ EMBED_BATCH = 32
 LEARNING_RATE = 1e-3
 LOW_RATE_FROM = 0.75     # share of the epochs after which the learning rate drops to 30 %
 LOG_FLOOR = 1e-6         # mel power floor before log10
+LAYER_NAME = "speaker_student_embedding"   # the student layer in the model the Trainer exports
 
 
 def network(mean: float, std: float, channels: int = CHANNELS, kernels=KERNELS, strides=STRIDES,
@@ -137,7 +138,7 @@ def distill(teacher: SpeakerEmbedding, clips: tf.data.Dataset, epochs: int, seed
     log.info("speaker student: distilling from %d windows of the train clips, %d epochs", len(x), epochs)
     cosine = train(net, x, y, epochs)
     student = StudentEmbedding(teacher.clip_samples, window_step=teacher.window_step, mean=mean, std=std,
-                               weights_path=teacher.weights_path, name="speaker_student_embedding")
+                               weights_path=teacher.weights_path, name=LAYER_NAME)
     student.build((None, teacher.clip_samples))
     student.student.set_weights(net.get_weights())
     info = {"windows": int(len(x)), "epochs": epochs, "train_cosine": round(cosine, 4),

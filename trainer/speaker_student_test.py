@@ -85,7 +85,7 @@ def test_the_fitted_head_reads_a_student_distilled_on_the_train_clips_and_the_ex
     student = info["student"]
     assert info["encoder"] == "distilled" and student["windows"] == 96 and student["epochs"] == 3
     assert 0.0 < student["train_cosine"] < 1.0
-    layer = model.get_layer("speaker_student_embedding")
+    layer = model.get_layer(speaker_student.LAYER_NAME)
     assert not [w for w in model.weights if "lstm" in w.name]     # the teacher is not in the exported model
 
     teacher = SpeakerEmbedding(SAMPLES, window_step=160)
