@@ -88,6 +88,10 @@ class TrainerConfig:
     # so an option for throughput, not the default.
     speaker_embedding_encoder: str = "ge2e"
     speaker_student_epochs: int = setting(15, low=1, high=1000)
+    # Perturbed copies of every train clip added to the student's distillation windows (0: the clips only, as
+    # r32): each copy at another speed (voice) and through another random channel (EQ, telephone band, noise),
+    # the teacher's embedding of the changed audio as its target (trainer/distill_augment.py; recipe r33).
+    speaker_student_copies: int = setting(0, low=0, high=20)
     # While training, the conv head's logits are dropped on this share of the clips and the speaker head's
     # on this share of the others, so each head also learns to decide alone, as a classifier of its own,
     # instead of the speaker head fitting only what the conv head leaves over (0: off). Predict uses both.
@@ -179,6 +183,10 @@ class TrainerConfig:
         if self.speaker_embedding_encoder == "distilled" and self.speaker_embedding_window_frames != 160:
             raise AudioClfError(f"config: trainer.speaker_embedding_encoder=distilled reads 160-frame windows, not "
                                 f"speaker_embedding_window_frames={self.speaker_embedding_window_frames}; set it to 160.")
+        if self.speaker_student_copies and self.speaker_embedding_encoder != "distilled":
+            raise AudioClfError(f"config: trainer.speaker_student_copies={self.speaker_student_copies} adds copies to a "
+                                f"student's distillation, and speaker_embedding_encoder={self.speaker_embedding_encoder!r} "
+                                "distills none; set speaker_embedding_encoder=distilled or speaker_student_copies=0.")
         if self.head_dropout and not self.speaker_embedding:
             raise AudioClfError(f"config: trainer.head_dropout={self.head_dropout:g} drops one of two heads, and without "
                                 f"trainer.speaker_embedding=true the model has one; set both or head_dropout=0.")

@@ -27,6 +27,7 @@ from scipy import optimize
 from components.common import example_format
 from components.common.errors import AudioClfError
 from components.common.vocabulary import CROP
+from trainer import distill_augment
 from trainer import input as input_lib
 from trainer import speaker_student
 from trainer.config import TrainerConfig
@@ -150,7 +151,9 @@ def with_fitted_head(classifier: tf.keras.Model, config: TrainerConfig, clip_sam
     encoder, student = for_trainer(config, clip_samples), None
     if config.speaker_embedding_encoder == "distilled":
         every = single_speaker_clips(train_files, encoding, clip_samples, every_clip=True).map(lambda audio, label: audio)
+        every = distill_augment.with_copies(every, config.speaker_student_copies, config.seed)
         encoder, student = speaker_student.distill(encoder, every, config.speaker_student_epochs, config.seed)
+        student["copies"] = config.speaker_student_copies
     crops_only = config.speaker_embedding_fit_clips == "crops"
     kind = "crop" if crops_only else "single-speaker"
     x, y = embed_clips(single_speaker_clips(train_files, encoding, clip_samples, crops_only), encoder)

@@ -59,6 +59,9 @@ def test_the_settings_are_checked():
         dataclasses.replace(TINY, speaker_embedding_head="trained").validate()
     with pytest.raises(AudioClfError, match="reads 160-frame windows, not speaker_embedding_window_frames=40"):
         dataclasses.replace(TINY, speaker_embedding_window_frames=40).validate()
+    dataclasses.replace(TINY, speaker_student_copies=2).validate()
+    with pytest.raises(AudioClfError, match="speaker_student_copies=2 adds copies.*speaker_embedding_encoder='ge2e' distills none"):
+        dataclasses.replace(TINY, speaker_embedding_encoder="ge2e", speaker_student_copies=2).validate()
 
 
 def test_too_few_train_windows_are_refused_naming_the_setting():
@@ -84,6 +87,7 @@ def test_the_fitted_head_reads_a_student_distilled_on_the_train_clips_and_the_ex
     assert asked == [True, False]                       # distilled on every train clip, fitted on single-speaker ones
     student = info["student"]
     assert info["encoder"] == "distilled" and student["windows"] == 96 and student["epochs"] == 3
+    assert student["copies"] == 0
     assert 0.0 < student["train_cosine"] < 1.0
     layer = model.get_layer(speaker_student.LAYER_NAME)
     assert not [w for w in model.weights if "lstm" in w.name]     # the teacher is not in the exported model
