@@ -90,7 +90,10 @@ class TrainerConfig:
     speaker_student_epochs: int = setting(15, low=1, high=1000)
     # Perturbed copies of every train clip added to the student's distillation windows (0: the clips only, as
     # r32): each copy at another speed (voice) and through another random channel (EQ, telephone band, noise),
-    # the teacher's embedding of the changed audio as its target (trainer/distill_augment.py; recipe r33).
+    # the teacher's embedding of the changed audio as its target (trainer/distill_augment.py). Recipe r33 (2
+    # copies, 8 epochs): speechocean762 left out of training 0.912/0.913 in two runs where r32 scored
+    # 0.876/0.896 and r26 0.899/0.909 (README, "The student on perturbed copies"); distillation takes about
+    # 300 s instead of 100-150.
     speaker_student_copies: int = setting(0, low=0, high=20)
     # While training, the conv head's logits are dropped on this share of the clips and the speaker head's
     # on this share of the others, so each head also learns to decide alone, as a classifier of its own,
