@@ -19,7 +19,8 @@ import math
 
 import tensorflow as tf
 
-SAMPLE_RATE = 16000
+from trainer.config import SPEAKER_ENCODER_SAMPLE_RATE as SAMPLE_RATE   # the teacher's and the student's rate
+
 SPEED = (0.88, 1.12)
 EQ_DB = 8.0
 EQ_POINTS = 6
@@ -34,16 +35,19 @@ def _uniform(seed, salt: int, low: float, high: float, shape=()):
     return tf.random.stateless_uniform(shape, seed=seed + tf.constant([0, salt], tf.int64), minval=low, maxval=high)
 
 
+def _interpolate(values, position):
+    """values [n] read at fractional `position`s (0 .. n - 1), linearly between neighbours."""
+    left = tf.minimum(tf.cast(tf.floor(position), tf.int32), tf.shape(values)[0] - 2)
+    fraction = position - tf.cast(left, tf.float32)
+    return tf.gather(values, left) * (1.0 - fraction) + tf.gather(values, left + 1) * fraction
+
+
 def change_speed(audio, factor):
     """audio [samples] played `factor` times as fast, same length: output sample i is input at i * factor."""
     n = tf.shape(audio)[0]
     where = tf.range(n, dtype=tf.float32) * factor
-    left = tf.cast(tf.floor(where), tf.int32)
-    inside = left < n - 1
-    left = tf.minimum(left, n - 2)
-    fraction = where - tf.cast(left, tf.float32)
-    value = tf.gather(audio, left) * (1.0 - fraction) + tf.gather(audio, left + 1) * fraction
-    return tf.where(inside, value, 0.0)
+    inside = where < tf.cast(n - 1, tf.float32)
+    return tf.where(inside, _interpolate(audio, tf.minimum(where, tf.cast(n - 1, tf.float32))), 0.0)
 
 
 def gain_curve(seed, bins: int, telephone):
@@ -54,10 +58,7 @@ def gain_curve(seed, bins: int, telephone):
     anchors = tf.linspace(math.log(EQ_RANGE_HZ[0]), math.log(EQ_RANGE_HZ[1]), EQ_POINTS)
     db_at = _uniform(seed, 2, -EQ_DB, EQ_DB, (EQ_POINTS,))
     position = (log_hz - anchors[0]) / (anchors[1] - anchors[0])
-    position = tf.clip_by_value(position, 0.0, EQ_POINTS - 1.0)
-    left = tf.minimum(tf.cast(tf.floor(position), tf.int32), EQ_POINTS - 2)
-    fraction = position - tf.cast(left, tf.float32)
-    db = tf.gather(db_at, left) * (1.0 - fraction) + tf.gather(db_at, left + 1) * fraction
+    db = _interpolate(db_at, tf.clip_by_value(position, 0.0, EQ_POINTS - 1.0))
     gain = tf.pow(10.0, db / 20.0)
     band = tf.cast(tf.logical_and(hz >= TELEPHONE_BAND[0], hz <= TELEPHONE_BAND[1]), tf.float32)
     return tf.where(telephone, gain * band, gain)
@@ -83,14 +84,9 @@ def perturb(audio, seed):
 def with_copies(clips: tf.data.Dataset, copies: int, seed: int) -> tf.data.Dataset:
     """`clips` (a dataset of audio) followed by `copies` perturbed passes over it, each clip of each pass with
     its own seed (the run's `seed`, the pass, the clip's index)."""
-    if copies == 0:
-        return clips
-    passes = [clips]
+    joined = clips
     for copy in range(1, copies + 1):
         def changed(index, audio, copy=copy):
             return perturb(audio, tf.stack([tf.constant(seed * 1000 + copy, tf.int64), index]))
-        passes.append(clips.enumerate().map(changed, num_parallel_calls=tf.data.AUTOTUNE))
-    joined = passes[0]
-    for more in passes[1:]:
-        joined = joined.concatenate(more)
+        joined = joined.concatenate(clips.enumerate().map(changed, num_parallel_calls=tf.data.AUTOTUNE))
     return joined
