@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -45,13 +46,20 @@ def _run(corpus: Path, output: Path, *extra: str) -> int:
     return cli.main(["run", *roots, "--output", str(output), *TINY, *f0_cache, *extra])
 
 
+def _tfx_packages_in_temp() -> set:
+    """The sdists TFX builds of itself (tfx_ephemeral) when no Beam argument says how to stage packages."""
+    return {str(p) for p in Path(tempfile.gettempdir()).glob("tmp*/build/tfx/dist/*")}
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     corpus = build_corpus(root / "corpus", per_gender=6)
     build_kaldi_corpus(root / "kaldi", per_gender=3, utterances=2)
     build_csv_manifest(root / "manifest", utterances=2)
+    packages_before = _tfx_packages_in_temp()
     assert _run(corpus, root / "run-a") == 0  # default: Beam multi-processing, 2 workers
+    assert _tfx_packages_in_temp() == packages_before, "the run left throwaway TFX packages in the temp dir"
     # run-a is run again by a later test (not blessed): keep the report of its blessed first run.
     shutil.copyfile(root / "run-a" / "report.html", root / "run-a-blessed-report.html")
     assert _run(corpus, root / "run-b", *IN_MEMORY) == 0

@@ -8,9 +8,11 @@ import yaml
 from tfx.dsl.components.base import base_beam_executor
 
 from components.common.artifacts import INDEX_FILE, SpeakerIndex
+from pipeline.config import BeamConfig, PipelineConfig
 
-IN_MEMORY = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
-TWO_PROCESSES = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+# The DirectRunner as `audioclf run` sets it (so no throwaway TFX package is built per test either).
+IN_MEMORY = BeamConfig(direct_num_workers=1, direct_running_mode="in_memory").pipeline_args(PipelineConfig().kubeflow.image)
+TWO_PROCESSES = BeamConfig(direct_num_workers=2).pipeline_args(PipelineConfig().kubeflow.image)
 
 
 def artifact(cls, uri: Path):
