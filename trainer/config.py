@@ -95,6 +95,10 @@ class TrainerConfig:
     # 0.876/0.896 and r26 0.899/0.909 (README, "The student on perturbed copies"); distillation takes about
     # 300 s instead of 100-150.
     speaker_student_copies: int = setting(0, low=0, high=20)
+    # Perturbed copies of the single-speaker train clips added to those the speaker head is fitted on, each
+    # labelled as its clip: the channel changes as for the student (EQ, telephone band, noise) but not the
+    # speed, which would move F0 and formants, the cues of the label (0: the clips only). Recipe r34.
+    speaker_head_copies: int = setting(0, low=0, high=20)
     # While training, the conv head's logits are dropped on this share of the clips and the speaker head's
     # on this share of the others, so each head also learns to decide alone, as a classifier of its own,
     # instead of the speaker head fitting only what the conv head leaves over (0: off). Predict uses both.
@@ -190,6 +194,10 @@ class TrainerConfig:
             raise AudioClfError(f"config: trainer.speaker_student_copies={self.speaker_student_copies} adds copies to a "
                                 f"student's distillation, and speaker_embedding_encoder={self.speaker_embedding_encoder!r} "
                                 "distills none; set speaker_embedding_encoder=distilled or speaker_student_copies=0.")
+        if self.speaker_head_copies and not self.fitted_speaker_head:
+            raise AudioClfError(f"config: trainer.speaker_head_copies={self.speaker_head_copies} adds copies to the clips "
+                                "the speaker head is fitted on, and no head is fitted; set trainer.speaker_embedding=true "
+                                "and speaker_embedding_head=fitted, or speaker_head_copies=0.")
         if self.head_dropout and not self.speaker_embedding:
             raise AudioClfError(f"config: trainer.head_dropout={self.head_dropout:g} drops one of two heads, and without "
                                 f"trainer.speaker_embedding=true the model has one; set both or head_dropout=0.")

@@ -1,4 +1,5 @@
-"""Perturbed copies of the train clips for distilling the speaker student (trainer.speaker_student_copies).
+"""Perturbed copies of the train clips for distilling the speaker student (trainer.speaker_student_copies),
+and, without the change of speed, for fitting the speaker head (trainer.speaker_head_copies).
 
 The student (trainer/speaker_student.py) learns to give each window the GE2E teacher's embedding. Trained on
 the train clips alone it sees only the train corpora's voices and channels, while the teacher was trained on
@@ -64,10 +65,12 @@ def gain_curve(seed, bins: int, telephone):
     return tf.where(telephone, gain * band, gain)
 
 
-def perturb(audio, seed):
-    """audio [samples] float32 at 16 kHz -> a perturbed copy of the same length; `seed`: int64 [2]."""
+def perturb(audio, seed, speed: bool = True):
+    """audio [samples] float32 at 16 kHz -> a perturbed copy of the same length; `seed`: int64 [2]. Without
+    `speed`, only the channel changes (the voice, F0 and formants, stays)."""
     seed = tf.cast(seed, tf.int64)
-    audio = change_speed(audio, _uniform(seed, 1, *SPEED))
+    if speed:
+        audio = change_speed(audio, _uniform(seed, 1, *SPEED))
     spectrum = tf.signal.rfft(audio)
     telephone = _uniform(seed, 3, 0.0, 1.0) < TELEPHONE_PROBABILITY
     gains = gain_curve(seed, tf.shape(spectrum)[0], telephone)
@@ -81,12 +84,14 @@ def perturb(audio, seed):
     return tf.where(peak > 1.0, audio / peak, audio)
 
 
-def with_copies(clips: tf.data.Dataset, copies: int, seed: int) -> tf.data.Dataset:
-    """`clips` (a dataset of audio) followed by `copies` perturbed passes over it, each clip of each pass with
-    its own seed (the run's `seed`, the pass, the clip's index)."""
+def with_copies(clips: tf.data.Dataset, copies: int, seed: int, speed: bool = True) -> tf.data.Dataset:
+    """`clips` (a dataset of audio, or of (audio, label): the label is kept) followed by `copies` perturbed
+    passes over it, each clip of each pass with its own seed (the run's `seed`, the pass, the clip's index)."""
     joined = clips
     for copy in range(1, copies + 1):
-        def changed(index, audio, copy=copy):
-            return perturb(audio, tf.stack([tf.constant(seed * 1000 + copy, tf.int64), index]))
+        def changed(index, item, copy=copy):
+            audio, rest = (item[0], item[1:]) if isinstance(item, tuple) else (item, ())
+            changed_audio = perturb(audio, tf.stack([tf.constant(seed * 1000 + copy, tf.int64), index]), speed)
+            return (changed_audio, *rest) if rest else changed_audio
         joined = joined.concatenate(clips.enumerate().map(changed, num_parallel_calls=tf.data.AUTOTUNE))
     return joined

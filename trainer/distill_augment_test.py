@@ -68,3 +68,14 @@ def test_with_copies_appends_perturbed_passes_after_the_clips():
     assert not any(np.allclose(changed[i], changed[j]) for i in range(4) for j in range(i + 1, 4))
     again = np.stack(list(distill_augment.with_copies(dataset, 2, 7).as_numpy_iterator()))
     np.testing.assert_array_equal(out, again)               # the same run seed, the same copies
+
+
+def test_copies_without_speed_keep_the_pitch_and_labelled_clips_keep_their_labels():
+    tone = tf.constant(_tone(400.0, 2.0))                  # inside the telephone band, which some copies keep alone
+    peaks = [_peak_hz(distill_augment.perturb(tone, tf.constant([0, i], tf.int64), speed=False).numpy()[:RATE])
+             for i in range(6)]
+    assert all(abs(p - 400.0) < 3.0 for p in peaks)
+    clips = tf.data.Dataset.from_tensor_slices((np.stack([_tone(120.0), _tone(240.0)]), np.array([1, 0])))
+    out = list(distill_augment.with_copies(clips, 2, 7, speed=False).as_numpy_iterator())
+    assert [label for _, label in out] == [1, 0, 1, 0, 1, 0]
+    assert not np.allclose(out[2][0], out[0][0])            # a changed copy, labelled as its clip

@@ -156,7 +156,9 @@ def with_fitted_head(classifier: tf.keras.Model, config: TrainerConfig, clip_sam
         student["copies"] = config.speaker_student_copies
     crops_only = config.speaker_embedding_fit_clips == "crops"
     kind = "crop" if crops_only else "single-speaker"
-    x, y = embed_clips(single_speaker_clips(train_files, encoding, clip_samples, crops_only), encoder)
+    fit_clips = distill_augment.with_copies(single_speaker_clips(train_files, encoding, clip_samples, crops_only),
+                                            config.speaker_head_copies, config.seed, speed=False)
+    x, y = embed_clips(fit_clips, encoder)
     counts = {name: int(np.sum(y == i)) for i, name in enumerate(label_names)}
     missing = [name for name, n in counts.items() if n == 0]
     if missing:
@@ -164,14 +166,15 @@ def with_fitted_head(classifier: tf.keras.Model, config: TrainerConfig, clip_sam
                             f"{', '.join(missing)} ({len(y)} {kind} clips in all) to fit the speaker head on; "
                             "raise synthesis.crop_probability (crops of real utterances have one speaker), or set "
                             "trainer.speaker_embedding_head=trained.")
-    log.info("speaker head: fitting a logistic regression (C=%g) on %d %s train clips (%s)",
-             config.speaker_embedding_c, len(y), kind, ", ".join(f"{k} {v}" for k, v in counts.items()))
+    log.info("speaker head: fitting a logistic regression (C=%g) on %d %s train clips (%s; %d perturbed copies of each)",
+             config.speaker_embedding_c, len(y), kind, ", ".join(f"{k} {v}" for k, v in counts.items()),
+             config.speaker_head_copies)
     head = fit_logistic(x, y, len(label_names), config.speaker_embedding_c)
     fit_accuracy = float(np.mean(head.logits(x).argmax(axis=1) == y))
 
     model = attach(classifier, encoder, head, config.speaker_embedding_weight)
     info = {"clips": int(len(y)), "clip_kind": config.speaker_embedding_fit_clips, "clips_per_class": counts,
-            "c": config.speaker_embedding_c,
+            "copies": config.speaker_head_copies, "c": config.speaker_embedding_c,
             "weight": config.speaker_embedding_weight, "window_step": config.speaker_embedding_window_step,
             "window_frames": config.speaker_embedding_window_frames,
             "fit_accuracy": round(fit_accuracy, 4), "encoder": config.speaker_embedding_encoder, "student": student}

@@ -128,3 +128,15 @@ def test_the_encoder_at_another_sample_rate_is_refused_before_training(tmp_path)
                                             r"not 8000; set synthesis.sample_rate=16000 or trainer.speaker_embedding=false"):
         task.train(settings, [str(tmp_path / "none*")], [str(tmp_path / "none*")], str(tmp_path / "m"), str(tmp_path / "r"))
     assert not (tmp_path / "m").exists() and not (tmp_path / "r").exists()
+
+
+def test_head_copies_add_perturbed_clips_labelled_as_theirs(monkeypatch):
+    audio = tf.random.stateless_normal([4, SAMPLES], seed=[1, 2]).numpy() * 0.1
+    clips = tf.data.Dataset.from_tensor_slices((audio, np.array([0, 1, 0, 1])))
+    monkeypatch.setattr(speaker_head, "single_speaker_clips", lambda *a: clips)
+    conv = model_lib.build_model(TINY, RATE, SAMPLES, 2)
+    _, info = speaker_head.with_fitted_head(conv, dataclasses.replace(TINY, speaker_head_copies=2), SAMPLES,
+                                            "unused", "pcm16", ["male", "female"])
+    assert info["copies"] == 2 and info["clips"] == 12 and info["clips_per_class"] == {"male": 6, "female": 6}
+    with pytest.raises(AudioClfError, match="speaker_head_copies=2 adds copies.*no head is fitted"):
+        dataclasses.replace(TINY, speaker_embedding_head="trained", speaker_head_copies=2).validate()
