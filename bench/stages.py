@@ -111,7 +111,7 @@ def stage_example_gen(p):
     from pipeline.config import load_config  # pylint: disable=import-outside-toplevel
 
     config = load_config()  # the Beam settings (and examples section) of a plain `audioclf run`
-    beam_args = p["beam_args"] or config.beam_args()
+    beam_args = p["beam_args"] or config.beam_pipeline_args()
     rows = read_manifest(p["clips_uri"])
     paths = [os.path.join(p["clips_uri"], r["path"]) for r in rows]
     wav_bytes = sum(os.path.getsize(path) for path in paths)

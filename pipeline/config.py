@@ -23,6 +23,7 @@ from components.audio_example_gen.config import ExamplesConfig
 from components.audio_synthesis.config import SynthesisConfig, clip_samples, label_names as synthesis_label_names
 from components.audio_synthesis.config import synthesis_classes
 from components.audio_trainer.config import KubeflowConfig, ResourcesConfig, TFJobConfig
+from components.common import beam_args
 from components.common.errors import AudioClfError
 from components.common.settings import ROOT, build_section, section_from_json, setting
 from components.common.vocabulary import GENDERS, LABEL_NAMES, LABELS, SPLITS
@@ -43,12 +44,6 @@ class PusherConfig:
     serving_dir: str = ""
 
 
-# Beam options that tell TFX where its workers get their Python packages; with none of them, every Beam
-# component builds a throwaway sdist of TFX (tfx_ephemeral, 52 MB) in the temp dir and never removes it.
-BEAM_DEPENDENCY_FLAGS = ("--extra_package", "--setup_file", "--requirements_file", "--sdk_container_image",
-                         "--worker_harness_container_image")
-
-
 @dataclass
 class BeamConfig:
     """Beam runs with the DirectRunner on local processes unless `extra_args` name another runner."""
@@ -58,20 +53,12 @@ class BeamConfig:
     extra_args: List[str] = field(default_factory=list)
 
     def pipeline_args(self, image: str) -> List[str]:
-        """The Beam arguments of every Beam component. `extra_args` naming a runner go through untouched.
-
-        With the DirectRunner the workers are processes of the environment that runs the step (this
-        machine's, or on Kubeflow the step's `image`), so there is nothing to stage: `image` is named as
-        the SDK container, which the DirectRunner does not use, so that TFX does not build a package of
-        itself per component (52 MB left in the temp dir each time; a day of runs left 7 GB).
-        """
-        args = list(self.extra_args)
-        if not any(a.startswith("--runner") for a in args):
-            args += [f"--direct_running_mode={self.direct_running_mode}",
-                     f"--direct_num_workers={self.direct_num_workers}"]
-            if not any(a.split("=")[0] in BEAM_DEPENDENCY_FLAGS for a in args):
-                args.append(f"--sdk_container_image={image}")
-        return args
+        """The Beam arguments of every Beam component: `extra_args` naming a runner go through untouched;
+        else the DirectRunner's, with the step's `image` named so that TFX stages nothing
+        (components/common/beam_args.py)."""
+        if any(a.startswith("--runner") for a in self.extra_args):
+            return list(self.extra_args)
+        return beam_args.direct_runner(self.direct_running_mode, self.direct_num_workers, image, self.extra_args)
 
 
 @dataclass
@@ -90,7 +77,7 @@ class PipelineConfig:
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def beam_args(self) -> List[str]:
+    def beam_pipeline_args(self) -> List[str]:
         """The Beam arguments of every Beam component (BeamConfig.pipeline_args with the step image)."""
         return self.beam.pipeline_args(self.kubeflow.image)
 

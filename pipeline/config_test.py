@@ -12,8 +12,8 @@ def test_defaults_are_valid_and_documented_choices():
     config = load_config()
     assert config.synthesis.sample_rate == 16000
     assert config.examples.audio_encoding == "pcm16"
-    assert config.beam_args() == ["--direct_running_mode=multi_processing", "--direct_num_workers=2",
-                                  f"--sdk_container_image={config.kubeflow.image}"]
+    assert config.beam_pipeline_args() == ["--direct_running_mode=multi_processing", "--direct_num_workers=2",
+                                           f"--sdk_container_image={config.kubeflow.image}"]
 
 
 def test_file_then_overrides(tmp_path):
@@ -28,16 +28,16 @@ def test_file_then_overrides(tmp_path):
 
 def test_runner_passthrough_replaces_direct_runner_args():
     config = load_config(overrides=["beam.extra_args=['--runner=FlinkRunner']"])
-    assert config.beam_args() == ["--runner=FlinkRunner"]
+    assert config.beam_pipeline_args() == ["--runner=FlinkRunner"]
 
 
 def test_tfx_builds_no_package_of_itself_for_the_direct_runner_unless_told_how_to_stage():
     """TFX's Beam executors build a 52 MB sdist of TFX into the temp dir (never removed) unless a Beam
     argument says where the workers get their packages; the DirectRunner's workers need none."""
     from tfx.utils import dependency_utils   # pylint: disable=import-outside-toplevel
-    args = load_config().beam_args()
+    args = load_config().beam_pipeline_args()
     assert dependency_utils.make_beam_dependency_flags(args) == args   # returned as is: nothing built
-    own = load_config(overrides=["beam.extra_args=['--setup_file=./setup.py']"]).beam_args()
+    own = load_config(overrides=["beam.extra_args=['--setup_file=./setup.py']"]).beam_pipeline_args()
     assert own == ["--setup_file=./setup.py", "--direct_running_mode=multi_processing", "--direct_num_workers=2"]
 
 

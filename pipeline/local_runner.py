@@ -72,7 +72,7 @@ def _run_locked(config: PipelineConfig, data_root: str, sources: list, output_di
             metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path),
             enable_cache=enable_cache)
         log.info("running pipeline %s on %s into %s (beam: %s)", config.name, ", ".join(s.root for s in sources),
-                 output_dir, " ".join(config.beam_args()))
+                 output_dir, " ".join(config.beam_pipeline_args()))
         with interrupts.catch(log_path):
             try:
                 tfx.orchestration.LocalDagRunner().run(pipeline)

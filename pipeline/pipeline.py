@@ -111,5 +111,5 @@ def create_pipeline(config: PipelineConfig, parameters: Dict[str, Param], pipeli
         components=create_components(config, parameters, serving_dir, trainer_launcher, deploy_kserve),
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=config.beam_args(),
+        beam_pipeline_args=config.beam_pipeline_args(),
     )

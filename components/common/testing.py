@@ -7,12 +7,13 @@ from pathlib import Path
 import yaml
 from tfx.dsl.components.base import base_beam_executor
 
+from components.common import beam_args
 from components.common.artifacts import INDEX_FILE, SpeakerIndex
-from pipeline.config import BeamConfig, PipelineConfig
 
-# The DirectRunner as `audioclf run` sets it (so no throwaway TFX package is built per test either).
-IN_MEMORY = BeamConfig(direct_num_workers=1, direct_running_mode="in_memory").pipeline_args(PipelineConfig().kubeflow.image)
-TWO_PROCESSES = BeamConfig(direct_num_workers=2).pipeline_args(PipelineConfig().kubeflow.image)
+# The DirectRunner as `audioclf run` sets it, so no throwaway TFX package is built per test either; the
+# DirectRunner starts no container, so the image is only a name.
+IN_MEMORY = beam_args.direct_runner("in_memory", 1, image="audioclf-tests")
+TWO_PROCESSES = beam_args.direct_runner("multi_processing", 2, image="audioclf-tests")
 
 
 def artifact(cls, uri: Path):
