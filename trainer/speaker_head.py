@@ -18,6 +18,7 @@ alone. So the head is fitted here the way the check fitted it:
 """
 import dataclasses
 import logging
+import time
 from typing import Dict, List, Sequence, Tuple, Union
 
 import numpy as np
@@ -154,6 +155,7 @@ def with_fitted_head(classifier: tf.keras.Model, config: TrainerConfig, clip_sam
         every = distill_augment.with_copies(every, config.speaker_student_copies, config.seed)
         encoder, student = speaker_student.distill(encoder, every, config.speaker_student_epochs, config.seed)
         student["copies"] = config.speaker_student_copies
+    started = time.monotonic()
     crops_only = config.speaker_embedding_fit_clips == "crops"
     kind = "crop" if crops_only else "single-speaker"
     fit_clips = distill_augment.with_copies(single_speaker_clips(train_files, encoding, clip_samples, crops_only),
@@ -163,7 +165,8 @@ def with_fitted_head(classifier: tf.keras.Model, config: TrainerConfig, clip_sam
     missing = [name for name, n in counts.items() if n == 0]
     if missing:
         raise AudioClfError(f"trainer.speaker_embedding_head=fitted: the train split has no {kind} clip of "
-                            f"{', '.join(missing)} ({len(y)} {kind} clips in all) to fit the speaker head on; "
+                            f"{', '.join(missing)} ({len(y) // (1 + config.speaker_head_copies)} {kind} clips in all) "
+                            "to fit the speaker head on; "
                             "raise synthesis.crop_probability (crops of real utterances have one speaker), or set "
                             "trainer.speaker_embedding_head=trained.")
     log.info("speaker head: fitting a logistic regression (C=%g) on %d %s train clips (%s; %d perturbed copies of each)",
@@ -177,6 +180,8 @@ def with_fitted_head(classifier: tf.keras.Model, config: TrainerConfig, clip_sam
             "copies": config.speaker_head_copies, "c": config.speaker_embedding_c,
             "weight": config.speaker_embedding_weight, "window_step": config.speaker_embedding_window_step,
             "window_frames": config.speaker_embedding_window_frames,
-            "fit_accuracy": round(fit_accuracy, 4), "encoder": config.speaker_embedding_encoder, "student": student}
-    log.info("speaker head: fitted; its accuracy on the clips it was fitted on %.4f", fit_accuracy)
+            "fit_accuracy": round(fit_accuracy, 4), "encoder": config.speaker_embedding_encoder, "student": student,
+            "seconds": round(time.monotonic() - started, 1)}
+    log.info("speaker head: fitted in %.1f s; its accuracy on the clips it was fitted on %.4f", info["seconds"],
+             fit_accuracy)
     return model, info
