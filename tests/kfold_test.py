@@ -143,3 +143,18 @@ def test_train_fraction_out_of_range_exits_2(tmp_path, capsys):
     assert kfold.main(["--quick", "--train-fraction", "0", "--out", str(tmp_path / "a"),
                        "--work", str(tmp_path / "w")]) == EXIT_USER_ERROR
     assert "--train-fraction 0: use a share in (0, 1]" in capsys.readouterr().err
+
+
+def test_training_facts_carry_the_fitted_heads_facts(tmp_path, monkeypatch):
+    """A fold's training facts keep what the fitted speaker head saw (clips with their copies, seconds), and
+    a model without a head has no such entry."""
+    from trainer import task
+    head = {"clips": 3759, "copies": 2, "seconds": 44.5, "fit_accuracy": 0.9375}
+    history = {"epochs_run": 1, "best_epoch": 1, "train_clips": 8, "best_eval_accuracy": 0.5,
+               "history": {task.EVAL_ACCURACY: [0.5]}}
+    config = load_config(None)
+    for with_head in (True, False):
+        monkeypatch.setattr(task, "train", lambda *a, **k: (None, dict(history, **({"speaker_head": head}
+                                                                                    if with_head else {}))))
+        facts = kfold.train_model(config, {"train": [], "eval": []}, str(tmp_path))
+        assert facts.get("speaker_head") == (head if with_head else None)
