@@ -1,0 +1,188 @@
+"""How should `predict` cut a recording into the model's clips? Replayed on kept k-fold models.
+
+`predict` (trainer/classifier.py `cut_windows`) cuts a recording into clip-length windows from its start
+and pads the last one with silence. Most speechocean762 and Common Voice utterances are shorter than the
+4 s clip (57 % and 53 %; LibriSpeech 10 %), so their one window is mostly silence after the speech, and
+the speaker encoder's second 1.6 s window may hear little or no speech. The train clips put a short
+utterance at a random offset in the clip (components/audio_synthesis/synthesis.py), not at its start.
+This check scores every test utterance of a `bench.kfold --keep` run with other cuts, nothing trained:
+
+- `pad` (shipped): windows from the start, the last padded after the audio;
+- `end`: a recording longer than the clip ends with a window on its last clip-length samples (overlapping
+  the one before, weighted by the audio it adds) instead of a padded one; a shorter one is padded;
+- `centre`: as `end`, and a recording shorter than the clip is placed in the clip's middle;
+- `loop`: as `end`, and a recording shorter than the clip is repeated until the clip is full.
+
+Each is scored as the model (the conv model's log-probabilities + w x the head's logits, w the run's
+own), the conv model alone and the head alone (bench/expert_weights.py: the parts inside the model).
+`pad` must give the run's own answers: a single differing utterance is an error. The runs' test speakers
+are the bundled ones, so a cut that wins here is a candidate for new runs, not a result.
+
+Decision rule, set before the first replay (2026-12-05, runs r34-kept and r34-kept-loco, made for it): a cut
+replaces `pad` in predict only if (1) on the k-fold run its model decision is above `pad`'s, paired, with the
+speaker-bootstrap interval above zero; (2) no corpus of >= 20 speakers loses more than 0.5 points there;
+(3) left out (the LOCO run) it is not below `pad` on either corpus; of several such cuts, the largest gain
+in (1). It then also goes through the demo gate over five seeds (>= 4 of 5, as every default did).
+
+Run:  .venv/bin/python -m bench.window_replay --runs r34-kept[=MODELS_DIR],... [--models /tmp/audioclf-kfold]
+      [--out bench/results/window_replay.md]
+"""
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from bench import _util, kfold
+from bench.expert_weights import decisions, fold_files, kept_model, model_parts, parse_runs
+from bench.kfold_results import KFOLD_RESULTS
+from bench.kfold_summary import accuracy, difference, difference_cell
+from trainer.speaker_head import LOG_FLOOR
+
+Cut = Callable[[np.ndarray, int], Tuple[np.ndarray, np.ndarray]]
+PARTS = {"model": "model", "conv": "conv model alone", "head": "head alone"}
+
+
+def _tail_end_aligned(samples: np.ndarray, clip: int) -> Tuple[np.ndarray, np.ndarray]:
+    """A recording of at least one clip: full windows from the start, and if audio is left over, one more
+    window on the last `clip` samples, weighted by the samples it adds."""
+    full = len(samples) // clip
+    windows = [samples[i * clip:(i + 1) * clip] for i in range(full)]
+    weights = [clip] * full
+    if len(samples) > full * clip:
+        windows.append(samples[-clip:])
+        weights.append(len(samples) - full * clip)
+    return np.stack(windows).astype(np.float32), np.asarray(weights)
+
+
+def _cut(short: Callable[[np.ndarray, int], np.ndarray]) -> Cut:
+    """A cut: recordings shorter than the clip made clip-long by `short`, longer ones end-aligned."""
+    def cut(samples: np.ndarray, clip: int):
+        if len(samples) >= clip:
+            return _tail_end_aligned(samples, clip)
+        return short(samples, clip)[None, :].astype(np.float32), np.asarray([len(samples)])
+    return cut
+
+
+def _padded(samples: np.ndarray, clip: int) -> np.ndarray:
+    return np.pad(samples, (0, clip - len(samples)))
+
+
+def _centred(samples: np.ndarray, clip: int) -> np.ndarray:
+    before = (clip - len(samples)) // 2
+    return np.pad(samples, (before, clip - len(samples) - before))
+
+
+def _looped(samples: np.ndarray, clip: int) -> np.ndarray:
+    return np.resize(samples, clip) if len(samples) else np.zeros(clip, np.float32)
+
+
+def cuts() -> Dict[str, Cut]:
+    from trainer.classifier import cut_windows  # pylint: disable=import-outside-toplevel
+    return {"pad": cut_windows, "end": _cut(_padded), "centre": _cut(_centred), "loop": _cut(_looped)}
+
+
+def replay_fold(path: str, model_dir: str) -> List[dict]:
+    """One row per test utterance: truth, pitch rule and each cut's model / conv / head decision."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from components.common import audio as audio_lib  # pylint: disable=import-outside-toplevel
+    from trainer import classifier  # pylint: disable=import-outside-toplevel
+    with open(path, encoding="utf-8") as f:
+        rows = json.load(f)["rows"]
+    conv, encoder, kernel, bias, weight, rate, clip_samples = model_parts(model_dir)
+    out, started = [], time.monotonic()
+    for n, row in enumerate(rows, start=1):
+        if row["model"] == -1:   # the run could not score it; neither can this
+            continue
+        samples = audio_lib.decode_audio(row["path"], rate, classifier.UNREADABLE_HINT)   # as predict reads a file
+        decided = {"speaker": row["speaker"], "corpus": row["corpus"], "truth": row["truth"], "pitch": row["pitch"],
+                   "seconds": round(len(samples) / rate, 2)}
+        for name, cut in cuts().items():
+            windows, real = cut(samples, clip_samples)
+            audio = tf.constant(windows)
+            probabilities = np.asarray(conv.call_and_return_all_conditional_losses(audio, training=False)[0])
+            head = np.asarray(encoder.call_and_return_all_conditional_losses(audio, training=False)[0]) @ kernel + bias
+            chosen = decisions(np.log(np.maximum(probabilities, LOG_FLOOR)), head, real, [weight, 0.0, None])
+            decided.update({f"{name}/model": chosen[weight], f"{name}/conv": chosen[0.0], f"{name}/head": chosen[None]})
+        if decided["pad/model"] != row["model"]:
+            raise SystemExit(f"bench: error: {row['path']}: replayed as predict cuts it, it is class "
+                             f"{decided['pad/model']}, the run said {row['model']}: {model_dir} is not the model of {path}.")
+        out.append(decided)
+        if n % 200 == 0 or n == len(rows):
+            print(f"{os.path.basename(path)}: {n}/{len(rows)} utterances ({time.monotonic() - started:.0f} s)", flush=True)
+    return out
+
+
+def summarize(rows: List[dict]) -> dict:
+    corpora = sorted({r["corpus"] for r in rows})
+    keys = [f"{c}/{p}" for p in PARTS for c in cuts()]
+    short = [r for r in rows if r["seconds"] < 4.0]
+    return {"utterances": len(rows), "corpora": corpora, "shorter_than_clip": len(short),
+            "accuracy": {k: {**{c: accuracy([r for r in rows if r["corpus"] == c], k) for c in corpora},
+                             "overall": accuracy(rows, k)} for k in [*keys, "pitch"]},
+            "minus_pad": {k: difference(rows, k, "pad/" + k.split("/")[1]) for k in keys if not k.startswith("pad/")},
+            "minus_pad_by_corpus": {c: {k: difference([r for r in rows if r["corpus"] == c], k, "pad/model")
+                                        for k in keys if k.endswith("/model") and not k.startswith("pad/")}
+                                    for c in corpora},
+            "minus_rule": {k: difference(rows, k, "pitch") for k in keys}}
+
+
+def check(runs: Sequence[Tuple[str, str]], results: str = KFOLD_RESULTS) -> dict:
+    result: dict = {"runs": {}}
+    pooled: List[dict] = []
+    for run, models in runs:
+        rows: List[dict] = []
+        for path in fold_files(run, results):
+            rows += replay_fold(path, kept_model(models, os.path.splitext(os.path.basename(path))[0]))
+        result["runs"][run] = summarize(rows)
+        pooled += [{**r, "speaker": f"{run}/{r['speaker']}"} for r in rows]
+    if len(runs) > 1:
+        result["pooled"] = summarize(pooled)
+    return result
+
+
+def markdown(result: dict) -> str:
+    lines = ["# How predict cuts a recording: other cuts replayed on kept k-fold models", "",
+             *_util.machine_lines(), "", __doc__.split("\n\n")[1].replace("\n", " "), "",
+             "Cuts: `pad` (shipped: windows from the start, the last padded), `end` (a longer recording's last "
+             "window end-aligned), `centre` (and a shorter one centred), `loop` (and a shorter one repeated). "
+             "Differences are paired with `pad` on the same utterances (speaker-bootstrap 95 % interval). The "
+             "runs' test speakers are the bundled ones: a cut that wins here is a candidate, not a result.", ""]
+    parts: List[Tuple[str, dict]] = list(result["runs"].items())
+    if "pooled" in result:
+        parts.append(("pooled over the runs", result["pooled"]))
+    for name, summary in parts:
+        columns = [*summary["corpora"], "overall"]
+        rows: List[List[object]] = []
+        for k, by_corpus in summary["accuracy"].items():
+            rows.append(["pitch rule" if k == "pitch" else k, *[f"{by_corpus[c]['accuracy']:.3f}" for c in columns],
+                         difference_cell(summary["minus_pad"][k]) if k in summary["minus_pad"] else "-",
+                         difference_cell(summary["minus_rule"][k]) if k in summary["minus_rule"] else "-"])
+        by_corpus_rows = [[c, *[difference_cell(summary["minus_pad_by_corpus"][c][f"{cut}/model"])
+                                for cut in cuts() if cut != "pad"]] for c in summary["corpora"]]
+        lines += [f"## {name} ({summary['utterances']} utterances, {summary['shorter_than_clip']} shorter than the clip)",
+                  "", _util.table(["cut / decision", *columns, "minus pad (same decision), points",
+                                   "minus the rule, points"], rows), "",
+                  "The model's decision, minus `pad`, per corpus (points):", "",
+                  _util.table(["corpus", *[c for c in cuts() if c != "pad"]], by_corpus_rows), ""]
+    return "\n".join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", required=True,
+                        help="k-fold runs made with --keep, NAME[=FOLDER of its kept folds], comma-separated")
+    parser.add_argument("--models", default=kfold.DEFAULT_WORK, help="the kept fold folders (bench.kfold --work)")
+    parser.add_argument("--results", default=KFOLD_RESULTS)
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(KFOLD_RESULTS), "window_replay.md"))
+    args = parser.parse_args(argv)
+    result = check(parse_runs(args.runs, args.models), args.results)
+    _util.write_report(args.out, markdown(result), result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
