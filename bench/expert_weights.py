@@ -28,7 +28,7 @@ import numpy as np
 
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported, as the trainer does)
 from bench import _util, kfold
-from bench.kfold_results import KFOLD_RESULTS, run_names
+from bench.kfold_results import KFOLD_RESULTS, run_names, scored_cut
 from bench.kfold_summary import accuracy, difference, difference_cell
 from trainer.speaker_head import LOG_FLOOR
 
@@ -108,7 +108,8 @@ def replay_fold(path: str, model_dir: str, weights: Sequence[float]) -> Tuple[Li
     from components.common import audio as audio_lib  # pylint: disable=import-outside-toplevel
     from trainer import classifier  # pylint: disable=import-outside-toplevel
     with open(path, encoding="utf-8") as f:
-        rows = json.load(f)["rows"]
+        fold = json.load(f)
+    rows, cut = fold["rows"], scored_cut(fold)
     conv, encoder, kernel, bias, shipped, rate, clip_samples = model_parts(model_dir)
     every = [0.0, *sorted(set(weights) | {shipped}), None]
     out, started = [], time.monotonic()
@@ -116,7 +117,7 @@ def replay_fold(path: str, model_dir: str, weights: Sequence[float]) -> Tuple[Li
         if row["model"] == -1:   # the run could not score it; neither can this
             continue
         samples = audio_lib.decode_audio(row["path"], rate, classifier.UNREADABLE_HINT)   # as predict reads a file
-        windows, real = classifier.cut_windows(samples, clip_samples)
+        windows, real = cut(samples, clip_samples)   # as predict cut it when the run scored it
         audio = tf.constant(windows)
         probabilities = np.asarray(conv.call_and_return_all_conditional_losses(audio, training=False)[0])
         log_p = np.log(np.maximum(probabilities, LOG_FLOOR))

@@ -367,6 +367,13 @@ def run_fold(run: dict, index: dict, config, args, pool, features) -> dict:
             "pitch_threshold_hz": round(threshold, 2), "training": training, "timings": timings, "rows": rows}
 
 
+def predict_cut() -> str:
+    """How `predict` cuts a recording into clips (trainer/classifier.py), recorded with each fold's settings:
+    answers scored with another cut are not reused."""
+    from trainer.classifier import WINDOW_CUT  # pylint: disable=import-outside-toplevel  # TensorFlow: after the pool
+    return WINDOW_CUT
+
+
 def run(args) -> dict:
     started = time.monotonic()
     config = load_settings(args)
@@ -394,7 +401,7 @@ def run(args) -> dict:
             settings = json.loads(json.dumps({
                 "config": config.to_dict(), "seed": args.seed, "folds": None if spec["loco"] else args.folds,
                 "fold": spec["fold"], "loco": spec["loco"], "data_roots": args.data_root,
-                "max_speakers_per_group": args.max_speakers_per_group,
+                "max_speakers_per_group": args.max_speakers_per_group, "predict_cut": predict_cut(),
                 **({"train_fraction": args.train_fraction} if args.train_fraction < 1 else {})}))
             old = read_json(path, None)
             if old and old.get("settings") == settings:

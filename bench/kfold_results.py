@@ -3,7 +3,9 @@ checks that reuse them: bench/label_audit.py, bench/cue_check.py, bench/ensemble
 import glob
 import json
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
 
 from bench import _util
 
@@ -23,6 +25,27 @@ def read_folds(run: str, results: str = KFOLD_RESULTS, pattern: str = "fold-*.js
         with open(path, encoding="utf-8") as f:
             folds.append(json.load(f))
     return folds
+
+
+def pad_from_start(samples: np.ndarray, clip_samples: int) -> Tuple[np.ndarray, np.ndarray]:
+    """How `predict` cut a recording until 2026-12-05 (runs scored before bench.kfold recorded its cut):
+    clip-length windows from the start, the last padded with silence, each weighted by its real audio."""
+    count = max(1, -(-len(samples) // clip_samples))
+    padded = np.zeros(count * clip_samples, dtype=np.float32)
+    padded[:len(samples)] = samples
+    return padded.reshape(count, clip_samples), np.minimum(clip_samples, len(samples) - np.arange(count) * clip_samples)
+
+
+def scored_cut(fold: dict) -> Callable[[np.ndarray, int], Tuple[np.ndarray, np.ndarray]]:
+    """The cut `predict` made when this fold's test utterances were scored, so a replay can reproduce them."""
+    from trainer import classifier  # pylint: disable=import-outside-toplevel
+    cut = fold.get("settings", {}).get("predict_cut")
+    if cut is None:
+        return pad_from_start
+    if cut != classifier.WINDOW_CUT:
+        raise SystemExit(f"bench: error: {fold.get('run', 'a fold')} was scored with predict's cut {cut!r}; this "
+                         f"checkout cuts {classifier.WINDOW_CUT!r} and cannot replay it.")
+    return classifier.cut_windows
 
 
 def run_names(text: str) -> List[str]:

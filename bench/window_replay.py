@@ -1,22 +1,26 @@
 """How should `predict` cut a recording into the model's clips? Replayed on kept k-fold models.
 
-`predict` (trainer/classifier.py `cut_windows`) cuts a recording into clip-length windows from its start
-and pads the last one with silence. Most speechocean762 and Common Voice utterances are shorter than the
-4 s clip (57 % and 53 %; LibriSpeech 10 %), so their one window is mostly silence after the speech, and
-the speaker encoder's second 1.6 s window may hear little or no speech. The train clips put a short
-utterance at a random offset in the clip (components/audio_synthesis/synthesis.py), not at its start.
-This check scores every test utterance of a `bench.kfold --keep` run with other cuts, nothing trained:
+Until 2026-12-05 `predict` cut a recording into clip-length windows from its start and padded the last one
+with silence. Most speechocean762 and Common Voice utterances are shorter than the 4 s clip (57 % and 53 %;
+LibriSpeech 10 %), so their one window is mostly silence after the speech, and the speaker encoder's second
+1.6 s window may hear little or no speech; a longer recording's last window may be mostly silence too. The
+train clips put a short utterance at a random offset in the clip (components/audio_synthesis/synthesis.py),
+not at its start. This check scores every test utterance of a `bench.kfold --keep` run with four cuts,
+nothing trained:
 
-- `pad` (shipped): windows from the start, the last padded after the audio;
-- `end`: a recording longer than the clip ends with a window on its last clip-length samples (overlapping
-  the one before, weighted by the audio it adds) instead of a padded one; a shorter one is padded;
+- `pad` (predict's cut until 2026-12-05, bench/kfold_results.py `pad_from_start`): windows from the start,
+  the last padded after the audio;
+- `end` (predict's cut since, trainer/classifier.py `cut_windows`, chosen by this check): a recording longer
+  than the clip ends with a window on its last clip-length samples (overlapping the one before, weighted
+  by the audio it adds) instead of a padded one; a shorter one is padded;
 - `centre`: as `end`, and a recording shorter than the clip is placed in the clip's middle;
 - `loop`: as `end`, and a recording shorter than the clip is repeated until the clip is full.
 
 Each is scored as the model (the conv model's log-probabilities + w x the head's logits, w the run's
 own), the conv model alone and the head alone (bench/expert_weights.py: the parts inside the model).
-`pad` must give the run's own answers: a single differing utterance is an error. The runs' test speakers
-are the bundled ones, so a cut that wins here is a candidate for new runs, not a result.
+The cut the run was scored with must give the run's own answers: a single differing utterance is an error.
+The runs' test speakers are the bundled ones, so a cut that wins here is a candidate for new runs, not a
+result.
 
 Decision rule, set before the first replay (2026-12-05, runs r34-kept and r34-kept-loco, made for it): a cut
 replaces `pad` in predict only if (1) on the k-fold run its model decision is above `pad`'s, paired, with the
@@ -38,7 +42,7 @@ import numpy as np
 
 from bench import _util, kfold
 from bench.expert_weights import decisions, fold_files, kept_model, model_parts, parse_runs
-from bench.kfold_results import KFOLD_RESULTS
+from bench.kfold_results import KFOLD_RESULTS, pad_from_start, scored_cut
 from bench.kfold_summary import accuracy, difference, difference_cell
 from trainer.speaker_head import LOG_FLOOR
 
@@ -46,29 +50,14 @@ Cut = Callable[[np.ndarray, int], Tuple[np.ndarray, np.ndarray]]
 PARTS = {"model": "model", "conv": "conv model alone", "head": "head alone"}
 
 
-def _tail_end_aligned(samples: np.ndarray, clip: int) -> Tuple[np.ndarray, np.ndarray]:
-    """A recording of at least one clip: full windows from the start, and if audio is left over, one more
-    window on the last `clip` samples, weighted by the samples it adds."""
-    full = len(samples) // clip
-    windows = [samples[i * clip:(i + 1) * clip] for i in range(full)]
-    weights = [clip] * full
-    if len(samples) > full * clip:
-        windows.append(samples[-clip:])
-        weights.append(len(samples) - full * clip)
-    return np.stack(windows).astype(np.float32), np.asarray(weights)
-
-
 def _cut(short: Callable[[np.ndarray, int], np.ndarray]) -> Cut:
-    """A cut: recordings shorter than the clip made clip-long by `short`, longer ones end-aligned."""
+    """A cut: a recording shorter than the clip made clip-long by `short`, a longer one as predict cuts it."""
     def cut(samples: np.ndarray, clip: int):
+        from trainer.classifier import cut_windows  # pylint: disable=import-outside-toplevel
         if len(samples) >= clip:
-            return _tail_end_aligned(samples, clip)
+            return cut_windows(samples, clip)
         return short(samples, clip)[None, :].astype(np.float32), np.asarray([len(samples)])
     return cut
-
-
-def _padded(samples: np.ndarray, clip: int) -> np.ndarray:
-    return np.pad(samples, (0, clip - len(samples)))
 
 
 def _centred(samples: np.ndarray, clip: int) -> np.ndarray:
@@ -82,7 +71,7 @@ def _looped(samples: np.ndarray, clip: int) -> np.ndarray:
 
 def cuts() -> Dict[str, Cut]:
     from trainer.classifier import cut_windows  # pylint: disable=import-outside-toplevel
-    return {"pad": cut_windows, "end": _cut(_padded), "centre": _cut(_centred), "loop": _cut(_looped)}
+    return {"pad": pad_from_start, "end": cut_windows, "centre": _cut(_centred), "loop": _cut(_looped)}
 
 
 def replay_fold(path: str, model_dir: str) -> List[dict]:
@@ -91,7 +80,9 @@ def replay_fold(path: str, model_dir: str) -> List[dict]:
     from components.common import audio as audio_lib  # pylint: disable=import-outside-toplevel
     from trainer import classifier  # pylint: disable=import-outside-toplevel
     with open(path, encoding="utf-8") as f:
-        rows = json.load(f)["rows"]
+        fold = json.load(f)
+    rows = fold["rows"]
+    scored = next(name for name, cut in cuts().items() if cut is scored_cut(fold))   # the run's own cut
     conv, encoder, kernel, bias, weight, rate, clip_samples = model_parts(model_dir)
     out, started = [], time.monotonic()
     for n, row in enumerate(rows, start=1):
@@ -107,9 +98,10 @@ def replay_fold(path: str, model_dir: str) -> List[dict]:
             head = np.asarray(encoder.call_and_return_all_conditional_losses(audio, training=False)[0]) @ kernel + bias
             chosen = decisions(np.log(np.maximum(probabilities, LOG_FLOOR)), head, real, [weight, 0.0, None])
             decided.update({f"{name}/model": chosen[weight], f"{name}/conv": chosen[0.0], f"{name}/head": chosen[None]})
-        if decided["pad/model"] != row["model"]:
-            raise SystemExit(f"bench: error: {row['path']}: replayed as predict cuts it, it is class "
-                             f"{decided['pad/model']}, the run said {row['model']}: {model_dir} is not the model of {path}.")
+        if decided[f"{scored}/model"] != row["model"]:
+            raise SystemExit(f"bench: error: {row['path']}: replayed as predict cut it ({scored}), it is class "
+                             f"{decided[scored + '/model']}, the run said {row['model']}: {model_dir} is not the model "
+                             f"of {path}.")
         out.append(decided)
         if n % 200 == 0 or n == len(rows):
             print(f"{os.path.basename(path)}: {n}/{len(rows)} utterances ({time.monotonic() - started:.0f} s)", flush=True)
@@ -147,8 +139,9 @@ def check(runs: Sequence[Tuple[str, str]], results: str = KFOLD_RESULTS) -> dict
 def markdown(result: dict) -> str:
     lines = ["# How predict cuts a recording: other cuts replayed on kept k-fold models", "",
              *_util.machine_lines(), "", __doc__.split("\n\n")[1].replace("\n", " "), "",
-             "Cuts: `pad` (shipped: windows from the start, the last padded), `end` (a longer recording's last "
-             "window end-aligned), `centre` (and a shorter one centred), `loop` (and a shorter one repeated). "
+             "Cuts: `pad` (predict's until 2026-12-05: windows from the start, the last padded), `end` (predict's "
+             "since: a longer recording's last window end-aligned), `centre` (and a shorter one centred), `loop` "
+             "(and a shorter one repeated). "
              "Differences are paired with `pad` on the same utterances (speaker-bootstrap 95 % interval). The "
              "runs' test speakers are the bundled ones: a cut that wins here is a candidate, not a result.", ""]
     parts: List[Tuple[str, dict]] = list(result["runs"].items())

@@ -22,20 +22,29 @@ class _Fake(predict.Classifier):
         return {"probabilities": tf.constant(np.stack([1 - female, female], axis=1))}
 
 
-def test_windows_pad_the_last_and_weigh_by_real_audio():
+def test_the_last_window_ends_with_the_recording_and_weighs_the_audio_it_adds():
     fake = _Fake()
-    windows, real = fake.windows(np.ones(25, dtype=np.float32))
+    samples = np.concatenate([np.ones(20), np.full(5, 0.5)]).astype(np.float32)
+    windows, real = fake.windows(samples)
     assert windows.shape == (3, 10) and real.tolist() == [10, 10, 5]
-    assert windows[2, :5].tolist() == [1] * 5 and windows[2, 5:].tolist() == [0] * 5
-    result = fake.classify_samples(np.ones(25, dtype=np.float32))
-    # windows say female 1.0, 1.0, 0.5 (half padding), weighted 10, 10, 5 -> (10 + 10 + 2.5) / 25 = 0.9
-    assert result["label"] == "female" and result["probability"] == pytest.approx(0.9)
+    assert windows[2].tolist() == [1] * 5 + [0.5] * 5   # the recording's last 10 samples, no padding
+    result = fake.classify_samples(samples)
+    # windows say female 1.0, 1.0, 0.75, weighted 10, 10, 5 -> (10 + 10 + 3.75) / 25 = 0.95
+    assert result["label"] == "female" and result["probability"] == pytest.approx(0.95)
     assert [w["seconds"] for w in result["windows"]] == [1.0, 1.0, 0.5]
+    assert [w["start_s"] for w in result["windows"]] == [0.0, 1.0, 1.5]
+
+
+def test_a_whole_number_of_clips_is_cut_without_overlap():
+    windows, real = _Fake().windows(np.arange(20, dtype=np.float32))
+    assert windows.tolist() == [list(range(10)), list(range(10, 20))] and real.tolist() == [10, 10]
 
 
 def test_short_input_is_one_padded_window():
+    windows, real = _Fake().windows(np.full(3, 0.2, dtype=np.float32))
+    assert windows.tolist() == [[np.float32(0.2)] * 3 + [0.0] * 7] and real.tolist() == [3]
     result = _Fake().classify_samples(np.full(3, 0.2, dtype=np.float32))
-    assert len(result["windows"]) == 1 and result["duration_s"] == 0.3
+    assert len(result["windows"]) == 1 and result["duration_s"] == 0.3 and result["windows"][0]["start_s"] == 0.0
     assert result["label"] == "male"  # 0.2 * 3 / 10 = 0.06 female
 
 

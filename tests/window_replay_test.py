@@ -1,5 +1,6 @@
-"""bench/window_replay.py: each cut gives the windows and weights it promises, `pad` is predict's own cut, and a
-kept model that does not reproduce its run's answers with predict's cut is refused by name."""
+"""bench/window_replay.py: each cut gives the windows and weights it promises, `end` is predict's own cut and
+`pad` the one before it, and a kept model that does not reproduce its run's answers with the cut the run was
+scored with is refused by name."""
 import json
 
 import numpy as np
@@ -7,7 +8,8 @@ import pytest
 
 from bench import window_replay
 from components.common import audio as audio_lib
-from trainer.classifier import cut_windows
+from bench.kfold_results import pad_from_start
+from trainer.classifier import WINDOW_CUT, cut_windows
 
 SIX = np.arange(1, 7, dtype=np.float32)   # 6 samples; the clip is 4
 
@@ -17,8 +19,8 @@ def _cut(name, samples, clip=4):
     return windows.tolist(), list(weights)
 
 
-def test_pad_is_predicts_own_cut():
-    assert window_replay.cuts()["pad"] is cut_windows
+def test_end_is_predicts_own_cut_and_pad_the_one_before():
+    assert window_replay.cuts()["end"] is cut_windows and window_replay.cuts()["pad"] is pad_from_start
     assert _cut("pad", SIX) == ([[1, 2, 3, 4], [5, 6, 0, 0]], [4, 2])
 
 
@@ -57,10 +59,11 @@ def _parts(monkeypatch):
     monkeypatch.setattr(audio_lib, "decode_audio", lambda path, rate, hint: np.ones(2, np.float32))
 
 
-def _fold(tmp_path, answer):
+def _fold(tmp_path, answer, settings=None):
     path = tmp_path / "fold-0.json"
-    path.write_text(json.dumps({"rows": [{"path": "/d/short.flac", "speaker": "c/s", "corpus": "c", "truth": 0,
-                                          "model": answer, "pitch": 1}]}))
+    path.write_text(json.dumps({"run": "fold-0", "rows": [{"path": "/d/short.flac", "speaker": "c/s", "corpus": "c",
+                                                           "truth": 0, "model": answer, "pitch": 1}],
+                                **({"settings": settings} if settings is not None else {})}))
     return str(path)
 
 
@@ -85,6 +88,17 @@ def test_replay_scores_every_cut_and_part(tmp_path, monkeypatch):
 
 def test_a_model_that_does_not_reproduce_its_run_is_refused(tmp_path, monkeypatch):
     _parts(monkeypatch)
-    with pytest.raises(SystemExit, match=r"/d/short.flac: replayed as predict cuts it, it is class 0, the run said 1: "
-                                         r"/kept/model is not the model of"):
+    # a run without a recorded cut was scored with `pad`
+    with pytest.raises(SystemExit, match=r"/d/short.flac: replayed as predict cut it \(pad\), it is class 0, the run "
+                                         r"said 1: /kept/model is not the model of"):
         window_replay.replay_fold(_fold(tmp_path, 1), "/kept/model")
+
+
+def test_a_run_is_replayed_with_the_cut_it_recorded(tmp_path, monkeypatch):
+    _parts(monkeypatch)
+    # a 2-sample utterance: `end` pads it as `pad` does, so both say class 0; the run says 1 -> refused naming `end`
+    with pytest.raises(SystemExit, match=r"replayed as predict cut it \(end\), it is class 0, the run said 1"):
+        window_replay.replay_fold(_fold(tmp_path, 1, {"predict_cut": WINDOW_CUT}), "/kept/model")
+    assert len(window_replay.replay_fold(_fold(tmp_path, 0, {"predict_cut": WINDOW_CUT}), "/kept/model")) == 1
+    with pytest.raises(SystemExit, match=r"fold-0 was scored with predict's cut 'centred'; this checkout cuts"):
+        window_replay.replay_fold(_fold(tmp_path, 0, {"predict_cut": "centred"}), "/kept/model")

@@ -1,9 +1,12 @@
 """Classifying whole recordings with an exported model: the one code path of `audioclf predict` and of
 the Evaluator's real-speech gate.
 
-A recording (float mono samples at the model's rate) is cut into clip-length windows, the last one
-padded with silence. The recording's probabilities are the mean of its windows', each window weighted
-by how much of it is real audio, so a 3 s utterance and a one-hour recording are both one decision.
+A recording (float mono samples at the model's rate) is cut into clip-length windows from its start;
+audio left over after the last full window is heard in one more window on the recording's last clip
+(overlapping the one before), and a recording shorter than a clip is padded with silence after it. The
+recording's probabilities are the mean of its windows', each window weighted by the audio it adds, so a
+3 s utterance and a one-hour recording are both one decision. (Until 2026-12-05 the last window was
+padded instead; bench/window_replay.py measured the change on kept cross-validation models.)
 """
 import os
 import re
@@ -37,17 +40,32 @@ def resolve_model_dir(path: str) -> str:
                         f"has a model been blessed and pushed? Run `audioclf run` first.")
 
 
+WINDOW_CUT = "end-aligned"   # what cut_windows does; bench.kfold records it beside each fold's answers
+
+
 def cut_windows(samples: np.ndarray, clip_samples: int):
-    """(windows [n, clip_samples], real samples in each window): clip-length windows, the last padded."""
-    count = max(1, -(-len(samples) // clip_samples))
-    padded = np.zeros(count * clip_samples, dtype=np.float32)
-    padded[:len(samples)] = samples
-    real = np.minimum(clip_samples, len(samples) - np.arange(count) * clip_samples)
-    return padded.reshape(count, clip_samples), real
+    """(windows [n, clip_samples], samples of audio each window adds): clip-length windows from the start,
+    then, if audio is left over, one window on the last clip_samples samples, weighted by the samples it
+    adds; a recording shorter than a clip is one window, padded with silence after it."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if len(samples) < clip_samples:
+        return np.pad(samples, (0, clip_samples - len(samples)))[None, :], np.asarray([len(samples)])
+    full = len(samples) // clip_samples
+    windows = [samples[:full * clip_samples].reshape(full, clip_samples)]
+    added = [clip_samples] * full
+    if len(samples) > full * clip_samples:
+        windows.append(samples[None, -clip_samples:])
+        added.append(len(samples) - full * clip_samples)
+    return np.concatenate(windows), np.asarray(added)
+
+
+def window_starts(samples: int, clip_samples: int, count: int) -> np.ndarray:
+    """Where each of cut_windows' `count` windows starts, in samples."""
+    return np.minimum(np.arange(count) * clip_samples, max(0, samples - clip_samples))
 
 
 def recording_probabilities(probabilities: np.ndarray, real: np.ndarray) -> np.ndarray:
-    """A recording's class probabilities: its windows', weighted by how much of each is real audio."""
+    """A recording's class probabilities: its windows', weighted by the audio each adds (cut_windows)."""
     return (probabilities * real[:, None]).sum(axis=0) / real.sum()
 
 
@@ -86,7 +104,7 @@ class Classifier:
                                 f"({type(err).__name__}: {_one_line(err)}). {BROKEN_MODEL_HINT}") from err
 
     def windows(self, samples: np.ndarray):
-        """(windows [n, clip_samples], real samples in each window)."""
+        """(windows [n, clip_samples], samples of audio each window adds)."""
         return cut_windows(samples, self.clip_samples)
 
     def classify_samples(self, samples: np.ndarray) -> dict:
@@ -96,11 +114,12 @@ class Classifier:
             for i in range(0, len(windows), WINDOW_BATCH)])
         mean = recording_probabilities(probabilities, real)
         best = int(np.argmax(mean))
+        starts = window_starts(len(samples), self.clip_samples, len(windows))
         return {
             "label": self.label_names[best], "probability": round(float(mean[best]), 4),
             "probabilities": {n: round(float(p), 4) for n, p in zip(self.label_names, mean)},
             "duration_s": round(len(samples) / self.sample_rate, 3),
-            "windows": [{"start_s": round(i * self.clip_samples / self.sample_rate, 3),
+            "windows": [{"start_s": round(int(starts[i]) / self.sample_rate, 3),
                          "seconds": round(float(real[i]) / self.sample_rate, 3),
                          "label": self.label_names[int(np.argmax(p))], "probability": round(float(p.max()), 4)}
                         for i, p in enumerate(probabilities)],
