@@ -167,8 +167,10 @@ def main():
     ]) + [""]
     lines += [_util.table(["part", "seconds of audio", "compute s best (median)", "x real time best (median)",
                            "per window / file", f">= {GOAL_X}x"], rows), ""]
-    lines += ["Every file's last window is padded with silence to the model's clip length, so (b)'s model cost per "
-              "second of audio is higher than (a)'s.", ""]
+    from trainer.classifier import WINDOW_CUT  # pylint: disable=import-outside-toplevel  # loaded by now
+    lines += [f"Predict's cut: {WINDOW_CUT}. A file's audio after its last full window is heard in one more "
+              "whole window (on its last clip, or padded when the file is shorter than a clip), so (b)'s model cost "
+              "per second of audio is higher than (a)'s.", ""]
     lines += _util.load_warnings((("(a)", long_meter), ("(b)", utt_meter)))
     _util.write_report(args.out, "\n".join(lines))
 
