@@ -22,14 +22,14 @@ import json
 import os
 import sys
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported, as the trainer does)
 from bench import _util, kfold
 from bench.kfold_results import KFOLD_RESULTS, run_names, scored_cut
-from bench.kfold_summary import accuracy, difference, difference_cell
+from bench.kfold_summary import accuracy_by_corpus, accuracy_rows, difference
 from trainer.speaker_head import LOG_FLOOR
 
 DEFAULT_WEIGHTS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
@@ -99,37 +99,46 @@ def decisions(log_p: np.ndarray, head: np.ndarray, real: np.ndarray, weights: Se
     return out
 
 
+def window_scores(conv, encoder, kernel, bias, windows: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """(the conv model's log-probabilities, the head's logits) per window, as the exported model computes them."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    audio = tf.constant(windows)
+    probabilities = np.asarray(conv.call_and_return_all_conditional_losses(audio, training=False)[0])
+    head = np.asarray(encoder.call_and_return_all_conditional_losses(audio, training=False)[0]) @ kernel + bias
+    return np.log(np.maximum(probabilities, LOG_FLOOR)), head
+
+
+def test_utterances(path: str, rows: List[dict], rate: int) -> Iterator[Tuple[dict, np.ndarray]]:
+    """(row, samples read as predict reads a file) for each of a fold's rows the run could score, with progress."""
+    from components.common import audio as audio_lib  # pylint: disable=import-outside-toplevel
+    from trainer import classifier  # pylint: disable=import-outside-toplevel
+    started = time.monotonic()
+    for n, row in enumerate(rows, start=1):
+        if row["model"] != -1:   # -1: the run could not score it; neither can a replay
+            yield row, audio_lib.decode_audio(row["path"], rate, classifier.UNREADABLE_HINT)
+        if n % 200 == 0 or n == len(rows):
+            print(f"{os.path.basename(path)}: {n}/{len(rows)} utterances ({time.monotonic() - started:.0f} s)", flush=True)
+
+
 def key(w: Optional[float]) -> str:
     return HEAD if w is None else CONV if w == 0 else f"w={w:g}"
 
 
 def replay_fold(path: str, model_dir: str, weights: Sequence[float]) -> Tuple[List[dict], float]:
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    from components.common import audio as audio_lib  # pylint: disable=import-outside-toplevel
-    from trainer import classifier  # pylint: disable=import-outside-toplevel
     with open(path, encoding="utf-8") as f:
         fold = json.load(f)
     rows, cut = fold["rows"], scored_cut(fold)
     conv, encoder, kernel, bias, shipped, rate, clip_samples = model_parts(model_dir)
     every = [0.0, *sorted(set(weights) | {shipped}), None]
-    out, started = [], time.monotonic()
-    for n, row in enumerate(rows, start=1):
-        if row["model"] == -1:   # the run could not score it; neither can this
-            continue
-        samples = audio_lib.decode_audio(row["path"], rate, classifier.UNREADABLE_HINT)   # as predict reads a file
+    out = []
+    for row, samples in test_utterances(path, rows, rate):
         windows, real = cut(samples, clip_samples)   # as predict cut it when the run scored it
-        audio = tf.constant(windows)
-        probabilities = np.asarray(conv.call_and_return_all_conditional_losses(audio, training=False)[0])
-        log_p = np.log(np.maximum(probabilities, LOG_FLOOR))
-        head = np.asarray(encoder.call_and_return_all_conditional_losses(audio, training=False)[0]) @ kernel + bias
-        chosen = decisions(log_p, head, real, every)
+        chosen = decisions(*window_scores(conv, encoder, kernel, bias, windows), real, every)
         if chosen[shipped] != row["model"]:
             raise SystemExit(f"bench: error: {row['path']}: replayed at the model's own weight {shipped:g} it is class "
                              f"{chosen[shipped]}, the run said {row['model']}: {model_dir} is not the model of {path}.")
         out.append({"speaker": row["speaker"], "corpus": row["corpus"], "truth": row["truth"], "pitch": row["pitch"],
                     **{key(w): c for w, c in chosen.items()}})
-        if n % 200 == 0 or n == len(rows):
-            print(f"{os.path.basename(path)}: {n}/{len(rows)} utterances ({time.monotonic() - started:.0f} s)", flush=True)
     return out, shipped
 
 
@@ -156,8 +165,7 @@ def summarize(rows: List[dict], weights: Sequence[float], shipped: float) -> dic
     own = key(shipped)
     corpora = sorted({r["corpus"] for r in rows})
     return {"shipped": own, "utterances": len(rows), "corpora": corpora,
-            "accuracy": {k: {**{c: accuracy([r for r in rows if r["corpus"] == c], k) for c in corpora},
-                             "overall": accuracy(rows, k)} for k in keys},
+            "accuracy": accuracy_by_corpus(rows, keys),
             "minus_shipped": {k: difference(rows, k, own) for k in keys if k != own},
             "minus_rule": {k: difference(rows, k, "pitch") for k in keys if k != "pitch"}}
 
@@ -174,12 +182,8 @@ def markdown(result: dict) -> str:
         parts.append(("pooled over the runs", result["pooled"]))
     for name, summary in parts:
         columns = [*summary["corpora"], "overall"]
-        rows = []
-        for k, by_corpus in summary["accuracy"].items():
-            label = "pitch rule" if k == "pitch" else f"**{k}** (the model's own)" if k == summary["shipped"] else k
-            rows.append([label, *[f"{by_corpus[c]['accuracy']:.3f}" for c in columns],
-                         difference_cell(summary["minus_shipped"][k]) if k in summary["minus_shipped"] else "-",
-                         difference_cell(summary["minus_rule"][k]) if k in summary["minus_rule"] else "-"])
+        own = summary["shipped"]
+        rows = accuracy_rows(summary, "minus_shipped", lambda k: f"**{k}** (the model's own)" if k == own else k)
         lines += [f"## {name} ({summary['utterances']} utterances)", "",
                   _util.table(["decision", *columns, "minus the model's own, points", "minus the rule, points"], rows), ""]
     return "\n".join(lines)

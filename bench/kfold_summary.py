@@ -47,6 +47,22 @@ def difference(rows: List[dict], key: str, other: str) -> dict:
             "speaker_ci95_points": [round(100 * v, 2) for v in _speaker_bootstrap(rows, diff) or []] or None}
 
 
+def accuracy_by_corpus(rows: List[dict], keys: List[str]) -> Dict[str, dict]:
+    """key -> {corpus: `accuracy`, ..., "overall": `accuracy`} over the rows' corpora."""
+    corpora = sorted({r["corpus"] for r in rows})
+    return {k: {**{c: accuracy([r for r in rows if r["corpus"] == c], k) for c in corpora},
+                "overall": accuracy(rows, k)} for k in keys}
+
+
+def accuracy_rows(summary: dict, minus: str, label=lambda k: k) -> List[List[object]]:
+    """Table rows of a replay summary ({"corpora", "accuracy": `accuracy_by_corpus`, minus, "minus_rule"}):
+    label, accuracy per corpus and overall, the difference to `minus`'s reference and to the pitch rule."""
+    columns = [*summary["corpora"], "overall"]
+    return [["pitch rule" if k == "pitch" else label(k), *[f"{by_corpus[c]['accuracy']:.3f}" for c in columns],
+             *[difference_cell(summary[d][k]) if k in summary[d] else "-" for d in (minus, "minus_rule")]]
+            for k, by_corpus in summary["accuracy"].items()]
+
+
 def difference_cell(d: dict) -> str:
     """A `difference` as a table cell: points and their speaker-bootstrap interval."""
     ci = d.get("speaker_ci95_points")

@@ -35,16 +35,14 @@ import argparse
 import json
 import os
 import sys
-import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from bench import _util, kfold
-from bench.expert_weights import decisions, fold_files, kept_model, model_parts, parse_runs
+from bench.expert_weights import decisions, fold_files, kept_model, model_parts, parse_runs, test_utterances, window_scores
 from bench.kfold_results import KFOLD_RESULTS, pad_from_start, scored_cut
-from bench.kfold_summary import accuracy, difference, difference_cell
-from trainer.speaker_head import LOG_FLOOR
+from bench.kfold_summary import accuracy_by_corpus, accuracy_rows, difference, difference_cell
 
 Cut = Callable[[np.ndarray, int], Tuple[np.ndarray, np.ndarray]]
 PARTS = {"model": "model", "conv": "conv model alone", "head": "head alone"}
@@ -76,35 +74,24 @@ def cuts() -> Dict[str, Cut]:
 
 def replay_fold(path: str, model_dir: str) -> List[dict]:
     """One row per test utterance: truth, pitch rule and each cut's model / conv / head decision."""
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    from components.common import audio as audio_lib  # pylint: disable=import-outside-toplevel
-    from trainer import classifier  # pylint: disable=import-outside-toplevel
     with open(path, encoding="utf-8") as f:
         fold = json.load(f)
     rows = fold["rows"]
     scored = next(name for name, cut in cuts().items() if cut is scored_cut(fold))   # the run's own cut
     conv, encoder, kernel, bias, weight, rate, clip_samples = model_parts(model_dir)
-    out, started = [], time.monotonic()
-    for n, row in enumerate(rows, start=1):
-        if row["model"] == -1:   # the run could not score it; neither can this
-            continue
-        samples = audio_lib.decode_audio(row["path"], rate, classifier.UNREADABLE_HINT)   # as predict reads a file
+    out = []
+    for row, samples in test_utterances(path, rows, rate):
         decided = {"speaker": row["speaker"], "corpus": row["corpus"], "truth": row["truth"], "pitch": row["pitch"],
                    "seconds": round(len(samples) / rate, 2)}
         for name, cut in cuts().items():
             windows, real = cut(samples, clip_samples)
-            audio = tf.constant(windows)
-            probabilities = np.asarray(conv.call_and_return_all_conditional_losses(audio, training=False)[0])
-            head = np.asarray(encoder.call_and_return_all_conditional_losses(audio, training=False)[0]) @ kernel + bias
-            chosen = decisions(np.log(np.maximum(probabilities, LOG_FLOOR)), head, real, [weight, 0.0, None])
+            chosen = decisions(*window_scores(conv, encoder, kernel, bias, windows), real, [weight, 0.0, None])
             decided.update({f"{name}/model": chosen[weight], f"{name}/conv": chosen[0.0], f"{name}/head": chosen[None]})
         if decided[f"{scored}/model"] != row["model"]:
             raise SystemExit(f"bench: error: {row['path']}: replayed as predict cut it ({scored}), it is class "
                              f"{decided[scored + '/model']}, the run said {row['model']}: {model_dir} is not the model "
                              f"of {path}.")
         out.append(decided)
-        if n % 200 == 0 or n == len(rows):
-            print(f"{os.path.basename(path)}: {n}/{len(rows)} utterances ({time.monotonic() - started:.0f} s)", flush=True)
     return out
 
 
@@ -113,8 +100,7 @@ def summarize(rows: List[dict]) -> dict:
     keys = [f"{c}/{p}" for p in PARTS for c in cuts()]
     short = [r for r in rows if r["seconds"] < 4.0]
     return {"utterances": len(rows), "corpora": corpora, "shorter_than_clip": len(short),
-            "accuracy": {k: {**{c: accuracy([r for r in rows if r["corpus"] == c], k) for c in corpora},
-                             "overall": accuracy(rows, k)} for k in [*keys, "pitch"]},
+            "accuracy": accuracy_by_corpus(rows, [*keys, "pitch"]),
             "minus_pad": {k: difference(rows, k, "pad/" + k.split("/")[1]) for k in keys if not k.startswith("pad/")},
             "minus_pad_by_corpus": {c: {k: difference([r for r in rows if r["corpus"] == c], k, "pad/model")
                                         for k in keys if k.endswith("/model") and not k.startswith("pad/")}
@@ -149,11 +135,7 @@ def markdown(result: dict) -> str:
         parts.append(("pooled over the runs", result["pooled"]))
     for name, summary in parts:
         columns = [*summary["corpora"], "overall"]
-        rows: List[List[object]] = []
-        for k, by_corpus in summary["accuracy"].items():
-            rows.append(["pitch rule" if k == "pitch" else k, *[f"{by_corpus[c]['accuracy']:.3f}" for c in columns],
-                         difference_cell(summary["minus_pad"][k]) if k in summary["minus_pad"] else "-",
-                         difference_cell(summary["minus_rule"][k]) if k in summary["minus_rule"] else "-"])
+        rows = accuracy_rows(summary, "minus_pad")
         by_corpus_rows = [[c, *[difference_cell(summary["minus_pad_by_corpus"][c][f"{cut}/model"])
                                 for cut in cuts() if cut != "pad"]] for c in summary["corpora"]]
         lines += [f"## {name} ({summary['utterances']} utterances, {summary['shorter_than_clip']} shorter than the clip)",
