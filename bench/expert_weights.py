@@ -108,7 +108,7 @@ def window_scores(conv, encoder, kernel, bias, windows: np.ndarray) -> Tuple[np.
     return np.log(np.maximum(probabilities, LOG_FLOOR)), head
 
 
-def test_utterances(path: str, rows: List[dict], rate: int) -> Iterator[Tuple[dict, np.ndarray]]:
+def scorable_utterances(path: str, rows: List[dict], rate: int) -> Iterator[Tuple[dict, np.ndarray]]:
     """(row, samples read as predict reads a file) for each of a fold's rows the run could score, with progress."""
     from components.common import audio as audio_lib  # pylint: disable=import-outside-toplevel
     from trainer import classifier  # pylint: disable=import-outside-toplevel
@@ -131,7 +131,7 @@ def replay_fold(path: str, model_dir: str, weights: Sequence[float]) -> Tuple[Li
     conv, encoder, kernel, bias, shipped, rate, clip_samples = model_parts(model_dir)
     every = [0.0, *sorted(set(weights) | {shipped}), None]
     out = []
-    for row, samples in test_utterances(path, rows, rate):
+    for row, samples in scorable_utterances(path, rows, rate):
         windows, real = cut(samples, clip_samples)   # as predict cut it when the run scored it
         chosen = decisions(*window_scores(conv, encoder, kernel, bias, windows), real, every)
         if chosen[shipped] != row["model"]:

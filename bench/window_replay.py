@@ -40,7 +40,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from bench import _util, kfold
-from bench.expert_weights import decisions, fold_files, kept_model, model_parts, parse_runs, test_utterances, window_scores
+from bench.expert_weights import decisions, fold_files, kept_model, model_parts, parse_runs, scorable_utterances, window_scores
 from bench.kfold_results import KFOLD_RESULTS, pad_from_start, scored_cut
 from bench.kfold_summary import accuracy_by_corpus, accuracy_rows, difference, difference_cell
 
@@ -80,7 +80,7 @@ def replay_fold(path: str, model_dir: str) -> List[dict]:
     scored = next(name for name, cut in cuts().items() if cut is scored_cut(fold))   # the run's own cut
     conv, encoder, kernel, bias, weight, rate, clip_samples = model_parts(model_dir)
     out = []
-    for row, samples in test_utterances(path, rows, rate):
+    for row, samples in scorable_utterances(path, rows, rate):
         decided = {"speaker": row["speaker"], "corpus": row["corpus"], "truth": row["truth"], "pitch": row["pitch"],
                    "seconds": round(len(samples) / rate, 2)}
         for name, cut in cuts().items():
