@@ -99,13 +99,19 @@ def decisions(log_p: np.ndarray, head: np.ndarray, real: np.ndarray, weights: Se
     return out
 
 
-def window_scores(conv, encoder, kernel, bias, windows: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """(the conv model's log-probabilities, the head's logits) per window, as the exported model computes them."""
+def window_outputs(conv, encoder, windows: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """(the conv model's log-probabilities, the speaker embeddings) per window, as the exported model computes them."""
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     audio = tf.constant(windows)
     probabilities = np.asarray(conv.call_and_return_all_conditional_losses(audio, training=False)[0])
-    head = np.asarray(encoder.call_and_return_all_conditional_losses(audio, training=False)[0]) @ kernel + bias
-    return np.log(np.maximum(probabilities, LOG_FLOOR)), head
+    embeddings = np.asarray(encoder.call_and_return_all_conditional_losses(audio, training=False)[0])
+    return np.log(np.maximum(probabilities, LOG_FLOOR)), embeddings
+
+
+def window_scores(conv, encoder, kernel, bias, windows: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """(the conv model's log-probabilities, the head's logits) per window, as the exported model computes them."""
+    log_p, embeddings = window_outputs(conv, encoder, windows)
+    return log_p, embeddings @ kernel + bias
 
 
 def scorable_utterances(path: str, rows: List[dict], rate: int) -> Iterator[Tuple[dict, np.ndarray]]:

@@ -19,7 +19,7 @@ alone. So the head is fitted here the way the check fitted it:
 import dataclasses
 import logging
 import time
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -58,21 +58,28 @@ class LinearHead:
         return (weight * kernel).astype(np.float32), (weight * (self.bias - self.mean @ kernel)).astype(np.float32)
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, num_classes: int, c: float) -> LinearHead:
-    """L2-regularized (multinomial) logistic regression on standardized `x`; see the module docstring."""
+def fit_logistic(x: np.ndarray, y: np.ndarray, num_classes: int, c: float,
+                 sample_weight: Optional[np.ndarray] = None) -> LinearHead:
+    """L2-regularized (multinomial) logistic regression on standardized `x`; see the module docstring.
+    `sample_weight` (mean 1 keeps C's meaning) weighs each row's cross-entropy and its share of the
+    standardization statistics."""
     x = np.asarray(x, np.float64)
-    mean, scale = x.mean(axis=0), x.std(axis=0)
+    weight = np.ones(len(x)) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    if weight.shape != (len(x),) or np.any(weight < 0) or not weight.sum() > 0:
+        raise AudioClfError(f"speaker head: {len(x)} rows need as many non-negative sample weights, not all 0.")
+    mean = np.average(x, axis=0, weights=weight)
+    scale = np.sqrt(np.average((x - mean) ** 2, axis=0, weights=weight))
     scale[scale == 0] = 1.0
     z = (x - mean) / scale
     features = z.shape[1]
-    onehot = np.eye(num_classes)[np.asarray(y, np.int64)]
+    onehot = np.eye(num_classes)[np.asarray(y, np.int64)] * weight[:, None]
 
     def objective(theta):
         kernel, bias = theta[:features * num_classes].reshape(features, num_classes), theta[features * num_classes:]
         logits = z @ kernel + bias
         logits -= logits.max(axis=1, keepdims=True)
         log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
-        residual = c * (np.exp(log_p) - onehot)
+        residual = c * (np.exp(log_p) * weight[:, None] - onehot)
         loss = -c * float((onehot * log_p).sum()) + float((kernel ** 2).sum())
         return loss, np.concatenate([(z.T @ residual + 2.0 * kernel).ravel(), residual.sum(axis=0)])
 

@@ -139,3 +139,30 @@ def test_head_copies_add_perturbed_clips_labelled_as_theirs(monkeypatch):
                                             "unused", "pcm16", ["male", "female"])
     assert info["copies"] == 2 and info["clips"] == 12 and info["clips_per_class"] == {"male": 6, "female": 6}
     assert info["seconds"] >= 0
+
+
+@pytest.mark.parametrize("c", [0.001, 1.0])
+def test_sample_weights_are_sklearns_weighted_fit_with_weighted_standardization(c):
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, 200)
+    x = rng.normal(0, 1, (200, 8)) + y[:, None] * rng.normal(0, 1, 8)
+    weight = rng.uniform(0.1, 3.0, 200)
+    weight *= len(weight) / weight.sum()
+    head = speaker_head.fit_logistic(x, y, 2, c, weight)
+    mean = np.average(x, axis=0, weights=weight)
+    z = (x - mean) / np.sqrt(np.average((x - mean) ** 2, axis=0, weights=weight))
+    reference = LogisticRegression(C=c, max_iter=10000, tol=1e-10).fit(z, y, sample_weight=weight)
+    ours = head.logits(x)
+    np.testing.assert_allclose(ours[:, 1] - ours[:, 0], reference.decision_function(z), rtol=1e-4, atol=1e-5)
+    # whole-number weights are repeated rows
+    repeats = rng.integers(1, 4, 200)
+    by_weight = speaker_head.fit_logistic(x, y, 2, c, repeats.astype(float)).logits(x)
+    by_rows = speaker_head.fit_logistic(np.repeat(x, repeats, axis=0), np.repeat(y, repeats), 2, c).logits(x)
+    np.testing.assert_allclose(by_weight, by_rows, rtol=1e-4, atol=1e-5)
+
+
+def test_bad_sample_weights_are_refused():
+    x, y = np.zeros((3, 2)), np.array([0, 1, 0])
+    for weight in ([1.0, 1.0], [1.0, -1.0, 1.0], [0.0, 0.0, 0.0]):
+        with pytest.raises(AudioClfError, match="3 rows need as many non-negative sample weights"):
+            speaker_head.fit_logistic(x, y, 2, 1.0, np.array(weight))
