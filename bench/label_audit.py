@@ -34,33 +34,51 @@ from components.audio_evaluator import pitch_rule
 FORMANT = "formant_lr"   # the third witness: logistic regression on the LPC formants (bench/formants.py)
 
 def pooled_by_speaker(runs: Dict[str, List[dict]]) -> Dict[str, List[dict]]:
-    """Every run's rows, by speaker."""
+    """Every run's rows, by speaker, each row marked with its run."""
     by_speaker: Dict[str, List[dict]] = {}
-    for rows in runs.values():
+    for run, rows in runs.items():
         for r in rows:
-            by_speaker.setdefault(r["speaker"], []).append(r)
+            by_speaker.setdefault(r["speaker"], []).append({**r, "run": run})
     return by_speaker
 
 
 def suspects(runs: Dict[str, List[dict]], min_disagree: float, min_utterances: int) -> List[dict]:
     """Speakers whose label both baselines contradict on at least `min_disagree` of their utterances,
     over all runs pooled, with at least `min_utterances` distinct utterances."""
-    by_speaker = pooled_by_speaker(runs)
     found = []
-    for speaker, rows in sorted(by_speaker.items()):
-        utterances = len({os.path.basename(r["path"]) for r in rows})   # each run has its own data root
-        if utterances < min_utterances:
-            continue
-        wrong = {k: sum(r[k] != r["truth"] for r in rows) / len(rows) for k in ("pitch", "mfcc", "model")}
-        answered = [r for r in rows if r.get(FORMANT, -1) != -1]   # a third witness, when given; not a criterion
-        wrong[FORMANT] = sum(r[FORMANT] != r["truth"] for r in answered) / len(answered) if answered else None
-        if wrong["pitch"] >= min_disagree and wrong["mfcc"] >= min_disagree:
-            f0s = [r["f0"] for r in rows if r["f0"]]
-            found.append({"speaker": speaker, "corpus": rows[0]["corpus"], "label": "F" if rows[0]["truth"] else "M",
-                          "utterances": utterances,
-                          "median_f0_hz": round(statistics.median(f0s), 1) if f0s else None,
-                          **{f"{k}_disagrees": None if v is None else round(v, 3) for k, v in wrong.items()}})
+    for speaker, rows in sorted(pooled_by_speaker(runs).items()):
+        facts = speaker_facts(speaker, rows)
+        if (facts["utterances"] >= min_utterances and facts["pitch_disagrees"] >= min_disagree
+                and facts["mfcc_disagrees"] >= min_disagree):
+            found.append(facts)
     return found
+
+
+def speaker_facts(speaker: str, rows: List[dict]) -> dict:
+    """A speaker's label, distinct utterances, median F0 and each classifier's share of disagreement with
+    the label over `rows` (the speaker's rows of every run)."""
+    wrong = {k: sum(r[k] != r["truth"] for r in rows) / len(rows) for k in ("pitch", "mfcc", "model")}
+    answered = [r for r in rows if r.get(FORMANT, -1) != -1]   # a third witness, when given; not a criterion
+    wrong[FORMANT] = sum(r[FORMANT] != r["truth"] for r in answered) / len(answered) if answered else None
+    f0s = [r["f0"] for r in rows if r["f0"]]
+    return {"speaker": speaker, "corpus": rows[0]["corpus"], "label": "F" if rows[0]["truth"] else "M",
+            "utterances": len({os.path.basename(r["path"]) for r in rows}),   # each run has its own data root
+            "median_f0_hz": round(statistics.median(f0s), 1) if f0s else None,
+            "model_errors_per_run": round(sum(r["model"] != r["truth"] for r in rows) / len({r["run"] for r in rows}), 1),
+            **{f"{k}_disagrees": None if v is None else round(v, 3) for k, v in wrong.items()}}
+
+
+def error_speakers(runs: Dict[str, List[dict]], exclude: set, top: int) -> dict:
+    """Where the model's errors are, outside the suspects: the `top` speakers by the model's errors over
+    the runs pooled (the model chooses them: a diagnostic of the model, not of the labels), and their share."""
+    by_speaker = {s: rows for s, rows in pooled_by_speaker(runs).items() if s not in exclude}
+    facts = sorted((speaker_facts(s, rows) for s, rows in by_speaker.items()),
+                   key=lambda f: (-f["model_errors_per_run"], f["speaker"]))
+    errors = sum(f["model_errors_per_run"] for f in facts)
+    listed = [f for f in facts[:top] if f["model_errors_per_run"] > 0]
+    return {"speakers": listed, "errors_per_run": round(errors, 1),
+            "listed_errors_per_run": round(sum(f["model_errors_per_run"] for f in listed), 1),
+            "speakers_with_errors": sum(f["model_errors_per_run"] > 0 for f in facts), "speakers_in_all": len(facts)}
 
 
 def _formants(paths: List[str], work: str, workers: int) -> dict:
@@ -83,7 +101,7 @@ def with_formant_answers(run: str, results: str, work: str, workers: int) -> Lis
 
 def audit(run_list: Sequence[str], min_disagree: float, min_utterances: int,
           results: str = KFOLD_RESULTS, work: Optional[str] = None, workers: int = 2,
-          listen: Optional[str] = None) -> dict:
+          listen: Optional[str] = None, top_errors: int = 10) -> dict:
     """`work`: bench.kfold's feature folder, for the formant witness; None leaves it out. `listen`: where to
     write a page to listen to the suspects beside reference speakers (bench/listening_page.py)."""
     runs = {name: with_formant_answers(name, results, work, workers) if work else
@@ -101,7 +119,7 @@ def audit(run_list: Sequence[str], min_disagree: float, min_utterances: int,
                         "all_diff": difference(rows, "model", "pitch"), "kept_diff": difference(kept, "model", "pitch"),
                         "ceiling": round(len(kept) / len(rows), 4)})
     return {"runs": list(run_list), "min_disagree": min_disagree, "min_utterances": min_utterances,
-            "suspects": flagged, "per_run": per_run}
+            "suspects": flagged, "per_run": per_run, "error_speakers": error_speakers(runs, names, top_errors)}
 
 
 def markdown(result: dict) -> str:
@@ -132,6 +150,19 @@ def markdown(result: dict) -> str:
                            acc(r["kept"]["model"]), acc(r["kept"]["pitch"]), difference_cell(r["kept_diff"]),
                            f"{r['ceiling']:.3f}"]
                           for r in result["per_run"]]), ""]
+    errors = result.get("error_speakers")
+    if errors and errors["speakers"]:
+        lines += [f"Where the model's other errors are: {errors['errors_per_run']:g} per run outside the suspects, on "
+                  f"{errors['speakers_with_errors']} of {errors['speakers_in_all']} speakers; the {len(errors['speakers'])} "
+                  f"speakers with the most (listed by the model's errors, so a diagnostic of the model, not a label "
+                  f"criterion) hold {errors['listed_errors_per_run']:g} of them:", "",
+                  _util.table(["speaker", "corpus", "label", "utterances", "median F0 (Hz)", "model errors per run",
+                               "pitch rule disagrees", "MFCC + LR disagrees", "formants LR disagrees"],
+                              [[s["speaker"].rsplit("/", 1)[-1], s["corpus"], s["label"], s["utterances"],
+                                s["median_f0_hz"], f"{s['model_errors_per_run']:g}", f"{s['pitch_disagrees']:.0%}",
+                                f"{s['mfcc_disagrees']:.0%}",
+                                "-" if s[f"{FORMANT}_disagrees"] is None else f"{s[f'{FORMANT}_disagrees']:.0%}"]
+                               for s in errors["speakers"]]), ""]
     return "\n".join(lines)
 
 
@@ -145,11 +176,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--no-formants", action="store_true", help="leave out the formant witness")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default=os.path.join(os.path.dirname(KFOLD_RESULTS), "label_audit.md"))
+    parser.add_argument("--top-errors", type=int, default=10,
+                        help="list the N speakers outside the suspects with the most model errors")
     parser.add_argument("--listen", metavar="FILE.html",
                         help="also write a page to listen to the suspects beside reference speakers of their corpus")
     args = parser.parse_args(argv)
     result = audit(run_names(args.runs), args.min_disagree, args.min_utterances, args.results,
-                   None if args.no_formants else args.work, args.workers, args.listen)
+                   None if args.no_formants else args.work, args.workers, args.listen, args.top_errors)
     _util.write_report(args.out, markdown(result), result)
     if args.listen:
         print(f"(listening page: {args.listen})")

@@ -110,3 +110,18 @@ def test_a_runs_list_naming_no_run_is_refused_before_a_report_is_written(tmp_pat
         label_audit.main(["--runs", runs, "--results", str(tmp_path), "--out", str(out),
                           "--listen", str(tmp_path / "listen.html")])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_models_other_errors_are_listed_by_speaker_outside_the_suspects(results):
+    result = label_audit.audit(["a", "b"], 0.8, 5, str(results), top_errors=2)
+    errors = result["error_speakers"]
+    # outside the suspect c/flipped the model errs on c/model-only (6 per run) and c/short (2 utterances)
+    assert [(s["speaker"], s["model_errors_per_run"]) for s in errors["speakers"]] == [("c/model-only", 6.0),
+                                                                                       ("c/short", 2.0)]
+    assert (errors["errors_per_run"], errors["listed_errors_per_run"], errors["speakers_with_errors"],
+            errors["speakers_in_all"]) == (8.0, 8.0, 2, 5)
+    assert errors["speakers"][0]["pitch_disagrees"] == 0.0 and errors["speakers"][0]["model_disagrees"] == 1.0
+    text = label_audit.markdown(result)
+    assert "8 per run outside the suspects, on 2 of 5 speakers" in text
+    assert "| model-only | c | M | 6 | 120.0 | 6 | 0% | 0% | - |" in text
+    assert label_audit.audit(["a", "b"], 0.8, 5, str(results), top_errors=0)["error_speakers"]["speakers"] == []
