@@ -83,9 +83,13 @@ def replay_fold(path: str, model_dir: str) -> List[dict]:
     for row, samples in scorable_utterances(path, rows, rate):
         decided = {"speaker": row["speaker"], "corpus": row["corpus"], "truth": row["truth"], "pitch": row["pitch"],
                    "seconds": round(len(samples) / rate, 2)}
+        seen: List[Tuple[np.ndarray, np.ndarray, dict]] = []   # a recording longer than the clip: end = centre = loop
         for name, cut in cuts().items():
             windows, real = cut(samples, clip_samples)
-            chosen = decisions(*window_scores(conv, encoder, kernel, bias, windows), real, [weight, 0.0, None])
+            chosen = next((c for w, r, c in seen if np.array_equal(w, windows) and np.array_equal(r, real)), None)
+            if chosen is None:
+                chosen = decisions(*window_scores(conv, encoder, kernel, bias, windows), real, [weight, 0.0, None])
+                seen.append((windows, real, chosen))
             decided.update({f"{name}/model": chosen[weight], f"{name}/conv": chosen[0.0], f"{name}/head": chosen[None]})
         if decided[f"{scored}/model"] != row["model"]:
             raise SystemExit(f"bench: error: {row['path']}: replayed as predict cut it ({scored}), it is class "

@@ -102,3 +102,16 @@ def test_a_run_is_replayed_with_the_cut_it_recorded(tmp_path, monkeypatch):
     assert len(window_replay.replay_fold(_fold(tmp_path, 0, {"predict_cut": WINDOW_CUT}), "/kept/model")) == 1
     with pytest.raises(SystemExit, match=r"fold-0 was scored with predict's cut 'centred'; this checkout cuts"):
         window_replay.replay_fold(_fold(tmp_path, 0, {"predict_cut": "centred"}), "/kept/model")
+
+
+def test_a_long_recording_is_scored_once_for_the_cuts_that_make_the_same_windows(tmp_path, monkeypatch):
+    _parts(monkeypatch)
+    calls = []
+    original = window_replay.window_scores
+    monkeypatch.setattr(window_replay, "window_scores", lambda *a: calls.append(a[-1].shape) or original(*a))
+    monkeypatch.setattr(audio_lib, "decode_audio", lambda path, rate, hint: np.arange(1, 7, dtype=np.float32))
+    row = window_replay.replay_fold(_fold(tmp_path, 0), "/kept/model")[0]
+    # 6 samples, 4-sample clip: pad [1..4],[5,6,0,0]; end = centre = loop [1..4],[3..6] -> two scorings, not four
+    assert calls == [(2, 4), (2, 4)]
+    assert row["end/model"] == row["centre/model"] == row["loop/model"]
+    assert row["end/head"] == row["centre/head"] == row["loop/head"]
