@@ -11,9 +11,11 @@ and scores the test utterances as `predict` does, at the run's own weight w and 
 Variants (comma-separated in --variants; `c=...` and `w=...` suffixes, e.g. `balanced:c=0.01`):
 - `shipped`: the model's own head, untouched (the reference every other variant is paired with);
 - `refit`: the trainer's recipe again (single-speaker train clips + trainer.speaker_head_copies perturbed
-  copies, each row weighted 1): the tool's check on itself, it must give the shipped head's answers;
+  copies, weighted as trainer.speaker_head_balance was): the tool's check on itself, it must give the
+  shipped head's answers;
+- `unweighted`: the same rows, each weighted 1 (trainer.speaker_head_balance=none);
 - `balanced`: the same rows, weighted so that every train speaker weighs the same (the clips a synthesis
-  happens to draw of a speaker, and their copies, share one weight);
+  happens to draw of a speaker, and their copies, share one weight; trainer.speaker_head_balance=speaker);
 - `corpus-balanced`: weighted so that every train corpus and gender weighs the same, speakers equal within it;
 - `utterances` / `utterances-balanced`: the windows of the fold's train speakers' real utterances (the
   other folds' test utterances, whose embeddings the tool has; the encoder is frozen and the same in every
@@ -50,9 +52,11 @@ from bench.expert_weights import HEAD, decisions, fold_files, kept_model, model_
 from bench.kfold_results import KFOLD_RESULTS, scored_cut
 from bench.kfold_summary import accuracy_by_corpus, accuracy_rows, difference
 
-DEFAULT_VARIANTS = ("shipped", "refit", "balanced", "corpus-balanced", "utterances", "utterances-balanced",
+DEFAULT_VARIANTS = ("shipped", "refit", "unweighted", "balanced", "corpus-balanced", "utterances",
+                    "utterances-balanced",
                     "clips+utterances-balanced", "balanced:c=0.0003", "balanced:c=0.003", "mlp", "svm")
-DATA = {"refit": ("clips", None), "balanced": ("clips", "speaker"), "corpus-balanced": ("clips", "corpus"),
+DATA = {"refit": ("clips", "own"), "unweighted": ("clips", None), "balanced": ("clips", "speaker"),
+        "corpus-balanced": ("clips", "corpus"),
         "utterances": ("utterances", None), "utterances-balanced": ("utterances", "speaker"),
         "clips+utterances-balanced": ("both", "speaker"), "mlp": ("clips", None), "svm": ("clips", None)}
 NONLINEAR = ("mlp", "svm")
@@ -62,7 +66,7 @@ NONLINEAR = ("mlp", "svm")
 class Variant:
     name: str                       # as given in --variants
     data: str                       # shipped | clips | utterances | both
-    balance: Optional[str]          # None | speaker | corpus
+    balance: Optional[str]          # None | speaker | corpus | own (the trainer's, from training.json)
     c: Optional[float]              # None: the run's own
     weight: Optional[float]         # None: the run's own
     nonlinear: Optional[str] = None  # a probe head (NONLINEAR) instead of the logistic regression
@@ -109,19 +113,14 @@ def nonlinear_head(kind: str, x: np.ndarray, y: np.ndarray, seed: int = 0):
     return logits, float(np.mean(model.predict(scaler.transform(x)) == y))
 
 
-def balance_weights(keys: Sequence[Tuple[str, ...]]) -> np.ndarray:
-    """Row weights (mean 1) giving each distinct key the same total; a key (speaker,) or (group, speaker)
-    also shares its group's total equally among the group's speakers."""
-    keys = [tuple(k) for k in keys]
-    if all(len(k) == 1 for k in keys):
-        counts = collections.Counter(keys)
-        weight = np.array([1.0 / counts[k] for k in keys])
-    else:
-        groups = collections.defaultdict(set)
-        for group, speaker in keys:
-            groups[group].add(speaker)
-        counts = collections.Counter(keys)
-        weight = np.array([1.0 / (len(groups[g]) * counts[(g, s)]) for g, s in keys])
+def group_weights(keys: Sequence[Tuple[str, str]]) -> np.ndarray:
+    """Row weights (mean 1) for (group, speaker) keys: every group the same total, shared equally among its
+    speakers (every speaker alone: trainer/speaker_head.py's speaker_weights)."""
+    groups = collections.defaultdict(set)
+    for group, speaker in keys:
+        groups[group].add(speaker)
+    counts = collections.Counter(keys)
+    weight = np.array([1.0 / (len(groups[g]) * counts[(g, s)]) for g, s in keys])
     return weight * len(weight) / weight.sum()
 
 
@@ -150,8 +149,6 @@ def test_outputs(path: str, fold: dict, conv, encoder, rate: int, clip_samples: 
 def train_clip_embeddings(model_dir: str, fold: dict, encoder, clip_samples: int) -> Dict[str, np.ndarray]:
     """The fold's single-speaker train clips and the trainer's perturbed copies of them, embedded as the
     trainer embedded them (trainer/speaker_head.py, with the fold's own config), with each row's speaker."""
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    from components.common import example_format  # pylint: disable=import-outside-toplevel
     from trainer import distill_augment, speaker_head  # pylint: disable=import-outside-toplevel
     fold_dir = os.path.dirname(model_dir.rstrip("/"))
     with open(os.path.join(fold_dir, "model_run", "training.json"), encoding="utf-8") as f:
@@ -164,13 +161,7 @@ def train_clip_embeddings(model_dir: str, fold: dict, encoder, clip_samples: int
     files = sorted(glob.glob(os.path.join(fold_dir, "train", "*.gz")))
     if not files:
         raise SystemExit(f"bench: error: {fold_dir}/train: no train clips kept; run the k-fold with --keep.")
-    spec = {example_format.NUM_SPEAKERS: tf.io.FixedLenFeature([], tf.int64, default_value=0),
-            example_format.SPEAKERS: tf.io.VarLenFeature(tf.string)}
-    speakers = []
-    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
-        parsed = tf.io.parse_single_example(record, spec)
-        if int(parsed[example_format.NUM_SPEAKERS]) == 1:
-            speakers.append(tf.sparse.to_dense(parsed[example_format.SPEAKERS]).numpy()[0].decode())
+    speakers = speaker_head.single_speaker_clip_speakers(files)
     clips = speaker_head.single_speaker_clips(files, encoding, clip_samples)
     clips = distill_augment.with_copies(clips, head["copies"], seed, speed=False)
     x, y = speaker_head.embed_clips(clips, encoder)
@@ -184,18 +175,21 @@ def train_clip_embeddings(model_dir: str, fold: dict, encoder, clip_samples: int
 # ---- refitting and scoring --------------------------------------------------------------------------------
 
 def fit_rows(variant: Variant, clips: Dict[str, np.ndarray], utterances: Dict[str, np.ndarray],
-             corpus_of: Dict[str, str]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(x, y, sample weights) a variant fits on."""
+             own_balance: str = "none") -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y, sample weights) a variant fits on; `own_balance`: the run's trainer.speaker_head_balance.
+    Speakers are "corpus/speaker", as the Examples and the k-fold rows name them."""
+    from trainer.speaker_head import speaker_weights  # pylint: disable=import-outside-toplevel
+    balance = variant.balance if variant.balance != "own" else (None if own_balance == "none" else own_balance)
     parts = []
     for name, rows in (("clips", clips), ("utterances", utterances)):
         if variant.data not in (name, "both"):
             continue
-        if variant.balance is None:
+        if balance is None:
             weight = np.ones(len(rows["y"]))
-        elif variant.balance == "speaker":
-            weight = balance_weights([(s,) for s in rows["speakers"]])
+        elif balance == "speaker":
+            weight = speaker_weights(rows["speakers"])
         else:
-            weight = balance_weights([(f"{corpus_of[s]}/{g}", s) for s, g in zip(rows["speakers"], rows["y"])])
+            weight = group_weights([(f"{s.split('/', 1)[0]}/{g}", s) for s, g in zip(rows["speakers"], rows["y"])])
         parts.append((rows["x"], rows["y"], weight))
     x, y, weight = (np.concatenate(p) for p in zip(*parts))
     return x, y, weight * len(weight) / weight.sum()
@@ -260,12 +254,12 @@ def replay_run(run: str, models: str, variants: Sequence[Variant], results: str)
         fingerprints.add(encoder_fingerprint(encoder))
         outputs[name], clips[name] = fold_outputs(path, folds[name], model_dir, conv, encoder, rate, clip_samples)
         with open(os.path.join(os.path.dirname(model_dir), "model_run", "training.json"), encoding="utf-8") as f:
-            c = float(json.load(f)["speaker_head"]["c"])
-        parts[name] = {"kernel": kernel, "bias": bias, "weight": shipped, "c": c}
+            recorded = json.load(f)["speaker_head"]
+        parts[name] = {"kernel": kernel, "bias": bias, "weight": shipped, "c": float(recorded["c"]),
+                       "balance": recorded.get("balance", "none")}
     if len(fingerprints) != 1 and any(v.data in ("utterances", "both") for v in variants):
         raise SystemExit("bench: error: the folds' speaker encoders differ; the utterance variants reuse one fold's "
                          "embeddings in another and need the same frozen encoder in every fold.")
-    corpus_of = {u["row"]["speaker"]: u["row"]["corpus"] for fold in outputs.values() for u in fold}
     rows, fits = [], {}
     for name, fold in folds.items():
         own = parts[name]
@@ -276,7 +270,7 @@ def replay_run(run: str, models: str, variants: Sequence[Variant], results: str)
             if v.data == "shipped":
                 heads[v.name] = lambda e, k=own["kernel"], b=own["bias"]: e @ k + b
                 continue
-            x, y, weight = fit_rows(v, clips[name], utterances, corpus_of)
+            x, y, weight = fit_rows(v, clips[name], utterances, own["balance"])
             c = None if v.nonlinear else own["c"] if v.c is None else v.c
             if v.nonlinear:
                 heads[v.name], fit_accuracy = nonlinear_head(v.nonlinear, x, y)

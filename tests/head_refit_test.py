@@ -17,16 +17,9 @@ def test_variants_parse_their_data_balance_and_options():
             head_refit.parse_variant(bad)
 
 
-def test_balanced_weights_give_each_speaker_the_same_total():
-    keys = [("a",)] * 6 + [("b",)] * 2 + [("c",)]
-    weight = head_refit.balance_weights(keys)
-    totals = {k: weight[[i for i, x in enumerate(keys) if x == (k,)]].sum() for k in "abc"}
-    assert np.allclose(list(totals.values()), 3.0) and np.isclose(weight.mean(), 1.0)
-
-
 def test_group_weights_share_each_group_equally_among_its_speakers():
     keys = [("g1", "a")] * 4 + [("g1", "b")] + [("g2", "c")] * 5
-    weight = head_refit.balance_weights(keys)
+    weight = head_refit.group_weights(keys)
     assert np.isclose(weight[:5].sum(), weight[5:].sum())               # each group the same
     assert np.isclose(weight[:4].sum(), weight[4])                       # speakers equal within g1
     assert np.isclose(weight.mean(), 1.0)
@@ -38,15 +31,22 @@ def _rows(speakers, label):
 
 
 def test_a_variant_fits_on_the_rows_it_names():
-    clips, utterances = _rows(["a", "a", "b"], 0), _rows(["c", "d", "d", "d"], 1)
-    corpus_of = {"a": "x", "b": "x", "c": "y", "d": "y"}
-    x, y, w = head_refit.fit_rows(head_refit.parse_variant("refit"), clips, utterances, corpus_of)
-    assert len(x) == 3 and np.all(w == 1.0)
-    x, y, w = head_refit.fit_rows(head_refit.parse_variant("utterances-balanced"), clips, utterances, corpus_of)
+    clips, utterances = _rows(["x/a", "x/a", "x/b", "y/c"], 0), _rows(["y/c", "y/d", "y/d", "y/d"], 1)
+    x, y, w = head_refit.fit_rows(head_refit.parse_variant("refit"), clips, utterances)
+    assert len(x) == 4 and np.all(w == 1.0)                                   # the run's own: unweighted
+    _, _, own = head_refit.fit_rows(head_refit.parse_variant("refit"), clips, utterances, own_balance="speaker")
+    _, _, balanced = head_refit.fit_rows(head_refit.parse_variant("balanced"), clips, utterances)
+    np.testing.assert_allclose(own, balanced)                                 # the run's own: balanced
+    assert np.all(head_refit.fit_rows(head_refit.parse_variant("unweighted"), clips, utterances, "speaker")[2] == 1.0)
+    # corpus x and corpus y (each with its gender) weigh the same; within x, speakers a and b the same
+    x, y, w = head_refit.fit_rows(head_refit.parse_variant("corpus-balanced"), clips, utterances)
+    assert np.isclose(w[:3].sum(), w[3]) and np.isclose(w[:2].sum(), w[2])
+    x, y, w = head_refit.fit_rows(head_refit.parse_variant("utterances-balanced"), clips, utterances)
     assert list(y) == [1, 1, 1, 1] and np.isclose(w[0], 3 * w[1])
-    x, y, w = head_refit.fit_rows(head_refit.parse_variant("clips+utterances-balanced"), clips, utterances, corpus_of)
-    assert len(x) == 7 and np.isclose(w.mean(), 1.0)
-    assert np.isclose(w[:2].sum(), w[2]) and np.isclose(w[3], w[4:].sum())   # speakers equal within each row set
+    x, y, w = head_refit.fit_rows(head_refit.parse_variant("clips+utterances-balanced"), clips, utterances)
+    assert len(x) == 8 and np.isclose(w.mean(), 1.0)
+    assert np.isclose(w[:2].sum(), w[2]) and np.isclose(w[2], w[3])            # speakers equal within the clips
+    assert np.isclose(w[4], w[5:].sum())                                      # and within the utterances
 
 
 def test_probe_heads_parse_and_refuse_the_regressions_c():

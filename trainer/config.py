@@ -13,6 +13,9 @@ ACCURACY_METRIC = "sparse_categorical_accuracy"
 SPEAKER_ENCODER_SAMPLE_RATE = 16000
 # trainer.speaker_embedding_fit_clips: every single-speaker train clip, or only the crops of real utterances.
 FIT_CLIPS = ("single_speaker", "crops")
+# trainer.speaker_head_balance: the speaker head's fit rows as drawn, or weighted so every train speaker
+# weighs the same.
+HEAD_BALANCE = ("none", "speaker")
 # trainer.speaker_embedding_encoder: the pretrained encoder, or a student distilled from it while training.
 ENCODERS = ("ge2e", "distilled")
 
@@ -102,6 +105,11 @@ class TrainerConfig:
     # training above r26 in all four pairings (README, "The head on perturbed copies"); the head's fit
     # embeds three times the clips (44.5 s for 3759 in a demo run). Unused when no head is fitted.
     speaker_head_copies: int = setting(2, low=0, high=20)
+    # How the speaker head's fit rows are weighted: "none" (each clip and copy 1, as synthesis drew them: a
+    # speaker weighs as often as they were drawn) or "speaker" (each train speaker's clips and copies share
+    # the same total; mean 1). Replayed on kept models (bench/head_refit.py, README "Refitting the head on
+    # other data"): level on the k-fold, +0.6 (+0.2 to +1.1) with a corpus left out; recipe r36.
+    speaker_head_balance: str = "none"
     # While training, the conv head's logits are dropped on this share of the clips and the speaker head's
     # on this share of the others, so each head also learns to decide alone, as a classifier of its own,
     # instead of the speaker head fitting only what the conv head leaves over (0: off). Predict uses both.
@@ -183,6 +191,9 @@ class TrainerConfig:
         if self.speaker_embedding_fit_clips not in FIT_CLIPS:
             raise AudioClfError(f"config: trainer.speaker_embedding_fit_clips={self.speaker_embedding_fit_clips!r}; "
                                 f"use {' or '.join(FIT_CLIPS)}.")
+        if self.speaker_head_balance not in HEAD_BALANCE:
+            raise AudioClfError(f"config: trainer.speaker_head_balance={self.speaker_head_balance!r}; "
+                                f"use {' or '.join(HEAD_BALANCE)}.")
         if self.speaker_embedding_encoder not in ENCODERS:
             raise AudioClfError(f"config: trainer.speaker_embedding_encoder={self.speaker_embedding_encoder!r}; "
                                 f"use {' or '.join(ENCODERS)}.")

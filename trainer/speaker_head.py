@@ -117,6 +117,31 @@ def single_speaker_clips(file_patterns: Union[str, Sequence[str]], encoding: str
             .map(lambda audio, label, kept: (audio, label)))
 
 
+def single_speaker_clip_speakers(file_patterns: Union[str, Sequence[str]], crops_only: bool = False) -> List[str]:
+    """The speaker ("corpus/speaker") of each clip single_speaker_clips yields, in the same order."""
+    spec = {example_format.NUM_SPEAKERS: tf.io.FixedLenFeature([], tf.int64, default_value=0),
+            example_format.MODE: tf.io.FixedLenFeature([], tf.string, default_value=""),
+            example_format.SPEAKERS: tf.io.VarLenFeature(tf.string)}
+    speakers = []
+    for record in tf.data.TFRecordDataset(input_lib.list_files(file_patterns), compression_type="GZIP"):
+        parsed = tf.io.parse_single_example(record, spec)
+        if int(parsed[example_format.NUM_SPEAKERS]) != 1 or (crops_only and parsed[example_format.MODE] != CROP):
+            continue
+        names = tf.sparse.to_dense(parsed[example_format.SPEAKERS]).numpy()
+        if len(names) != 1:
+            raise AudioClfError(f"{file_patterns}: a one-speaker clip names {len(names)} speakers; "
+                                "trainer.speaker_head_balance=speaker needs each clip's speaker (rebuild the examples).")
+        speakers.append(names[0].decode())
+    return speakers
+
+
+def speaker_weights(speakers: Sequence[str]) -> np.ndarray:
+    """Row weights (mean 1) that give every speaker the same total, however many rows each has."""
+    _, inverse, counts = np.unique(np.asarray(speakers), return_inverse=True, return_counts=True)
+    weight = 1.0 / counts[inverse]
+    return weight * len(weight) / weight.sum()
+
+
 def embed_clips(dataset: tf.data.Dataset, encoder: SpeakerEmbedding) -> Tuple[np.ndarray, np.ndarray]:
     """(embeddings [n, 256], labels [n]) of an (audio, label) dataset, with a progress line now and then."""
     call = tf.function(lambda audio: encoder(audio), reduce_retracing=True)
@@ -176,15 +201,24 @@ def with_fitted_head(classifier: tf.keras.Model, config: TrainerConfig, clip_sam
                             "to fit the speaker head on; "
                             "raise synthesis.crop_probability (crops of real utterances have one speaker), or set "
                             "trainer.speaker_embedding_head=trained.")
-    log.info("speaker head: fitting a logistic regression (C=%g) on %d %s train clips (%s; %d perturbed copies of each)",
-             config.speaker_embedding_c, len(y), kind, ", ".join(f"{k} {v}" for k, v in counts.items()),
-             config.speaker_head_copies)
-    head = fit_logistic(x, y, len(label_names), config.speaker_embedding_c)
+    weight, speakers = None, None
+    if config.speaker_head_balance == "speaker":
+        speakers = single_speaker_clip_speakers(train_files, crops_only) * (1 + config.speaker_head_copies)
+        if len(speakers) != len(y):
+            raise AudioClfError(f"speaker head: {len(y)} fit rows but {len(speakers)} speakers read from "
+                                f"{train_files}; the train files changed while the head was fitted.")
+        weight = speaker_weights(speakers)
+    log.info("speaker head: fitting a logistic regression (C=%g) on %d %s train clips (%s; %d perturbed copies of "
+             "each; weighted: %s)", config.speaker_embedding_c, len(y), kind,
+             ", ".join(f"{k} {v}" for k, v in counts.items()), config.speaker_head_copies, config.speaker_head_balance)
+    head = fit_logistic(x, y, len(label_names), config.speaker_embedding_c, weight)
     fit_accuracy = float(np.mean(head.logits(x).argmax(axis=1) == y))
 
     model = attach(classifier, encoder, head, config.speaker_embedding_weight)
     info = {"clips": int(len(y)), "clip_kind": config.speaker_embedding_fit_clips, "clips_per_class": counts,
             "copies": config.speaker_head_copies, "c": config.speaker_embedding_c,
+            "balance": config.speaker_head_balance,
+            "speakers": None if speakers is None else len(set(speakers)),
             "weight": config.speaker_embedding_weight, "window_step": config.speaker_embedding_window_step,
             "window_frames": config.speaker_embedding_window_frames,
             "fit_accuracy": round(fit_accuracy, 4), "encoder": config.speaker_embedding_encoder, "student": student,

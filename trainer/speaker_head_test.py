@@ -166,3 +166,22 @@ def test_bad_sample_weights_are_refused():
     for weight in ([1.0, 1.0], [1.0, -1.0, 1.0], [0.0, 0.0, 0.0]):
         with pytest.raises(AudioClfError, match="3 rows need as many non-negative sample weights"):
             speaker_head.fit_logistic(x, y, 2, 1.0, np.array(weight))
+
+
+def test_speaker_weights_give_every_speaker_the_same_total():
+    speakers = ["c/a"] * 6 + ["c/b"] * 2 + ["d/a"]
+    weight = speaker_head.speaker_weights(speakers)
+    totals = [weight[[i for i, s in enumerate(speakers) if s == k]].sum() for k in ("c/a", "c/b", "d/a")]
+    assert np.allclose(totals, 3.0) and np.isclose(weight.mean(), 1.0)
+
+
+def test_the_clip_speakers_come_in_the_order_of_the_fit_clips(examples):
+    records = _train_records(examples)
+    one = [r for r in records if r.features.feature["num_speakers"].int64_list.value[0] == 1]
+    files = f"{examples}/Split-train/*"
+    assert speaker_head.single_speaker_clip_speakers(files) == [
+        r.features.feature["speakers"].bytes_list.value[0].decode() for r in one]
+    crops = [r for r in one if r.features.feature["mode"].bytes_list.value[0].decode() == CROP]
+    assert speaker_head.single_speaker_clip_speakers(files, crops_only=True) == [
+        r.features.feature["speakers"].bytes_list.value[0].decode() for r in crops]
+    assert len(crops) < len(one)
