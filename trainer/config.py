@@ -108,7 +108,8 @@ class TrainerConfig:
     # How the speaker head's fit rows are weighted: "none" (each clip and copy 1, as synthesis drew them: a
     # speaker weighs as often as they were drawn) or "speaker" (each train speaker's clips and copies share
     # the same total; mean 1). Replayed on kept models (bench/head_refit.py, README "Refitting the head on
-    # other data"): level on the k-fold, +0.6 (+0.2 to +1.1) with a corpus left out; recipe r36.
+    # other data", "Recipe r36"): +0.6 and +0.4 over "none" with a corpus left out, +0.0 / +0.0 / -0.3 on
+    # three k-fold seeds; not the default by r36's rule.
     speaker_head_balance: str = "none"
     # While training, the conv head's logits are dropped on this share of the clips and the speaker head's
     # on this share of the others, so each head also learns to decide alone, as a classifier of its own,
