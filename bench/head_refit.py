@@ -134,7 +134,7 @@ def encoder_fingerprint(encoder) -> str:
     return digest.hexdigest()[:16]
 
 
-def test_outputs(path: str, fold: dict, conv, encoder, rate: int, clip_samples: int) -> List[dict]:
+def utterance_outputs(path: str, fold: dict, conv, encoder, rate: int, clip_samples: int) -> List[dict]:
     """Per scorable test utterance of a fold: its row facts, the windows' weights, the conv model's
     log-probabilities and the speaker embeddings."""
     cut = scored_cut(fold)
@@ -212,7 +212,7 @@ CACHE = "head_refit_cache.npz"   # beside each kept fold's model/: what the fold
 
 def fold_outputs(path: str, fold: dict, model_dir: str, conv, encoder, rate: int, clip_samples: int
                  ) -> Tuple[List[dict], Dict[str, np.ndarray]]:
-    """(test_outputs, train_clip_embeddings) of a fold, computed once and cached beside its kept model
+    """(utterance_outputs, train_clip_embeddings) of a fold, computed once and cached beside its kept model
     (keyed by the model's saved_model.pb, so another model in the folder is computed anew)."""
     cache = os.path.join(os.path.dirname(model_dir.rstrip("/")), CACHE)
     stat = os.stat(os.path.join(model_dir, "saved_model.pb"))
@@ -227,7 +227,7 @@ def fold_outputs(path: str, fold: dict, model_dir: str, conv, encoder, rate: int
                                                         np.split(saved["log_p"], ends), np.split(saved["test_x"], ends))]
                 return tests, {"x": saved["clip_x"], "y": saved["clip_y"], "speakers": saved["clip_speakers"]}
     started = time.monotonic()
-    tests = test_outputs(path, fold, conv, encoder, rate, clip_samples)
+    tests = utterance_outputs(path, fold, conv, encoder, rate, clip_samples)
     print(f"{path}: test windows scored ({time.monotonic() - started:.0f} s); embedding the train clips", flush=True)
     started = time.monotonic()
     clips = train_clip_embeddings(model_dir, fold, encoder, clip_samples)

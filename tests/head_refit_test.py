@@ -84,7 +84,7 @@ def test_fold_outputs_are_cached_beside_the_model_and_recomputed_for_another(tmp
         calls.append("clips")
         return {"x": np.eye(3), "y": np.array([0, 1, 0]), "speakers": np.array(["s1", "s2", "s1"])}
 
-    monkeypatch.setattr(head_refit, "test_outputs", fake_tests)
+    monkeypatch.setattr(head_refit, "utterance_outputs", fake_tests)
     monkeypatch.setattr(head_refit, "train_clip_embeddings", fake_clips)
     first = head_refit.fold_outputs("fold-0.json", fold, str(model), None, None, 16000, 10)
     second = head_refit.fold_outputs("fold-0.json", fold, str(model), None, None, 16000, 10)
