@@ -23,6 +23,7 @@ import logging
 import os
 import random
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -422,7 +423,17 @@ def run(args) -> dict:
     return summary
 
 
+def stop_on_sigterm() -> None:
+    """SIGTERM (a `kill`, a scheduler's stop) ends the run as Ctrl-C does: an exception unwinds the worker
+    pool (its workers end with it, components/audio_evaluator/pitch_rule.py) and the fold being written is
+    never half-written (fs.write_text is atomic); the exit code is 143."""
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    stop_on_sigterm()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     log.setLevel(logging.INFO)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

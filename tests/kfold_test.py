@@ -158,3 +158,17 @@ def test_training_facts_carry_the_fitted_heads_facts(tmp_path, monkeypatch):
                                                                                     if with_head else {}))))
         facts = kfold.train_model(config, {"train": [], "eval": []}, str(tmp_path))
         assert facts.get("speaker_head") == (head if with_head else None)
+
+
+def test_sigterm_ends_a_run_as_systemexit_143():
+    import os  # pylint: disable=import-outside-toplevel
+    import signal  # pylint: disable=import-outside-toplevel
+    old = signal.getsignal(signal.SIGTERM)
+    try:
+        kfold.stop_on_sigterm()
+        with pytest.raises(SystemExit) as stopped:
+            os.kill(os.getpid(), signal.SIGTERM)
+            signal.sigtimedwait([], 0.5) if hasattr(signal, "sigtimedwait") else None
+        assert stopped.value.code == 143
+    finally:
+        signal.signal(signal.SIGTERM, old)

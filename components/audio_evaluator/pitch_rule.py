@@ -118,12 +118,19 @@ def warm_up() -> None:
 def worker_pool(workers: int) -> Iterator[concurrent.futures.ProcessPoolExecutor]:
     """A pool of `workers` spawned processes for pYIN (spawned: the caller may hold TensorFlow threads,
     which a fork would copy half-alive) whose first task, run alone, is `warm_up` (see the module's note
-    on numba's cache). A worker that dies raises AudioClfError instead of a bare BrokenProcessPool."""
+    on numba's cache). A worker that dies raises AudioClfError instead of a bare BrokenProcessPool. When
+    the caller's block ends with an exception (an error, Ctrl-C, SIGTERM made SystemExit), the tasks not
+    started are cancelled and the workers end with the pool, instead of running the queue out or staying
+    behind."""
     context = multiprocessing.get_context("spawn")
     try:
         with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             pool.submit(warm_up).result()   # in one worker, alone: a damaged cache kills it, not the caller
-            yield pool
+            try:
+                yield pool
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)   # the running tasks end, the rest never start
+                raise
     except concurrent.futures.process.BrokenProcessPool as err:
         import numba  # pylint: disable=import-outside-toplevel
 

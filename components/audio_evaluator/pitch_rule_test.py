@@ -134,3 +134,24 @@ def test_a_dead_f0_worker_is_a_clear_error():
     with pytest.raises(AudioClfError, match=r"a worker process died.*numba.*NUMBA_CACHE_DIR"):
         with f0_baseline.worker_pool(2) as pool:
             list(pool.map(_die, range(2)))
+
+
+def _nap(seconds):
+    import time  # pylint: disable=import-outside-toplevel
+    time.sleep(seconds)
+    return seconds
+
+
+def test_a_block_that_fails_cancels_the_queue_and_leaves_no_worker_behind():
+    import multiprocessing  # pylint: disable=import-outside-toplevel
+    import time  # pylint: disable=import-outside-toplevel
+    futures = []
+    with pytest.raises(SystemExit):   # what SIGTERM becomes in bench.kfold
+        with f0_baseline.worker_pool(2) as pool:
+            futures = [pool.submit(_nap, 0.5) for _ in range(40)]
+            stopped = time.monotonic()
+            raise SystemExit(143)
+    # the queue (40 x 0.5 s on 2 workers: 10 s) was not run out: the tasks not handed to a worker are cancelled
+    assert sum(f.cancelled() for f in futures) >= 34 and all(f.done() for f in futures), [f._state for f in futures]
+    assert time.monotonic() - stopped < 5.0
+    assert multiprocessing.active_children() == []   # and the workers ended with the pool
