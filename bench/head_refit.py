@@ -161,15 +161,13 @@ def train_clip_embeddings(model_dir: str, fold: dict, encoder, clip_samples: int
     files = sorted(glob.glob(os.path.join(fold_dir, "train", "*.gz")))
     if not files:
         raise SystemExit(f"bench: error: {fold_dir}/train: no train clips kept; run the k-fold with --keep.")
-    speakers = speaker_head.single_speaker_clip_speakers(files)
-    clips = speaker_head.single_speaker_clips(files, encoding, clip_samples)
+    clips = speaker_head.single_speaker_clips(files, encoding, clip_samples, with_speakers=True)
     clips = distill_augment.with_copies(clips, head["copies"], seed, speed=False)
-    x, y = speaker_head.embed_clips(clips, encoder)
-    copies = len(y) // max(1, len(speakers))
-    if len(y) != len(speakers) * (1 + head["copies"]) or len(y) != head["clips"]:
-        raise SystemExit(f"bench: error: {fold_dir}: {len(y)} rows embedded, {len(speakers)} single-speaker clips read "
-                         f"and {head['clips']} rows in the trainer's fit: the kept clips are not the run's.")
-    return {"x": x, "y": y, "speakers": np.array(speakers * copies)}
+    x, y, speakers = speaker_head.embed_clips(clips, encoder)
+    if len(y) != head["clips"]:
+        raise SystemExit(f"bench: error: {fold_dir}: {len(y)} rows embedded and {head['clips']} rows in the "
+                         "trainer's fit: the kept clips are not the run's.")
+    return {"x": x, "y": y, "speakers": speakers}
 
 
 # ---- refitting and scoring --------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from trainer.speaker_encoder import SpeakerEmbedding, for_trainer
 log = logging.getLogger(__name__)
 
 EMBED_BATCH = 32
+SPEAKER_SEPARATOR = "\n"   # between a clip's speakers in single_speaker_clips(with_speakers=True)
 LOG_FLOOR = 1e-7        # log of a probability the conv model rounds to 0
 PROGRESS_EVERY = 10     # batches between progress lines while embedding
 
@@ -95,44 +96,34 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, num_classes: int, c: float,
 
 
 def single_speaker_clips(file_patterns: Union[str, Sequence[str]], encoding: str, clip_samples: int,
-                         crops_only: bool = False, every_clip: bool = False) -> tf.data.Dataset:
+                         crops_only: bool = False, every_clip: bool = False,
+                         with_speakers: bool = False) -> tf.data.Dataset:
     """(audio, label) of the clips whose Example says they hold one speaker (with `crops_only`, only those
-    that are crops of real utterances; with `every_clip`, all), in file order."""
+    that are crops of real utterances; with `every_clip`, all), in file order. With `with_speakers`,
+    (audio, label, speakers): the clip's speakers ("corpus/speaker") joined by SPEAKER_SEPARATOR."""
     spec = {example_format.LABEL: tf.io.FixedLenFeature([], tf.int64),
             example_format.NUM_SPEAKERS: tf.io.FixedLenFeature([], tf.int64, default_value=0),
             example_format.MODE: tf.io.FixedLenFeature([], tf.string, default_value=""),
             example_format.AUDIO: input_lib.audio_feature_spec(encoding, clip_samples)}
+    if with_speakers:
+        spec[example_format.SPEAKERS] = tf.io.VarLenFeature(tf.string)
 
     def parse(record):
         features = tf.io.parse_single_example(record, spec)
         kept = tf.logical_or(tf.equal(features[example_format.NUM_SPEAKERS], 1), every_clip)
         if crops_only:
             kept = tf.logical_and(kept, tf.equal(features[example_format.MODE], CROP))
-        return (input_lib.to_float_audio(features[example_format.AUDIO], encoding, clip_samples),
-                features[example_format.LABEL], kept)
+        clip = (input_lib.to_float_audio(features[example_format.AUDIO], encoding, clip_samples),
+                features[example_format.LABEL])
+        if with_speakers:
+            clip += (tf.strings.reduce_join(tf.sparse.to_dense(features[example_format.SPEAKERS]),
+                                            separator=SPEAKER_SEPARATOR),)
+        return clip, kept
 
     records = tf.data.TFRecordDataset(input_lib.list_files(file_patterns), compression_type="GZIP")
     return (records.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
-            .filter(lambda audio, label, kept: kept)
-            .map(lambda audio, label, kept: (audio, label)))
-
-
-def single_speaker_clip_speakers(file_patterns: Union[str, Sequence[str]], crops_only: bool = False) -> List[str]:
-    """The speaker ("corpus/speaker") of each clip single_speaker_clips yields, in the same order."""
-    spec = {example_format.NUM_SPEAKERS: tf.io.FixedLenFeature([], tf.int64, default_value=0),
-            example_format.MODE: tf.io.FixedLenFeature([], tf.string, default_value=""),
-            example_format.SPEAKERS: tf.io.VarLenFeature(tf.string)}
-    speakers = []
-    for record in tf.data.TFRecordDataset(input_lib.list_files(file_patterns), compression_type="GZIP"):
-        parsed = tf.io.parse_single_example(record, spec)
-        if int(parsed[example_format.NUM_SPEAKERS]) != 1 or (crops_only and parsed[example_format.MODE] != CROP):
-            continue
-        names = tf.sparse.to_dense(parsed[example_format.SPEAKERS]).numpy()
-        if len(names) != 1:
-            raise AudioClfError(f"{file_patterns}: a one-speaker clip names {len(names)} speakers; "
-                                "trainer.speaker_head_balance=speaker needs each clip's speaker (rebuild the examples).")
-        speakers.append(names[0].decode())
-    return speakers
+            .filter(lambda clip, kept: kept)
+            .map(lambda clip, kept: clip))
 
 
 def speaker_weights(speakers: Sequence[str]) -> np.ndarray:
@@ -142,19 +133,24 @@ def speaker_weights(speakers: Sequence[str]) -> np.ndarray:
     return weight * len(weight) / weight.sum()
 
 
-def embed_clips(dataset: tf.data.Dataset, encoder: SpeakerEmbedding) -> Tuple[np.ndarray, np.ndarray]:
-    """(embeddings [n, 256], labels [n]) of an (audio, label) dataset, with a progress line now and then."""
+def embed_clips(dataset: tf.data.Dataset, encoder: SpeakerEmbedding
+                ) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+    """(embeddings [n, 256], labels [n], speakers [n] or None) of an (audio, label) or (audio, label,
+    speakers) dataset, with a progress line now and then."""
     call = tf.function(lambda audio: encoder(audio), reduce_retracing=True)
     embeddings: List[np.ndarray] = []
     labels: List[np.ndarray] = []
-    for step, (audio, label) in enumerate(dataset.batch(EMBED_BATCH).prefetch(tf.data.AUTOTUNE)):
+    speakers: List[np.ndarray] = []
+    for step, (audio, label, *names) in enumerate(dataset.batch(EMBED_BATCH).prefetch(tf.data.AUTOTUNE)):
         embeddings.append(call(audio).numpy())
         labels.append(label.numpy())
+        speakers += [n.numpy() for n in names]
         if (step + 1) % PROGRESS_EVERY == 0:
             log.info("speaker head: embedded %d clips", sum(len(b) for b in labels))
     if not labels:
-        return np.zeros((0, 0), np.float32), np.zeros(0, np.int64)
-    return np.concatenate(embeddings), np.concatenate(labels)
+        return np.zeros((0, 0), np.float32), np.zeros(0, np.int64), None
+    named = np.array([n.decode() for n in np.concatenate(speakers)]) if speakers else None
+    return np.concatenate(embeddings), np.concatenate(labels), named
 
 
 class LogProbabilities(tf.keras.layers.Layer):
@@ -190,9 +186,11 @@ def with_fitted_head(classifier: tf.keras.Model, config: TrainerConfig, clip_sam
     started = time.monotonic()
     crops_only = config.speaker_embedding_fit_clips == "crops"
     kind = "crop" if crops_only else "single-speaker"
-    fit_clips = distill_augment.with_copies(single_speaker_clips(train_files, encoding, clip_samples, crops_only),
-                                            config.speaker_head_copies, config.seed, speed=False)
-    x, y = embed_clips(fit_clips, encoder)
+    balanced = config.speaker_head_balance == "speaker"
+    fit_clips = distill_augment.with_copies(
+        single_speaker_clips(train_files, encoding, clip_samples, crops_only, with_speakers=balanced),
+        config.speaker_head_copies, config.seed, speed=False)
+    x, y, speakers = embed_clips(fit_clips, encoder)
     counts = {name: int(np.sum(y == i)) for i, name in enumerate(label_names)}
     missing = [name for name, n in counts.items() if n == 0]
     if missing:
@@ -201,12 +199,12 @@ def with_fitted_head(classifier: tf.keras.Model, config: TrainerConfig, clip_sam
                             "to fit the speaker head on; "
                             "raise synthesis.crop_probability (crops of real utterances have one speaker), or set "
                             "trainer.speaker_embedding_head=trained.")
-    weight, speakers = None, None
-    if config.speaker_head_balance == "speaker":
-        speakers = single_speaker_clip_speakers(train_files, crops_only) * (1 + config.speaker_head_copies)
-        if len(speakers) != len(y):
-            raise AudioClfError(f"speaker head: {len(y)} fit rows but {len(speakers)} speakers read from "
-                                f"{train_files}; the train files changed while the head was fitted.")
+    weight = None
+    if balanced:
+        unnamed = sorted({s.count(SPEAKER_SEPARATOR) + 1 if s else 0 for s in speakers} - {1})
+        if unnamed:
+            raise AudioClfError(f"{train_files}: a one-speaker clip names {unnamed[0]} speakers; "
+                                "trainer.speaker_head_balance=speaker needs each clip's speaker (rebuild the examples).")
         weight = speaker_weights(speakers)
     log.info("speaker head: fitting a logistic regression (C=%g) on %d %s train clips (%s; %d perturbed copies of "
              "each; weighted: %s)", config.speaker_embedding_c, len(y), kind,

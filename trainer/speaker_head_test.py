@@ -94,7 +94,7 @@ def test_trained_model_exports_the_conv_model_plus_the_fitted_head(examples, tmp
 
 def test_a_train_split_without_single_speaker_clips_of_a_class_is_refused(monkeypatch):
     clips = tf.data.Dataset.from_tensor_slices((np.zeros((4, SAMPLES), np.float32), np.array([0, 0, 0, 0])))
-    monkeypatch.setattr(speaker_head, "single_speaker_clips", lambda *a: clips)
+    monkeypatch.setattr(speaker_head, "single_speaker_clips", lambda *a, **k: clips)
     conv = model_lib.build_model(TINY, RATE, SAMPLES, 2)
     with pytest.raises(AudioClfError, match=r"no single-speaker clip of female \(4 single-speaker clips in all\).*"
                                             r"synthesis.crop_probability.*speaker_embedding_head=trained"):
@@ -104,7 +104,7 @@ def test_a_train_split_without_single_speaker_clips_of_a_class_is_refused(monkey
 def test_a_crops_only_head_without_crops_of_a_class_is_refused_naming_the_kind(monkeypatch):
     clips = tf.data.Dataset.from_tensor_slices((np.zeros((3, SAMPLES), np.float32), np.array([1, 1, 1])))
     asked = []
-    monkeypatch.setattr(speaker_head, "single_speaker_clips", lambda *a: asked.append(a[-1]) or clips)
+    monkeypatch.setattr(speaker_head, "single_speaker_clips", lambda *a, **k: asked.append(a[-1]) or clips)
     conv = model_lib.build_model(TINY, RATE, SAMPLES, 2)
     with pytest.raises(AudioClfError, match=r"no crop clip of male \(3 crop clips in all\)"):
         speaker_head.with_fitted_head(conv, dataclasses.replace(TINY, speaker_embedding_fit_clips="crops"), SAMPLES,
@@ -133,7 +133,7 @@ def test_the_encoder_at_another_sample_rate_is_refused_before_training(tmp_path)
 def test_head_copies_add_perturbed_clips_labelled_as_theirs(monkeypatch):
     audio = tf.random.stateless_normal([4, SAMPLES], seed=[1, 2]).numpy() * 0.1
     clips = tf.data.Dataset.from_tensor_slices((audio, np.array([0, 1, 0, 1])))
-    monkeypatch.setattr(speaker_head, "single_speaker_clips", lambda *a: clips)
+    monkeypatch.setattr(speaker_head, "single_speaker_clips", lambda *a, **k: clips)
     conv = model_lib.build_model(TINY, RATE, SAMPLES, 2)
     _, info = speaker_head.with_fitted_head(conv, dataclasses.replace(TINY, speaker_head_copies=2), SAMPLES,
                                             "unused", "pcm16", ["male", "female"])
@@ -179,9 +179,37 @@ def test_the_clip_speakers_come_in_the_order_of_the_fit_clips(examples):
     records = _train_records(examples)
     one = [r for r in records if r.features.feature["num_speakers"].int64_list.value[0] == 1]
     files = f"{examples}/Split-train/*"
-    assert speaker_head.single_speaker_clip_speakers(files) == [
-        r.features.feature["speakers"].bytes_list.value[0].decode() for r in one]
+
+    def speakers(**kw):
+        return [s.decode() for _, _, s in speaker_head.single_speaker_clips(files, "pcm16", SAMPLES, with_speakers=True,
+                                                                            **kw).as_numpy_iterator()]
+    assert speakers() == [r.features.feature["speakers"].bytes_list.value[0].decode() for r in one]
     crops = [r for r in one if r.features.feature["mode"].bytes_list.value[0].decode() == CROP]
-    assert speaker_head.single_speaker_clip_speakers(files, crops_only=True) == [
-        r.features.feature["speakers"].bytes_list.value[0].decode() for r in crops]
+    assert speakers(crops_only=True) == [r.features.feature["speakers"].bytes_list.value[0].decode() for r in crops]
     assert len(crops) < len(one)
+
+
+def _named_clips(speakers):
+    audio = tf.random.stateless_normal([len(speakers), SAMPLES], seed=[3, 4]).numpy() * 0.1
+    return tf.data.Dataset.from_tensor_slices((audio, np.arange(len(speakers)) % 2, np.array(speakers)))
+
+
+def test_a_balanced_head_weighs_the_speakers_of_its_rows_and_their_copies(monkeypatch):
+    asked = []
+    clips = _named_clips(["c/a", "c/b", "c/a", "c/c"])
+    monkeypatch.setattr(speaker_head, "single_speaker_clips", lambda *a, **k: asked.append(k) or clips)
+    conv = model_lib.build_model(TINY, RATE, SAMPLES, 2)
+    _, info = speaker_head.with_fitted_head(conv, dataclasses.replace(TINY, speaker_head_balance="speaker"), SAMPLES,
+                                            "unused", "pcm16", ["male", "female"])
+    assert asked == [{"with_speakers": True}]
+    assert info["balance"] == "speaker" and info["speakers"] == 3 and info["clips"] == 12   # 4 clips + 2 copies each
+
+
+def test_a_balanced_head_refuses_clips_without_one_named_speaker(monkeypatch):
+    clips = _named_clips(["c/a", "", "c/a\nc/b", "c/c"])
+    monkeypatch.setattr(speaker_head, "single_speaker_clips", lambda *a, **k: clips)
+    conv = model_lib.build_model(TINY, RATE, SAMPLES, 2)
+    with pytest.raises(AudioClfError, match=r"unused: a one-speaker clip names 0 speakers; "
+                                            r"trainer.speaker_head_balance=speaker needs each clip's speaker"):
+        speaker_head.with_fitted_head(conv, dataclasses.replace(TINY, speaker_head_balance="speaker"), SAMPLES,
+                                      "unused", "pcm16", ["male", "female"])

@@ -77,7 +77,7 @@ def test_the_fitted_head_reads_a_student_distilled_on_the_train_clips_and_the_ex
     clips, labels = _real_clips(96)
     asked = []
 
-    def train_clips(files, encoding, samples, crops_only=False, every_clip=False):
+    def train_clips(files, encoding, samples, crops_only=False, every_clip=False, with_speakers=False):
         asked.append(every_clip)
         return tf.data.Dataset.from_tensor_slices((clips, labels))
 
