@@ -2,15 +2,17 @@
 
 The fitted speaker head (trainer/speaker_head.py) needs trainer/speaker_encoder.py's three 256-unit LSTMs
 over 160-frame windows, two windows per 4 s clip; they cost more than the whole conv model. This script
-times that encoder (`SpeakerEmbedding.call` under tf.function, as the exported model runs it) at batches of
-1, 3 and 16 clips against two rewrites of its LSTM stack that do the same arithmetic with less loop work:
+times that encoder (`SpeakerEmbedding.call` under tf.function, as the exported model runs it: since
+2026-12-05 its LSTMs run as TensorFlow's fused kernel, BlockLSTMV2, one op per layer) at batches of 1, 3
+and 16 clips against the Keras LSTM layers it ran until then (a while loop of about twenty small ops per
+step) and rewrites of the stack that do the same arithmetic with less loop work:
   projected-scan     each layer's input projection for all frames as one matrix product, then tf.scan
                      over the frames for the recurrent part only
   projected-unrolled the same, with the 160 steps unrolled into the graph (what Keras' unroll=True buys)
   wavefront          the three layers advanced together, layer l at frame t - l: 162 steps of one batched
                      [3, rows, 512] x [3, 512, 1024] product instead of 480 steps of one layer each
-and the shipped layer compiled by XLA (tf.function(jit_compile=True): fused gate arithmetic, no executor
-work per op), which the exported model could carry. Last, for scale, the student encoder of
+and the Keras layers compiled by XLA (tf.function(jit_compile=True): fused gate arithmetic, no executor
+work per op; XLA has no BlockLSTMV2). Last, for scale, the student encoder of
 trainer/speaker_student.py (another network: timed with untrained weights, its output not compared) reading
 the same windows.
 Each variant's output is compared with the shipped layer's (max abs difference). Beside them: the LSTMs'
@@ -39,6 +41,8 @@ from bench import _util  # noqa: E402
 
 BATCHES = (1, 3, 16)
 STUDENT = "distilled student conv128-gru256 (another network)"
+SHIPPED = "shipped (fused kernel, BlockLSTMV2)"
+KERAS = "Keras LSTM layers (shipped until 2026-12-05)"
 
 
 def lstm_flops(windows: int, window_frames: int) -> float:
@@ -86,6 +90,19 @@ def projected_stack(layer, unrolled: bool):
         x = layer.window_frames(audio)
         for n, lstm in enumerate(layer.lstms):
             x = run_lstm(x, lstm, n == len(layer.lstms) - 1)
+        return layer.pool_windows(x)
+
+    return call
+
+
+def keras_stack(layer):
+    """A function (audio -> embedding): the layer's framing and pooling around its Keras LSTM layers called
+    one after the other (what SpeakerEmbedding ran until 2026-12-05, and still runs under a TPUStrategy)."""
+
+    def call(audio):
+        x = layer.window_frames(audio)
+        for lstm in layer.lstms:
+            x = lstm(x)
         return layer.pool_windows(x)
 
     return call
@@ -170,14 +187,15 @@ def measure(clip_seconds: float, window_step: int, seconds: float, batches: Sequ
     layer = se.SpeakerEmbedding(clip, window_step=window_step, window_frames=window_frames)
     layer.build((None, clip))
     spec = [tf.TensorSpec([None, clip], tf.float32)]
-    variants = {"shipped (Keras LSTM)": tf.function(layer.call, input_signature=spec),
+    variants = {SHIPPED: tf.function(layer.call, input_signature=spec),
+                KERAS: tf.function(keras_stack(layer), input_signature=spec),
                 "projected-scan": tf.function(projected_stack(layer, False), input_signature=spec),
                 "projected-unrolled": tf.function(projected_stack(layer, True), input_signature=spec),
                 "wavefront": tf.function(wavefront_stack(layer), input_signature=spec),
-                "shipped, XLA-compiled": tf.function(layer.call, input_signature=spec, jit_compile=True),
+                KERAS + ", XLA-compiled": tf.function(keras_stack(layer), input_signature=spec, jit_compile=True),
                 STUDENT: tf.function(student_stack(layer), input_signature=spec)}
     probe = tf.random.stateless_normal([3, clip], [5, 6]) * 0.1
-    reference = variants["shipped (Keras LSTM)"](probe).numpy()
+    reference = variants[SHIPPED](probe).numpy()
     flops = lstm_flops(layer.windows, window_frames)
     rows = []
     for name, fn in variants.items():

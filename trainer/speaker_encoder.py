@@ -11,6 +11,12 @@ weights are frozen; `scripts/convert_ge2e_weights.py` made `assets/ge2e_resembly
 
 bench/embedding_check.py measured why it is here: a logistic regression on these embeddings scores
 0.938-0.940 on the cross-validation folds where the pitch rule scores 0.916-0.919 (README, "Model quality").
+
+The three LSTMs are Keras layers (they hold the weights, under the layer's name in a saved model) but
+run as TensorFlow's fused LSTM kernel (`BlockLSTMV2`, one op per layer for all 160 steps): the same
+arithmetic, and on one core 30 % less time at the 2-6 windows a short file gives `predict`, where Keras's
+loop of about twenty small ops per step is what costs (`python -m bench.encoder_speed`). XLA has no such
+kernel, so under a TPUStrategy the Keras layers run instead (`fused_lstm_available`).
 """
 import math
 import os
@@ -53,6 +59,39 @@ def _dft_matrices() -> Tuple[np.ndarray, np.ndarray]:
     window = 0.5 - 0.5 * np.cos(2.0 * np.pi * n / N_FFT)
     angle = 2.0 * np.pi * np.outer(n, np.arange(N_FFT // 2 + 1)) / N_FFT
     return (window[:, None] * np.cos(angle)).astype(np.float32), (-window[:, None] * np.sin(angle)).astype(np.float32)
+
+
+def fused_lstm_available() -> bool:
+    """Whether the LSTMs may run as the fused kernel: everywhere but under a TPUStrategy (XLA, which TPUs
+    compile every step with, has no BlockLSTMV2)."""
+    tpu = (tf.distribute.TPUStrategy, tf.distribute.experimental.TPUStrategy)
+    return not isinstance(tf.distribute.get_strategy(), tpu)
+
+
+def run_lstms(lstms, frames):
+    """(n, steps, features) -> (n, units): the stacked Keras `lstms`' last output, the last layer returning
+    its last step only. Computed by BlockLSTMV2 (gate order i, f, c, o, no forget bias, no peepholes, no
+    cell clip: the Keras LSTM's default sigmoid/tanh cell) where fused_lstm_available(), else by the layers."""
+    if not fused_lstm_available():
+        for lstm in lstms:
+            frames = lstm(frames)
+        return frames
+    x = tf.transpose(frames, [1, 0, 2])                                   # time-major, as the kernel reads it
+    steps, batch = tf.cast(tf.shape(x)[0], tf.int64), tf.shape(x)[1]
+    for layer, lstm in enumerate(lstms):
+        cell = lstm.cell
+        if (cell.activation is not tf.keras.activations.tanh or cell.recurrent_activation is not
+                tf.keras.activations.sigmoid or not cell.use_bias or lstm.go_backwards
+                or lstm.return_sequences != (layer < len(lstms) - 1)):
+            raise ValueError(f"{lstm.name}: the fused kernel computes forward sigmoid/tanh LSTMs with biases, "
+                             "all but the last returning sequences")
+        zeros = tf.zeros([batch, cell.units], x.dtype)
+        no_peephole = tf.zeros([cell.units], x.dtype)
+        x = tf.raw_ops.BlockLSTMV2(seq_len_max=steps, x=x, cs_prev=zeros, h_prev=zeros,
+                                   w=tf.concat([cell.kernel, cell.recurrent_kernel], axis=0), wci=no_peephole,
+                                   wcf=no_peephole, wco=no_peephole, b=cell.bias, cell_clip=0.0,
+                                   use_peephole=False)[6]                # h: [steps, n, units]
+    return x[-1]
 
 
 def _unit(x):
@@ -132,10 +171,7 @@ class SpeakerEmbedding(tf.keras.layers.Layer):
 
     def window_embeddings(self, audio):
         """(batch, samples) -> (batch x windows, 256): each window's unit-length embedding."""
-        x = self.window_frames(audio)
-        for lstm in self.lstms:
-            x = lstm(x)
-        return _unit(self.projection(x))
+        return _unit(self.projection(run_lstms(self.lstms, self.window_frames(audio))))
 
     def call(self, audio):
         return pool(self.window_embeddings(audio), self.windows)

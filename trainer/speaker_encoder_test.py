@@ -87,6 +87,56 @@ def test_the_exported_model_carries_the_encoder(tmp_path):
     served = tf.saved_model.load(str(tmp_path / "m")).signatures[export.CLASSIFY_AUDIO]
     np.testing.assert_allclose(served(audio=tf.constant(x))[export.OUTPUT_KEY].numpy(),
                                model(x, training=False).numpy(), rtol=1e-5, atol=1e-6)
+    ops = {node.op for f in served.graph.as_graph_def().library.function for node in f.node_def}
+    assert "BlockLSTMV2" in ops, "the served encoder runs its LSTMs as the fused kernel"
+
+
+def _stack(units, widths, seed):
+    """Keras LSTMs as SpeakerEmbedding stacks them, with random weights (biases included)."""
+    rng, lstms = np.random.default_rng(seed), []
+    for layer, width in enumerate(widths):
+        lstm = tf.keras.layers.LSTM(units, return_sequences=layer < len(widths) - 1)
+        lstm.build((None, None, width))
+        lstm.set_weights([rng.normal(0, 0.4, w.shape).astype(np.float32) for w in lstm.get_weights()])
+        lstms.append(lstm)
+    return lstms
+
+
+def _keras(lstms, x):
+    for lstm in lstms:
+        x = lstm(x)
+    return x.numpy()
+
+
+@pytest.mark.parametrize("batch, steps", [(1, 1), (3, 17), (6, 160)])
+def test_the_fused_kernel_computes_what_the_keras_layers_compute(batch, steps):
+    lstms = _stack(8, [5, 8, 8], seed=steps)
+    x = tf.constant(np.random.default_rng(batch).normal(0, 2.0, (batch, steps, 5)).astype(np.float32))
+    assert speaker_encoder.fused_lstm_available()
+    np.testing.assert_allclose(speaker_encoder.run_lstms(lstms, x).numpy(), _keras(lstms, x), atol=2e-6)
+
+
+def test_under_a_tpu_strategy_the_keras_layers_run(monkeypatch):
+    lstms = _stack(4, [3, 4], seed=0)
+    x = tf.constant(np.random.default_rng(0).normal(0, 1.0, (2, 6, 3)).astype(np.float32))
+    tpu = object.__new__(tf.distribute.TPUStrategy)   # what get_strategy() returns inside a TPUStrategy's scope
+    monkeypatch.setattr(tf.distribute, "get_strategy", lambda: tpu)
+    assert not speaker_encoder.fused_lstm_available()
+    calls = []
+    for lstm in lstms:
+        monkeypatch.setattr(lstm, "call", lambda inputs, _call=lstm.call, **kw: calls.append(1) or _call(inputs, **kw))
+    speaker_encoder.run_lstms(lstms, x)
+    assert len(calls) == 2
+
+
+def test_the_fused_kernel_refuses_an_lstm_it_does_not_compute():
+    lstms = _stack(4, [3, 4], seed=0)
+    x = tf.zeros((1, 2, 3))
+    lstms[1].cell.activation = tf.keras.activations.relu
+    with pytest.raises(ValueError, match="the fused kernel computes forward sigmoid/tanh LSTMs"):
+        speaker_encoder.run_lstms(lstms, x)
+    with pytest.raises(ValueError, match="all but the last returning sequences"):
+        speaker_encoder.run_lstms(lstms[:1], x)
 
 
 def test_missing_weights_name_the_file_and_the_way_out(tmp_path):
