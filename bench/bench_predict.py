@@ -10,6 +10,9 @@ pipeline.predict.Classifier(--model) and measures, warm (after one untimed call)
   (b) utterances - each corpus file (a few seconds each) one by one: classify_file end to end (read,
                    decode, resample, classify), and its two halves apart (decode_audio only; classify_samples
                    on the decoded audio); --repeats passes over the files, interleaved
+  (c) a folder     - the same files in one `audioclf predict` call (pipeline.predict.classify_paths, output
+                   to memory): decoded one by one, consecutive files' windows sharing the model's calls;
+                   --repeats passes, each after the matching pass of (b)
 Figures are seconds of audio per second of compute ("x real time"), best of --repeats (median beside it),
 against the goal of GOAL_X x real time on one core.
 
@@ -79,15 +82,18 @@ def corpus_files(data_root):
     return paths
 
 
-def utterance_passes(classifier, files, decoded, repeats, parts=("e2e", "decode", "model")):
+def utterance_passes(classifier, files, decoded, repeats, parts=("e2e", "decode", "model"), folder=False):
     """`repeats` passes over the files, parts interleaved per file so a slow moment hits all alike:
     {part: [[seconds per file] per pass]}; e2e = classify_file, decode = decode_audio only, model =
-    classify_samples on the decoded audio."""
+    classify_samples on the decoded audio; with `folder`, also "folder": [[seconds of the whole pass]]
+    per pass, `audioclf predict`'s classify_paths over all the files after each pass of the others."""
+    import io  # pylint: disable=import-outside-toplevel
     from components.common import audio  # pylint: disable=import-outside-toplevel
+    from pipeline.predict import classify_paths  # pylint: disable=import-outside-toplevel
     calls = {"e2e": lambda path, samples: classifier.classify_file(path),
              "decode": lambda path, samples: audio.decode_audio(path, classifier.sample_rate),
              "model": lambda path, samples: classifier.classify_samples(samples)}
-    out = {k: [] for k in parts}
+    out = {k: [] for k in parts + (("folder",) if folder else ())}
     for _ in range(repeats):
         t = {k: [] for k in parts}
         for path, samples in zip(files, decoded):
@@ -95,6 +101,12 @@ def utterance_passes(classifier, files, decoded, repeats, parts=("e2e", "decode"
                 t[k].append(timed(calls[k], path, samples))
         for k in parts:
             out[k].append(t[k])
+        if folder:
+            lines = io.StringIO()
+            out["folder"].append([timed(classify_paths, classifier, files, lines)])
+            answers = lines.getvalue().splitlines()
+            if len(answers) != len(files) or any('"error"' in line for line in answers):
+                raise SystemExit(f"bench: error: classify_paths did not classify every file: {lines.getvalue()[:500]}")
     return out
 
 
@@ -126,7 +138,7 @@ def main():
     utt_s = sum(len(d) for d in decoded) / rate
     classifier.classify_file(files[0])  # warm-up
 
-    utt_times, utt_meter = _util.measure(lambda: utterance_passes(classifier, files, decoded, args.repeats),
+    utt_times, utt_meter = _util.measure(lambda: utterance_passes(classifier, files, decoded, args.repeats, folder=True),
                                          "utterances", wait_idle=not args.no_wait_idle, retries=args.retries)
 
     def row(part, audio_s, totals, per_file=None):
@@ -144,6 +156,9 @@ def main():
         best = utt_times[key][int(np.argmin(totals))]
         per_file = f"{np.mean(best) * 1e3:.1f} / {np.percentile(best, 90) * 1e3:.1f} ms (mean / p90)"
         rows.append(row(name, utt_s, totals, per_file))
+    folder = [p[0] for p in utt_times["folder"]]
+    rows.append(row("(c) the same files as one folder: `audioclf predict` (classify_paths) end to end", utt_s, folder,
+                    f"{min(folder) / len(files) * 1e3:.1f} ms per file"))
 
     lengths = [len(d) / rate for d in decoded]
     native = sorted({audio.audio_info(p)[1] for p in files})

@@ -1,6 +1,7 @@
 """Windowing and the weighting of windows in `predict` (the model itself is tested end to end in
 tests/pipeline_e2e_test.py)."""
 import io
+import json
 import logging
 
 import numpy as np
@@ -67,10 +68,13 @@ class _StubClassifier:
     def __init__(self, model_dir, limits=None):
         pass
 
-    def classify_file(self, path):
+    def load(self, path):
         if path.endswith(".bad"):
             raise AudioClfError(f"{path}: not audio")
-        return {"file": path, "label": "female"}
+        return np.zeros(8000, np.float32)
+
+    def classify_recordings(self, recordings):
+        return [{"label": "female"} for _ in recordings]
 
 
 def test_many_files_show_progress_and_a_closing_line(monkeypatch, caplog):
@@ -83,3 +87,80 @@ def test_many_files_show_progress_and_a_closing_line(monkeypatch, caplog):
     lines = [r.getMessage() for r in caplog.records]
     assert any(line.startswith("predict: 2/3 files (67 %)") and line.endswith("1 failed") for line in lines), lines
     assert lines[-1].startswith("predict: 3 files in ") and lines[-1].endswith("1 failed")
+
+
+class _LoadingFake(_Fake):
+    """_Fake reading 'files' from a dict of samples, counting the model's calls and their batch sizes."""
+
+    def __init__(self, files):
+        super().__init__()
+        self.files, self.calls = files, []
+        self.model_dir = "fake"
+
+    def load(self, path):
+        if path not in self.files:
+            raise AudioClfError(f"{path}: no such file")
+        return self.files[path]
+
+    def _classify(self, audio):
+        self.calls.append(int(audio.shape[0]))
+        return super()._classify(audio)
+
+
+def _recordings(count, seed=0):
+    """`count` recordings of 3-35 samples (1-4 windows of 10) with levels 0.05-0.95."""
+    rng = np.random.default_rng(seed)
+    return {f"f{i}.wav": np.full(int(rng.integers(3, 36)), rng.uniform(0.05, 0.95), np.float32) for i in range(count)}
+
+
+def test_files_share_model_calls_and_get_what_each_alone_gets():
+    files = _recordings(40)
+    fake = _LoadingFake(files)
+    out = io.StringIO()
+    assert predict.classify_paths(fake, list(files), out) == 0
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [line["file"] for line in lines] == list(files)
+    windows = sum(predict.window_count(len(s), 10) for s in files.values())
+    assert sum(fake.calls) == windows and len(fake.calls) < len(files) / 3   # shared, not one call per file
+    assert max(fake.calls) <= predict.WINDOW_BATCH
+    alone = _LoadingFake(files)
+    for line, (path, samples) in zip(lines, files.items()):
+        assert line == {"file": path, **alone.classify_samples(samples)}
+
+
+def test_a_bad_file_among_good_ones_gets_its_error_line_in_its_place():
+    files = _recordings(6)
+    fake = _LoadingFake(files)
+    out = io.StringIO()
+    paths = ["f0.wav", "gone.wav", "f1.wav", "f2.wav", "missing.wav", "f3.wav"]
+    assert predict.classify_paths(fake, paths, out) == 2
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [line["file"] for line in lines] == paths
+    assert lines[1] == {"file": "gone.wav", "error": "gone.wav: no such file"} and "error" in lines[4]
+    assert [line["label"] for i, line in enumerate(lines) if i not in (1, 4)] == [
+        _Fake().classify_samples(files[p])["label"] for p in ("f0.wav", "f1.wav", "f2.wav", "f3.wav")]
+
+
+def test_a_failed_model_call_fails_its_group_only(monkeypatch):
+    files = _recordings(30, seed=1)
+    fake = _LoadingFake(files)
+    real, calls = fake.classify_recordings, []
+
+    def first_call_fails(recordings):
+        calls.append(len(recordings))
+        if len(calls) == 1:
+            raise RuntimeError("model call failed")
+        return real(recordings)
+
+    monkeypatch.setattr(fake, "classify_recordings", first_call_fails)
+    out = io.StringIO()
+    failed = predict.classify_paths(fake, list(files), out)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert failed == calls[0] and len(calls) > 1
+    assert all(line["error"] == "internal error: RuntimeError: model call failed" for line in lines[:calls[0]])
+    assert all("label" in line for line in lines[calls[0]:]) and len(lines) == len(files)
+
+
+@pytest.mark.parametrize("samples", [0, 1, 9, 10, 11, 20, 25, 100, 101])
+def test_window_count_is_what_cut_windows_cuts(samples):
+    assert predict.window_count(samples, 10) == len(_Fake().windows(np.zeros(samples, np.float32))[0])

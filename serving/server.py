@@ -83,7 +83,7 @@ def make_model(config: ServingConfig, model_dir: str):
             return self.ready
 
         def classify(self, recordings: List[payload.Recording]) -> List[dict]:
-            results = []
+            decoded = []
             for r in recordings:
                 try:
                     if r.data is not None:
@@ -91,10 +91,10 @@ def make_model(config: ServingConfig, model_dir: str):
                     else:
                         samples = self.classifier.resample(r.samples, r.rate)
                     self.classifier.check(samples, r.name)
-                    results.append(self.classifier.classify_samples(samples))
                 except (AudioClfError, payload.BadRequest) as err:
                     raise InvalidInput(str(err)) from err
-            return results
+                decoded.append(samples)
+            return self.classifier.classify_recordings(decoded)   # the request's windows share the model's calls
 
         async def predict(self, body, headers=None, response_headers=None):
             try:

@@ -10,7 +10,7 @@ padded instead; bench/window_replay.py measured the change on kept cross-validat
 """
 import os
 import re
-from typing import List
+from typing import List, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -57,6 +57,11 @@ def cut_windows(samples: np.ndarray, clip_samples: int):
         windows.append(samples[None, -clip_samples:])
         added.append(len(samples) - full * clip_samples)
     return np.concatenate(windows), np.asarray(added)
+
+
+def window_count(samples: int, clip_samples: int) -> int:
+    """How many windows cut_windows cuts from a recording of `samples` samples."""
+    return max(1, -(-samples // clip_samples))
 
 
 def window_starts(samples: int, clip_samples: int, count: int) -> np.ndarray:
@@ -107,14 +112,29 @@ class Classifier:
         """(windows [n, clip_samples], samples of audio each window adds)."""
         return cut_windows(samples, self.clip_samples)
 
-    def classify_samples(self, samples: np.ndarray) -> dict:
-        windows, real = self.windows(samples)
+    def classify_recordings(self, recordings: Sequence[np.ndarray]) -> List[dict]:
+        """classify_samples for each recording (float samples at the model's rate), in order. Their windows
+        share the model calls, WINDOW_BATCH at a time (a short file has one to four windows; what sharing saves:
+        bench/bench_predict.py, part (c))."""
+        cuts = [self.windows(samples) for samples in recordings]
+        if not cuts:
+            return []
+        windows = np.concatenate([w for w, _ in cuts])
         probabilities = np.concatenate([
             self._classify(audio=tf.constant(windows[i:i + WINDOW_BATCH]))[export.OUTPUT_KEY].numpy()
             for i in range(0, len(windows), WINDOW_BATCH)])
+        ends = np.cumsum([len(w) for w, _ in cuts])
+        return [self._answer(samples, probabilities[end - len(w):end], real)
+                for samples, (w, real), end in zip(recordings, cuts, ends)]
+
+    def classify_samples(self, samples: np.ndarray) -> dict:
+        return self.classify_recordings([samples])[0]
+
+    def _answer(self, samples: np.ndarray, probabilities: np.ndarray, real: np.ndarray) -> dict:
+        """A recording's answer from its windows' probabilities and the audio each window adds."""
         mean = recording_probabilities(probabilities, real)
         best = int(np.argmax(mean))
-        starts = window_starts(len(samples), self.clip_samples, len(windows))
+        starts = window_starts(len(samples), self.clip_samples, len(probabilities))
         return {
             "label": self.label_names[best], "probability": round(float(mean[best]), 4),
             "probabilities": {n: round(float(p), 4) for n, p in zip(self.label_names, mean)},
@@ -134,10 +154,14 @@ class Classifier:
         """Refuses audio (at the model's rate) outside the limits, or with NaN/infinite samples."""
         audio.check_samples(samples, self.sample_rate, name, self.limits)
 
-    def classify_file(self, path: str) -> dict:
+    def load(self, path: str) -> np.ndarray:
+        """The file's samples as the model hears them (read), refused outside the limits (check)."""
         samples = self.read(path)
         self.check(samples, path)
-        return {"file": path, **self.classify_samples(samples)}
+        return samples
+
+    def classify_file(self, path: str) -> dict:
+        return {"file": path, **self.classify_samples(self.load(path))}
 
     def read_bytes(self, data: bytes, name: str) -> np.ndarray:
         """The bytes of an audio file (a model server's request), decoded as `read` decodes a file."""
