@@ -377,6 +377,7 @@ def main(argv=None):
     print(f"bench.stages: {machine_summary(gpus)}", flush=True)
     tmp = tempfile.mkdtemp(prefix="bench-stages-", dir=args.tmp_dir)
     load_before, start = os.getloadavg(), time.perf_counter()
+    commit = _util.git_commit()   # the code measured: read before this run writes its report and the README
     failed = True
     try:
         runner = run_all(args, settings, tmp)
@@ -386,10 +387,10 @@ def main(argv=None):
             window = (stamps[1], stamps[-1]) if len(stamps) > 2 else (None, None)
             gpu_entry["gpu_summary"] = monitor.gpu_summary(gpu_entry["gpu_samples"], *window)
         total_s = time.perf_counter() - start
-        text, rows = build_report(runner, args, load_before, os.getloadavg(), total_s, gpus)
+        text, rows = build_report(runner, args, load_before, os.getloadavg(), total_s, gpus, commit)
         _util.write_report(args.out, text)
         if args.update_readme:
-            update_readme(args.readme, readme_block(rows, runner.results, gpus, args.quick, total_s))
+            update_readme(args.readme, readme_block(rows, runner.results, gpus, args.quick, total_s, commit))
             print(f"(table written into {args.readme})")
         failed = any("error" in e for e in runner.results.values())
     finally:

@@ -186,7 +186,7 @@ def _tf_version():
         return "not installed"
 
 
-def build_report(runner, args, load_before, load_after, total_s, gpus):
+def build_report(runner, args, load_before, load_after, total_s, gpus, commit):
     results = runner.results
     rows = result_rows(results, runner.settings)
     lines = ["# Every stage of audioclf, one run on this machine", ""]
@@ -194,7 +194,7 @@ def build_report(runner, args, load_before, load_after, total_s, gpus):
         lines += _util.QUICK_NOTE
     lines += ["Machine:", ""] + _util.machine_lines([
         f"tensorflow {_tf_version()}; GPU: {', '.join(gpus) or 'none (no nvidia-smi or no GPU)'}",
-        f"git commit: {_util.git_commit()}",
+        f"git commit: {commit}",
         f"load average before / after: {' '.join(f'{v:.2f}' for v in load_before)} / "
         f"{' '.join(f'{v:.2f}' for v in load_after)}",
         f"benchmark wall time: {_minutes(total_s)}; "
@@ -254,12 +254,12 @@ def build_report(runner, args, load_before, load_after, total_s, gpus):
     return "\n".join(lines), rows
 
 
-def readme_block(rows, results, gpus, quick, total_s):
+def readme_block(rows, results, gpus, quick, total_s, commit):
     table = [[stage, text, memory_cells(results.get(key))[0]] for key, stage, text in rows]
     return "\n".join([
         f"All stages in one run of `.venv/bin/python -m bench.stages{' --quick' if quick else ''}` ({_minutes(total_s)}; "
         f"full report with how each figure is measured: `bench/results/stages{'_quick' if quick else ''}.md`) on "
-        f"{machine_summary(gpus)}; {time.strftime('%Y-%m-%d', time.gmtime())}, commit {_util.git_commit()}:",
+        f"{machine_summary(gpus)}; {time.strftime('%Y-%m-%d', time.gmtime())}, commit {commit}:",
         "",
         _util.table(["stage", "result", "peak memory MB (process tree PSS)"], table),
     ])

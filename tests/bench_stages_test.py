@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from bench import monitor, stages
+from bench import monitor, stages, stages_report
 
 pytestmark = pytest.mark.bench
 
@@ -110,3 +110,14 @@ def test_quick_run_measures_every_stage(tmp_path):
     # The real README's table is untouched (other parts of it may change meanwhile: not ours to watch).
     assert (REPO / "README.md").read_text().split(stages.README_START)[1].split(stages.README_END)[0] == \
         original.split(stages.README_START)[1].split(stages.README_END)[0]
+
+
+def test_the_readme_block_names_the_commit_read_when_the_run_started(monkeypatch):
+    # The run writes bench/results/stages.md before the README block: a git status read then would call the
+    # measured code "uncommitted changes" (it did on 2026-12-05). The block takes the commit read at the start.
+    def read_late():
+        raise AssertionError("git_commit read after the run")
+
+    monkeypatch.setattr(stages_report._util, "git_commit", read_late)
+    block = stages_report.readme_block([], {}, [], False, 65.0, "0de9744740ad")
+    assert block.splitlines()[0].endswith(", commit 0de9744740ad:")
