@@ -96,16 +96,11 @@ def projected_stack(layer, unrolled: bool):
 
 
 def keras_stack(layer):
-    """A function (audio -> embedding): the layer's framing and pooling around its Keras LSTM layers called
-    one after the other (what SpeakerEmbedding ran until 2026-12-05, and still runs under a TPUStrategy)."""
-
-    def call(audio):
-        x = layer.window_frames(audio)
-        for lstm in layer.lstms:
-            x = lstm(x)
-        return layer.pool_windows(x)
-
-    return call
+    """A function (audio -> embedding): the layer's framing and pooling around its Keras LSTM layers
+    (speaker_encoder.keras_lstms: what SpeakerEmbedding ran until 2026-12-05, and still runs under a
+    TPUStrategy)."""
+    from trainer import speaker_encoder as se  # pylint: disable=import-outside-toplevel
+    return lambda audio: layer.pool_windows(se.keras_lstms(layer.lstms, layer.window_frames(audio)))
 
 
 def wavefront_stack(layer):

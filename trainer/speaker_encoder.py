@@ -68,14 +68,20 @@ def fused_lstm_available() -> bool:
     return not isinstance(tf.distribute.get_strategy(), tpu)
 
 
+def keras_lstms(lstms, frames):
+    """The stacked Keras `lstms` called one after the other, as Keras runs them: what run_lstms computes
+    where the fused kernel cannot run (and what SpeakerEmbedding ran everywhere until 2026-12-05)."""
+    for lstm in lstms:
+        frames = lstm(frames)
+    return frames
+
+
 def run_lstms(lstms, frames):
     """(n, steps, features) -> (n, units): the stacked Keras `lstms`' last output, the last layer returning
     its last step only. Computed by BlockLSTMV2 (gate order i, f, c, o, no forget bias, no peepholes, no
     cell clip: the Keras LSTM's default sigmoid/tanh cell) where fused_lstm_available(), else by the layers."""
     if not fused_lstm_available():
-        for lstm in lstms:
-            frames = lstm(frames)
-        return frames
+        return keras_lstms(lstms, frames)
     x = tf.transpose(frames, [1, 0, 2])                                   # time-major, as the kernel reads it
     steps, batch = tf.cast(tf.shape(x)[0], tf.int64), tf.shape(x)[1]
     for layer, lstm in enumerate(lstms):
