@@ -143,25 +143,38 @@ def time_input(dataset, pass_steps, steps, epochs, batch, features=None):
 
 def time_training(dataset, s, steps, epochs):
     """model.fit of the real model on one device: (seconds of each epoch, time.time() at each epoch's
-    start and at the end of the last, parameter count)."""
+    start and at the end of the last, parameter count, CPU seconds of this process in each epoch).
+    CPU seconds / wall seconds of an epoch is the cores it kept busy: epoch 1 also traces the step and
+    fills the cache, much of it on one thread, so the later epochs say what training itself uses."""
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     from trainer import model as model_lib  # pylint: disable=import-outside-toplevel
     config = s["trainer"]
     tf.keras.utils.set_random_seed(config.seed)
     model = model_lib.compile_model(
         model_lib.build_model(config, s["sample_rate"], s["clip_samples"], s["num_classes"]), config)
-    times, stamps = [], []
+    times, stamps, cpu = [], [], []
+
+    def cpu_seconds():
+        t = os.times()
+        return t.user + t.system
 
     def begin(epoch, logs):
         stamps.append(time.time())
+        cpu.append(cpu_seconds())
         times.append(time.perf_counter())
 
     def end(epoch, logs):
         times[-1] = time.perf_counter() - times[-1]
+        cpu[-1] = cpu_seconds() - cpu[-1]
 
     timer = tf.keras.callbacks.LambdaCallback(on_epoch_begin=begin, on_epoch_end=end)
     model.fit(dataset(), epochs=epochs, steps_per_epoch=steps, callbacks=[timer], verbose=0)
-    return times, stamps + [time.time()], model.count_params()
+    return times, stamps + [time.time()], model.count_params(), cpu
+
+
+def steady_cores(epoch_s, epoch_cpu_s) -> float:
+    """Cores busy in epochs 2+ (CPU seconds over wall seconds, summed): what training keeps busy once traced."""
+    return sum(epoch_cpu_s[1:]) / sum(epoch_s[1:])
 
 
 def main():
@@ -181,12 +194,13 @@ def main():
         return time_input(dataset, pass_steps, steps, args.input_epochs, batch)
 
     def training():
-        times, _, params = time_training(dataset, s, steps, args.epochs)
-        return times, params
+        times, _, params, cpu = time_training(dataset, s, steps, args.epochs)
+        return times, params, cpu
 
     wait = not args.no_wait_idle
     (cold, warm), input_meter = _util.measure(input_alone, "input", wait_idle=wait, retries=args.retries)
-    (epochs, params), train_meter = _util.measure(training, "training", wait_idle=wait, retries=args.retries)
+    (epochs, params, epoch_cpu), train_meter = _util.measure(training, "training", wait_idle=wait,
+                                                             retries=args.retries)
 
     cold_rate = pass_steps * batch / cold
     warm_rates = [steps * batch / t for t in warm]
@@ -222,13 +236,15 @@ def main():
 
     cold_part = f"cold first pass (disk, gunzip, parse{', cache fill' if config.cache else ''})"
     warm_part = "from cache" if config.cache else "later epochs (no cache: from disk)"
-    rows = [[f"(a) input alone, {cold_part}", f"{cold:.2f}", f"{cold_rate:.1f}", f"{cold_rate * clip_s:.0f}"],
+    rows = [[f"(a) input alone, {cold_part}", f"{cold:.2f}", f"{cold_rate:.1f}", f"{cold_rate * clip_s:.0f}", "-"],
             [f"(a) input alone, {warm_part}: median (each epoch)", each(warm), f"{input_rate:.1f}",
-             f"{input_rate * clip_s:.0f}"],
-            ["(b) training, epoch 1 (not counted)", f"{epochs[0]:.2f}", f"{steps * batch / epochs[0]:.1f}", "-"],
+             f"{input_rate * clip_s:.0f}", "-"],
+            ["(b) training, epoch 1 (not counted)", f"{epochs[0]:.2f}", f"{steps * batch / epochs[0]:.1f}", "-",
+             f"{epoch_cpu[0] / epochs[0]:.2f}"],
             ["(b) training, epochs 2+: median (each epoch)", each(epochs[1:]), f"{train_rate:.1f}",
-             f"{train_rate * clip_s:.0f}"]]
-    lines += [_util.table(["part", "seconds per epoch", "examples/s", "seconds of audio/s"], rows), ""]
+             f"{train_rate * clip_s:.0f}", f"{steady_cores(epochs, epoch_cpu):.2f}"]]
+    lines += [_util.table(["part", "seconds per epoch", "examples/s", "seconds of audio/s",
+                           "cores busy (CPU s / wall s)"], rows), ""]
     lines += [f"Input (later epochs) / training: **{ratio:.1f}x** ({verdict}, threshold {NOT_BOTTLENECK:g}x); "
               f"cold first pass / training: {cold_ratio:.1f}x"
               + (" (the first epoch may wait for the input)." if cold_ratio < NOT_BOTTLENECK else "."), "",

@@ -9,6 +9,7 @@ import types
 from importlib import metadata
 
 from bench import _util
+from bench.bench_training import steady_cores
 from pipeline.summary_schema import RunSummary
 from trainer.config import ACCURACY_METRIC
 
@@ -132,7 +133,11 @@ def result_rows(results, settings):
             rate = _rate_of(t["epoch_s"][1:], n)
             text = (f"**{_num(rate)} examples/s** (median of epochs 2-{len(t['epoch_s'])}, {t['steps']} steps of "
                     f"{t['batch']}; epoch 1 {t['epoch_s'][0]:.1f} s not counted; {t['params']:,} parameters)")
-            if t.get("own_cores") is not None:   # CPU seconds / wall seconds of the whole timed fit
+            if t.get("epoch_cpu_s") and len(t["epoch_s"]) > 1:   # CPU seconds / wall seconds of epochs 2+
+                text += f"; **{steady_cores(t['epoch_s'], t['epoch_cpu_s']):.2f} cores** busy in epochs 2+"
+                if t.get("own_cores") is not None:
+                    text += f" ({t['own_cores']:.2f} over the whole fit, epoch 1's tracing included)"
+            elif t.get("own_cores") is not None:   # CPU seconds / wall seconds of the whole timed fit
                 text += f"; **{t['own_cores']:.2f} cores** busy in `model.fit` (all epochs)"
             gpu = results[key].get("gpu_summary")
             if gpu:

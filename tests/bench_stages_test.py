@@ -121,3 +121,15 @@ def test_the_readme_block_names_the_commit_read_when_the_run_started(monkeypatch
     monkeypatch.setattr(stages_report._util, "git_commit", read_late)
     block = stages_report.readme_block([], {}, [], False, 65.0, "0de9744740ad")
     assert block.splitlines()[0].endswith(", commit 0de9744740ad:")
+
+
+def test_training_row_gives_the_cores_of_the_epochs_after_the_first():
+    # Epoch 1 traces the step and fills the cache, largely on one thread: the whole fit's average (1.19 in the
+    # 2026-12-05 run) understated what training keeps busy. The row leads with epochs 2+ and keeps the average.
+    training = {"epoch_s": [20.0, 10.0, 10.0], "epoch_cpu_s": [26.0, 18.0, 19.0], "stamps": [], "params": 1000,
+                "steps": 94, "batch": 16, "gpus": [], "own_cores": 1.19}
+    rows = {key: text for key, _, text in stages_report.result_rows({"training": {"result": training}}, {})}
+    assert "**1.85 cores** busy in epochs 2+ (1.19 over the whole fit, epoch 1's tracing included)" in rows["training"]
+    del training["epoch_cpu_s"]   # a result written before the per-epoch CPU seconds: the old wording
+    rows = {key: text for key, _, text in stages_report.result_rows({"training": {"result": training}}, {})}
+    assert "**1.19 cores** busy in `model.fit` (all epochs)" in rows["training"]
