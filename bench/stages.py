@@ -165,8 +165,8 @@ def stage_training(p):
     files, n, pass_steps = bt.train_split(examples, batch)
     (times, stamps, params, cpu), meter = _measure(
         p, lambda: bt.time_training(bt.training_dataset(files, s), s, pass_steps, p["epochs"]), "training")
-    return {"epoch_s": times, "epoch_cpu_s": cpu, "stamps": stamps, "params": params, "steps": pass_steps, "batch": batch,
-            "train_examples": n, "gpus": [g.name for g in gpus], **meter}
+    return {"epoch_s": times, "epoch_cpu_s": cpu, "stamps": stamps, "params": params, "steps": pass_steps,
+            "batch": batch, "train_examples": n, "gpus": [g.name for g in gpus], **meter}
 
 
 def stage_predict(p):

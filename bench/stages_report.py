@@ -239,7 +239,8 @@ def build_report(runner, args, load_before, load_after, total_s, gpus, commit):
         "traced beforehand; GPU hidden.",
         "- **training**: model.fit of trainer.model.build_model on the demo's train split with its trainer settings, "
         "one device, one pass per epoch; epoch 1 (tracing, cache fill) not counted. CPU: GPU hidden "
-        "(CUDA_VISIBLE_DEVICES=''). GPU: nvidia-smi utilization.gpu and memory.used sampled every 0.2 s, over "
+        "(CUDA_VISIBLE_DEVICES=''); cores busy = the process's CPU seconds over wall seconds in epochs 2+. "
+        "GPU: nvidia-smi utilization.gpu and memory.used sampled every 0.2 s, over "
         "epochs 2+.",
         "- **predict**: the process pinned to one CPU, TensorFlow with 1 intra-op and 1 inter-op thread, the demo's "
         "pushed model; classify_file (decode, resample, window, classify) on each corpus file after one untimed "
