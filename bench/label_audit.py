@@ -101,14 +101,23 @@ def with_formant_answers(run: str, results: str, work: str, workers: int) -> Lis
 
 def audit(run_list: Sequence[str], min_disagree: float, min_utterances: int,
           results: str = KFOLD_RESULTS, work: Optional[str] = None, workers: int = 2,
-          listen: Optional[str] = None, top_errors: int = 10) -> dict:
+          listen: Optional[str] = None, top_errors: int = 10, listen_also: Sequence[str] = ()) -> dict:
     """`work`: bench.kfold's feature folder, for the formant witness; None leaves it out. `listen`: where to
-    write a page to listen to the suspects beside reference speakers (bench/listening_page.py)."""
+    write a page to listen to the suspects beside reference speakers (bench/listening_page.py), with the
+    speakers `listen_also` names (the last part of their ids) after them, not as suspects."""
     runs = {name: with_formant_answers(name, results, work, workers) if work else
             [r for fold in read_run_here(name, results)[0] for r in fold["rows"]] for name in run_list}
     flagged = suspects(runs, min_disagree, min_utterances)
     if listen:
-        listening_page.write(listen, flagged, pooled_by_speaker(runs), source=f"bench.label_audit --runs {','.join(run_list)}")
+        by_speaker = pooled_by_speaker(runs)
+        short = {s.rsplit("/", 1)[-1]: s for s in by_speaker}
+        unknown = [s for s in listen_also if s not in short]
+        if unknown:
+            raise SystemExit(f"bench: error: --listen-also {unknown[0]}: no such speaker in the runs' rows.")
+        flagged_ids = {f["speaker"] for f in flagged}
+        also = [speaker_facts(short[s], by_speaker[short[s]]) for s in listen_also if short[s] not in flagged_ids]
+        listening_page.write(listen, flagged, by_speaker, source=f"bench.label_audit --runs {','.join(run_list)}",
+                             also=also)
     names = {s["speaker"] for s in flagged}
     per_run = []
     for name, rows in runs.items():
@@ -180,9 +189,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="list the N speakers outside the suspects with the most model errors")
     parser.add_argument("--listen", metavar="FILE.html",
                         help="also write a page to listen to the suspects beside reference speakers of their corpus")
+    parser.add_argument("--listen-also", default="", metavar="SPEAKERS",
+                        help="comma-separated speakers (last part of the id) to put on the page after the suspects, "
+                             "e.g. those other witnesses contradict (bench/results/gender_cnn_check.md)")
     args = parser.parse_args(argv)
     result = audit(run_names(args.runs), args.min_disagree, args.min_utterances, args.results,
-                   None if args.no_formants else args.work, args.workers, args.listen, args.top_errors)
+                   None if args.no_formants else args.work, args.workers, args.listen, args.top_errors,
+                   [s.strip() for s in args.listen_also.split(",") if s.strip()])
     _util.write_report(args.out, markdown(result), result)
     if args.listen:
         print(f"(listening page: {args.listen})")

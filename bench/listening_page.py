@@ -9,7 +9,7 @@ the page works from where it is written as long as the checkout's data/ is besid
 import html
 import os
 import statistics
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 REFERENCE_UTTERANCES = 3
 CLASSIFIERS = ("pitch", "mfcc", "model")
@@ -58,10 +58,20 @@ def _section(title: str, detail: str, paths: List[str], page_dir: str) -> str:
             + "".join(_audio(p, page_dir) for p in paths) + "</ul></section>")
 
 
-def write(path: str, suspects: List[dict], by_speaker: Dict[str, List[dict]], source: Optional[str] = None) -> str:
-    """Writes the page to `path` (through a temporary file: never half-written); returns `path`."""
+def _speaker_section(kind: str, facts: dict, by_speaker: Dict[str, List[dict]], page_dir: str) -> str:
+    said = ", ".join(f"{NAMES.get(k[:-len('_disagrees')], k)} {v:.0%}"
+                     for k, v in facts.items() if k.endswith("_disagrees") and v is not None)
+    f0 = "-" if facts["median_f0_hz"] is None else f"{facts['median_f0_hz']:.0f} Hz"
+    return _section(f"{kind} {facts['speaker'].rsplit('/', 1)[-1]}: labelled {facts['label']}",
+                    f"median F0 {f0}; disagree with the label: {said}", playable(by_speaker[facts["speaker"]]), page_dir)
+
+
+def write(path: str, suspects: List[dict], by_speaker: Dict[str, List[dict]], source: Optional[str] = None,
+          also: Sequence[dict] = ()) -> str:
+    """Writes the page to `path` (through a temporary file: never half-written); returns `path`. `also`: other
+    speakers' facts (label_audit.speaker_facts), listed after the suspects of their corpus, not as suspects."""
     page_dir = os.path.dirname(os.path.abspath(path))
-    names = {s["speaker"] for s in suspects}
+    names = {s["speaker"] for s in suspects} | {s["speaker"] for s in also}
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>Label audit: listen to the suspects</title>",
              "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}audio{vertical-align:middle}"
              "section{border-top:1px solid #ccc}li{list-style:none;margin:.3em 0}</style></head><body>",
@@ -74,19 +84,17 @@ def write(path: str, suspects: List[dict], by_speaker: Dict[str, List[dict]], so
         parts.append(f"<p>From {html.escape(source)}.</p>")
     if not suspects:
         parts.append("<p>No speaker meets the audit's criterion.</p>")
-    for corpus in sorted({s["corpus"] for s in suspects}):
+    if also:
+        parts.append("<p>After the suspects, marked <em>Also</em>: speakers the audit does not flag (its two "
+                     "baselines do not both contradict them often enough) whose labels other witnesses contradict.</p>")
+    for corpus in sorted({s["corpus"] for s in suspects} | {s["corpus"] for s in also}):
         parts.append(f"<h2>{html.escape(corpus)}</h2>")
         for label, ref in sorted(references(by_speaker, corpus, names).items()):
             parts.append(_section(f"Reference {label}: {ref['speaker'].rsplit('/', 1)[-1]}",
                                   f"labelled {label}, median F0 {ref['median_f0_hz']:.0f} Hz; every classifier agrees",
                                   ref["paths"], page_dir))
-        for s in (s for s in suspects if s["corpus"] == corpus):
-            said = ", ".join(f"{NAMES.get(k[:-len('_disagrees')], k)} {v:.0%}"
-                             for k, v in s.items() if k.endswith("_disagrees") and v is not None)
-            f0 = "-" if s["median_f0_hz"] is None else f"{s['median_f0_hz']:.0f} Hz"
-            parts.append(_section(f"Suspect {s['speaker'].rsplit('/', 1)[-1]}: labelled {s['label']}",
-                                  f"median F0 {f0}; disagree with the label: {said}",
-                                  playable(by_speaker[s["speaker"]]), page_dir))
+        parts += [_speaker_section("Suspect", s, by_speaker, page_dir) for s in suspects if s["corpus"] == corpus]
+        parts += [_speaker_section("Also", s, by_speaker, page_dir) for s in also if s["corpus"] == corpus]
     parts.append("</body></html>\n")
     tmp = f"{path}.tmp"
     with open(tmp, "w", encoding="utf-8") as f:

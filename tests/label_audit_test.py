@@ -103,6 +103,21 @@ def test_the_listening_page_links_each_suspect_and_a_reference_per_label(tmp_pat
     assert not list(page.parent.glob("*.tmp"))
 
 
+def test_the_listening_page_adds_named_speakers_after_the_suspects(results, tmp_path):
+    page = tmp_path / "listen.html"
+    label_audit.audit(["a", "b"], 0.8, 5, str(results), listen=str(page), listen_also=["pitch-only", "flipped"])
+    text = page.read_text()
+    assert text.count("Suspect flipped: labelled M") == 1 and "Also flipped" not in text   # a suspect stays one
+    assert "Also pitch-only: labelled F" in text and "pitch rule 100%, MFCC + LR 0%, model 0%" in text
+    assert text.index("Suspect flipped") < text.index("Also pitch-only")
+    assert "Reference F: clean-f" in text
+    label_audit.audit(["a", "b"], 0.8, 5, str(results), listen=str(page), listen_also=["clean-f"])
+    text = page.read_text()   # a speaker listed as "Also" is never a reference (clean-f was the only F one)
+    assert "Also clean-f: labelled F" in text and "Reference F" not in text and "Reference M: clean-m" in text
+    with pytest.raises(SystemExit, match="--listen-also nobody: no such speaker"):
+        label_audit.audit(["a"], 0.8, 5, str(results), listen=str(page), listen_also=["nobody"])
+
+
 @pytest.mark.parametrize("runs", ["", ",", " , "])
 def test_a_runs_list_naming_no_run_is_refused_before_a_report_is_written(tmp_path, runs):
     out = tmp_path / "label_audit.md"
