@@ -125,9 +125,15 @@ def female_log_odds(network, samples: np.ndarray) -> float:
 
 
 def score_paths(paths: List[str], cache: str) -> Dict[str, float]:
-    """path -> the CNN's female log-odds, kept in `cache`/scores.json so a second run reads them."""
+    """path -> the CNN's female log-odds, kept in `cache`/scores.json so a second run reads them (scores made
+    with other feature settings are made anew)."""
     store = os.path.join(cache, "scores.json")
-    scores = json.load(open(store, encoding="utf-8")) if os.path.exists(store) else {}
+    settings = {"wheel": WHEEL, "patch_step": PATCH_STEP, "energy_ratio": ENERGY_RATIO, "rate": RATE}
+    saved = {}
+    if os.path.exists(store):
+        with open(store, encoding="utf-8") as f:
+            saved = json.load(f)
+    scores = saved.get("scores", {}) if saved.get("settings") == settings else {}
     todo = [p for p in paths if p not in scores]
     if todo:
         import pipeline  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import  (legacy Keras first)
@@ -139,7 +145,7 @@ def score_paths(paths: List[str], cache: str) -> Dict[str, float]:
             if i % 100 == 0 or i == len(todo):
                 print(f"gender CNN: {i}/{len(todo)} utterances", flush=True)
         with open(store + ".part", "w", encoding="utf-8") as f:
-            json.dump(scores, f)
+            json.dump({"settings": settings, "scores": scores}, f)
         os.replace(store + ".part", store)
     return scores
 

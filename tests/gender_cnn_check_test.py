@@ -1,5 +1,7 @@
 """bench/gender_cnn_check.py without the network: its features (a 24-band log mel spectrogram, standardized
 68-frame patches of the frames with speech energy) and the stacking, which is fitted on the other folds only."""
+import json
+
 import numpy as np
 import pytest
 
@@ -115,3 +117,17 @@ def test_contradicted_voices_are_chosen_without_the_model_and_set_the_ceiling():
     got = check.ceilings(table, ["a/1"])
     assert got["a"] == {"utterances": 40, "contradicted": 10, "ceiling": 0.75, "rule": 0.45, "ceiling_minus_rule": 30.0}
     assert got["pooled"]["ceiling"] == 0.8 and got["pooled"]["rule"] == round(28 / 50, 4)
+
+
+def test_cached_scores_are_reused_only_under_the_same_feature_settings(tmp_path, monkeypatch):
+    settings = {"wheel": check.WHEEL, "patch_step": check.PATCH_STEP, "energy_ratio": check.ENERGY_RATIO,
+                "rate": check.RATE}
+    (tmp_path / "scores.json").write_text(json.dumps({"settings": settings, "scores": {"/a.flac": 1.5}}))
+    assert check.score_paths(["/a.flac"], str(tmp_path)) == {"/a.flac": 1.5}   # no network, no audio read
+    monkeypatch.setattr(check, "PATCH_STEP", check.PATCH_STEP + 1)
+    def fetch(cache):
+        raise RuntimeError("scoring anew")
+
+    monkeypatch.setattr(check, "fetch_weights", fetch)
+    with pytest.raises(RuntimeError, match="scoring anew"):
+        check.score_paths(["/a.flac"], str(tmp_path))
