@@ -25,7 +25,7 @@ import numpy as np
 
 from bench import _util, embedding_check, speaker_embeddings
 from bench.kfold_results import KFOLD_RESULTS, read_run_here
-from bench.kfold_summary import accuracy, difference, difference_cell
+from bench.kfold_summary import accuracy, accuracy_cell, difference, difference_cell
 from trainer import speaker_student
 from trainer.speaker_encoder import WINDOW_FRAMES
 from trainer.speaker_student import TRAIN_STEP
@@ -208,10 +208,6 @@ def check(run: str, students: Sequence[str], epochs: int, seed: int, clip_second
 
 
 def markdown(result: dict) -> str:
-    def acc(a):
-        ci = a["speaker_ci95"]
-        return f"{a['accuracy']:.3f}" + (f" ({ci[0]:.3f}-{ci[1]:.3f})" if ci else "")
-
     rows = [("teacher (GE2E, 3 LSTMs of 256)", result["teacher"], "-", "-")]
     rows += [(n, s, ", ".join(f"{c:.2f}" for c in s["test_cosine"]), s["train_seconds"])
              for n, s in result["students"].items()]
@@ -222,12 +218,13 @@ def markdown(result: dict) -> str:
                               f"run: {result['run']} (its folds), clips of {result['clip_seconds']:g} s as predict "
                               f"cuts them; students trained {result['epochs']} epochs per fold, seed {result['seed']}"]),
         "",
-        f"The run's model: {acc(result['teacher']['model'])}; the pitch rule: {acc(result['teacher']['pitch'])}.",
+        f"The run's model: {accuracy_cell(result['teacher']['model'])}; "
+        f"the pitch rule: {accuracy_cell(result['teacher']['pitch'])}.",
         "", _util.table(["encoder", "embedding LR", "embedding - rule", "- teacher, points (paired)",
                          f"fused with the run's model, w = {FUSED_WEIGHT}",
                          "fused - model", *corpora, "test-window cosine to the teacher per fold", "training s"],
-                        [[n, acc(s["embedding"]), difference_cell(s["embedding_minus_pitch"]),
-                          difference_cell(s["minus_teacher"]) if "minus_teacher" in s else "-", acc(s["fused"]),
+                        [[n, accuracy_cell(s["embedding"]), difference_cell(s["embedding_minus_pitch"]),
+                          difference_cell(s["minus_teacher"]) if "minus_teacher" in s else "-", accuracy_cell(s["fused"]),
                           difference_cell(s["fused_minus_model"]), *(f"{s['per_corpus'][c]:.3f}" for c in corpora),
                           cos, secs] for n, s, cos, secs in rows]), ""])
 

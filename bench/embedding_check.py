@@ -37,7 +37,7 @@ from sklearn.preprocessing import StandardScaler
 
 from bench import _util, speaker_embeddings
 from bench.kfold_results import KFOLD_RESULTS, read_folds, report_path, run_names
-from bench.kfold_summary import accuracy, difference, difference_cell
+from bench.kfold_summary import accuracy, accuracy_cell, corpus_shares, difference, difference_cell
 
 C_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 FUSION_WEIGHTS = (0.5, 1.0, 2.0, 4.0)   # model log-odds + w x the LR's: what trainer/speaker_head.py builds in
@@ -141,10 +141,7 @@ def check(names: Sequence[str], embeddings: Dict[str, np.ndarray], results: str 
             **{key: accuracy(rows, key) for key in KEYS},
             **{f"{key}_minus_pitch": difference(rows, key, "pitch") for key in ("model", "embedding", "vote")},
             "fused": {f"{w:g}": accuracy(rows, f"fused_{w:g}") for w in FUSION_WEIGHTS},
-            "per_corpus": {c: {key: round(sum(r[key] == r["truth"] for r in part) / len(part), 4) for key in KEYS}
-                           | {"utterances": len(part)}
-                           for c in sorted({r["corpus"] for r in rows})
-                           for part in [[r for r in rows if r["corpus"] == c]]},
+            "per_corpus": corpus_shares(rows, KEYS),
             "without_suspects": {"utterances": len(rest), **{key: accuracy(rest, key) for key in KEYS},
                                  "vote_minus_pitch": difference(rest, "vote", "pitch")} if theirs else None,
             "suspects": {"utterances": len(theirs),
@@ -154,10 +151,6 @@ def check(names: Sequence[str], embeddings: Dict[str, np.ndarray], results: str 
 
 
 def markdown(result: dict, embeddings_file: str) -> str:
-    def acc(a):
-        ci = a["speaker_ci95"]
-        return f"{a['accuracy']:.3f}" + (f" ({ci[0]:.3f}-{ci[1]:.3f})" if ci else "")
-
     runs = result["runs"]
     lines = [f"# A pretrained speaker embedding beside the model and the pitch rule"
              f"{' (left-out corpora)' if result['loco'] else ''}", "",
@@ -169,14 +162,15 @@ def markdown(result: dict, embeddings_file: str) -> str:
              "",
              _util.table(["run", "utterances", "model", "pitch rule", "embedding LR", "vote of the three", "any right",
                           "model - rule", "embedding - rule", "vote - rule", "C chosen"],
-                         [[n, r["utterances"], acc(r["model"]), acc(r["pitch"]), acc(r["embedding"]), acc(r["vote"]),
-                           acc(r["any"]), difference_cell(r["model_minus_pitch"]),
+                         [[n, r["utterances"], accuracy_cell(r["model"]), accuracy_cell(r["pitch"]),
+                           accuracy_cell(r["embedding"]), accuracy_cell(r["vote"]),
+                           accuracy_cell(r["any"]), difference_cell(r["model_minus_pitch"]),
                            difference_cell(r["embedding_minus_pitch"]), difference_cell(r["vote_minus_pitch"]),
                            ", ".join(f"{c:g}" for c in r["c_chosen"])] for n, r in runs.items()]), "",
              "The model and the embedding LR as one product of experts (what `trainer.speaker_embedding_head: "
              "fitted` builds into the model): the model's log-odds + w x the LR's, per weight w:", "",
              _util.table(["run", *(f"w = {w:g}" for w in FUSION_WEIGHTS)],
-                         [[n, *(acc(r["fused"][f"{w:g}"]) for w in FUSION_WEIGHTS)] for n, r in runs.items()]), "",
+                         [[n, *(accuracy_cell(r["fused"][f"{w:g}"]) for w in FUSION_WEIGHTS)] for n, r in runs.items()]), "",
              "Per corpus (accuracy):", "",
              _util.table(["run", "corpus", "utterances", "model", "pitch rule", "embedding LR", "vote", "any right"],
                          [[n, c, v["utterances"], *(f"{v[k]:.3f}" for k in KEYS)]
@@ -192,7 +186,7 @@ def markdown(result: dict, embeddings_file: str) -> str:
                   "Pooled without the suspects' utterances (as the label audit reports it):", "",
                   _util.table(["run", "utterances", "model", "pitch rule", "embedding LR", "vote", "any right",
                                "vote - rule"],
-                              [[n, w["utterances"], *(acc(w[k]) for k in KEYS), difference_cell(w["vote_minus_pitch"])]
+                              [[n, w["utterances"], *(accuracy_cell(w[k]) for k in KEYS), difference_cell(w["vote_minus_pitch"])]
                                for n, r in runs.items() for w in [r["without_suspects"]] if w]), ""]
     return "\n".join(lines)
 

@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from bench import _util
-from bench.kfold_summary import accuracy, difference, difference_cell
+from bench.kfold_summary import accuracy, accuracy_cell, difference, difference_cell
 from bench.kfold_results import KFOLD_RESULTS, class1_probability, read_folds, run_names
 from components.audio_evaluator.real_speech import LABEL_OF_GENDER
 
@@ -122,18 +122,15 @@ def check(names: Sequence[str], results: str = KFOLD_RESULTS) -> dict:
 
 
 def markdown(result: dict) -> str:
-    def acc(a):
-        ci = a["speaker_ci95"]
-        return f"{a['accuracy']:.3f}" + (f" ({ci[0]:.3f}-{ci[1]:.3f})" if ci else "")
-
     return "\n".join([
         f"# Averaging models of several k-fold runs ({', '.join(result['runs'])})", "",
         *_util.machine_lines([f"git commit: {_util.git_commit()}"]), "",
         f"{result['utterances']} utterances of {result['speakers']} speakers, each scored by one model per run "
         "that never heard its speaker. Pooled single-utterance accuracy (speaker-bootstrap 95 % interval):", "",
         _util.table(["classifier", "accuracy"],
-                    [["pitch rule", acc(result["pitch"])]] + [[f"run {n}", acc(a)] for n, a in result["singles"].items()]
-                    + [[f"**average of all {len(result['runs'])}**", acc(result["average"])]]), "",
+                    [["pitch rule", accuracy_cell(result["pitch"])]]
+                    + [[f"run {n}", accuracy_cell(a)] for n, a in result["singles"].items()]
+                    + [[f"**average of all {len(result['runs'])}**", accuracy_cell(result["average"])]]), "",
         f"Average of all - pitch rule: {difference_cell(result['average_minus_pitch'])} points; average of all - "
         f"the runs' mean accuracy: {result['average_minus_runs_mean_points']:+.2f} points.", "",
         "By ensemble size (every choice of k runs, or a fixed sample of 2000):", "",

@@ -32,7 +32,7 @@ from sklearn.linear_model import LogisticRegression
 
 from bench import _util
 from bench.kfold_results import KFOLD_RESULTS, class1_probability, read_folds, report_path, run_names
-from bench.kfold_summary import accuracy, difference, difference_cell
+from bench.kfold_summary import accuracy, accuracy_cell, corpus_shares, difference, difference_cell
 
 CLIP = 1e-4   # probabilities are rounded to 4 places: keep the logit finite
 
@@ -75,18 +75,11 @@ def check(names: Sequence[str], results: str = KFOLD_RESULTS, loco: bool = False
             **{key: accuracy(rows, key) for key in ("model", "pitch", "stacked", "either")},
             "stacked_minus_pitch": difference(rows, "stacked", "pitch"),
             "stacked_minus_model": difference(rows, "stacked", "model"),
-            "per_corpus": {c: {key: round(sum(r[key] == r["truth"] for r in part) / len(part), 4)
-                               for key in ("model", "pitch", "stacked", "either")} | {"utterances": len(part)}
-                           for c in sorted({r["corpus"] for r in rows})
-                           for part in [[r for r in rows if r["corpus"] == c]]}}
+            "per_corpus": corpus_shares(rows, ("model", "pitch", "stacked", "either"))}
     return {"runs": runs, "loco": loco}
 
 
 def markdown(result: dict) -> str:
-    def acc(a):
-        ci = a["speaker_ci95"]
-        return f"{a['accuracy']:.3f}" + (f" ({ci[0]:.3f}-{ci[1]:.3f})" if ci else "")
-
     runs = result["runs"]
     title = ("left-out corpora, each stacked on the other" if result["loco"] else "stacked on the other folds")
     lines = [f"# The model fused with the pitch ({title}), and the either-right oracle", "",
@@ -94,7 +87,8 @@ def markdown(result: dict) -> str:
              "Pooled single-utterance accuracy (speaker-bootstrap 95 % interval); stacked - rule is paired:", "",
              _util.table(["run", "utterances", "model", "pitch rule", "stacked (model + F0)", "either decision right",
                           "stacked - rule, points", "stacked - model, points"],
-                         [[n, r["utterances"], acc(r["model"]), acc(r["pitch"]), acc(r["stacked"]), acc(r["either"]),
+                         [[n, r["utterances"], accuracy_cell(r["model"]), accuracy_cell(r["pitch"]),
+                           accuracy_cell(r["stacked"]), accuracy_cell(r["either"]),
                            difference_cell(r["stacked_minus_pitch"]), difference_cell(r["stacked_minus_model"])]
                           for n, r in runs.items()]), "",
              "Per corpus (accuracy):", "",

@@ -34,7 +34,7 @@ from sklearn.linear_model import LogisticRegression
 
 from bench import _util
 from bench.kfold_results import KFOLD_RESULTS, class1_probability, read_run_here, run_names
-from bench.kfold_summary import accuracy, difference, difference_cell
+from bench.kfold_summary import accuracy, accuracy_cell, corpus_shares, difference, difference_cell
 
 WHEEL = "inaSpeechSegmenter==0.6.8"
 WEIGHTS = "inaSpeechSegmenter/keras_male_female_cnn.hdf5"   # outputs (female, male)
@@ -207,10 +207,7 @@ def check(names: Sequence[str], speakers: Sequence[str], cache: str, results: st
                       **{k: accuracy(rows, k) for k in ("model", "pitch", "cnn", "stacked")},
                       "cnn_minus_pitch": difference(rows, "cnn", "pitch"),
                       "stacked_minus_model": difference(rows, "stacked", "model"),
-                      "per_corpus": {c: {k: round(sum(r[k] == r["truth"] for r in part) / len(part), 4)
-                                         for k in ("model", "pitch", "cnn", "stacked")} | {"utterances": len(part)}
-                                     for c in sorted({r["corpus"] for r in rows})
-                                     for part in [[r for r in rows if r["corpus"] == c]]}}
+                      "per_corpus": corpus_shares(rows, ("model", "pitch", "cnn", "stacked"))}
         runs[name]["contradicted"] = contradicted(rows)
         runs[name]["ceilings"] = ceilings(rows, runs[name]["contradicted"])
         for r in rows:
@@ -226,10 +223,6 @@ def check(names: Sequence[str], speakers: Sequence[str], cache: str, results: st
 
 
 def markdown(result: dict) -> str:
-    def acc(a):
-        ci = a["speaker_ci95"]
-        return f"{a['accuracy']:.3f}" + (f" ({ci[0]:.3f}-{ci[1]:.3f})" if ci else "")
-
     runs = result["runs"]
     return "\n".join([
         f"# A network trained for gender as a witness: {result['wheel']}'s male/female CNN", "",
@@ -238,8 +231,8 @@ def markdown(result: dict) -> str:
         "stacked = LR on [model logit, CNN log-odds] fitted on the other folds:", "",
         _util.table(["run", "utterances (CNN unscored, counted wrong)", "model", "pitch rule", "CNN alone", "stacked",
                      "CNN - rule, points", "stacked - model, points"],
-                    [[n, f"{r['utterances']} ({r['cnn_unscored']})", acc(r["model"]), acc(r["pitch"]), acc(r["cnn"]),
-                      acc(r["stacked"]),
+                    [[n, f"{r['utterances']} ({r['cnn_unscored']})", accuracy_cell(r["model"]),
+                      accuracy_cell(r["pitch"]), accuracy_cell(r["cnn"]), accuracy_cell(r["stacked"]),
                       difference_cell(r["cnn_minus_pitch"]), difference_cell(r["stacked_minus_model"])]
                      for n, r in runs.items()]), "",
         "Per corpus (accuracy):", "",

@@ -2,7 +2,7 @@
 intervals, paired model-minus-baseline differences, and the Markdown tables (bench/kfold.py runs the folds)."""
 import datetime
 import os
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -61,6 +61,21 @@ def accuracy_rows(summary: dict, minus: str, label=lambda k: k) -> List[List[obj
     return [["pitch rule" if k == "pitch" else label(k), *[f"{by_corpus[c]['accuracy']:.3f}" for c in columns],
              *[difference_cell(summary[d][k]) if k in summary[d] else "-" for d in (minus, "minus_rule")]]
             for k, by_corpus in summary["accuracy"].items()]
+
+
+def corpus_shares(rows: List[dict], keys: Sequence[str]) -> Dict[str, dict]:
+    """corpus -> {key: share of its rows right (4 places), ..., "utterances": n}: per-corpus accuracies
+    without intervals, for the checks' per-corpus tables."""
+    return {c: {key: round(sum(r[key] == r["truth"] for r in part) / len(part), 4) for key in keys}
+            | {"utterances": len(part)}
+            for c in sorted({r["corpus"] for r in rows})
+            for part in [[r for r in rows if r["corpus"] == c]]}
+
+
+def accuracy_cell(a: dict) -> str:
+    """An `accuracy` as a table cell: the accuracy and its speaker-bootstrap interval, when it has one."""
+    ci = a["speaker_ci95"]
+    return f"{a['accuracy']:.3f}" + (f" ({ci[0]:.3f}-{ci[1]:.3f})" if ci else "")
 
 
 def difference_cell(d: dict) -> str:

@@ -24,7 +24,7 @@ import numpy as np
 
 from bench import _util, embedding_check, speaker_embeddings
 from bench.kfold_results import KFOLD_RESULTS
-from bench.kfold_summary import difference_cell
+from bench.kfold_summary import accuracy_cell, difference_cell
 
 DEFAULT_VARIANTS = "160:160,80:160,80:80,40:160,40:80"
 FUSED_WEIGHT = "2"   # trainer.speaker_embedding_weight of the default recipe
@@ -113,10 +113,6 @@ def check(run: str, variants: Sequence[Tuple[int, int]], clip_seconds: float, re
 
 
 def markdown(result: dict) -> str:
-    def acc(a):
-        ci = a["speaker_ci95"]
-        return f"{a['accuracy']:.3f}" + (f" ({ci[0]:.3f}-{ci[1]:.3f})" if ci else "")
-
     rows = result["variants"]
     first = rows[0]
     corpora = sorted(first["per_corpus"])
@@ -125,15 +121,15 @@ def markdown(result: dict) -> str:
         *_util.machine_lines([f"git commit: {_util.git_commit()}",
                               f"run: {result['run']} ({first['utterances']} utterances; its folds), "
                               f"clips of {result['clip_seconds']:g} s as predict cuts them"]), "",
-        f"The run's model: {acc(first['model'])}; the pitch rule: {acc(first['pitch'])}. Per window setting, "
+        f"The run's model: {accuracy_cell(first['model'])}; the pitch rule: {accuracy_cell(first['pitch'])}. Per window setting, "
         "a logistic regression on the in-model encoder's embeddings, fitted on the other folds (C chosen inside "
         f"them), and fused with the run's model as the fitted head is (model log-odds + {FUSED_WEIGHT} x the LR's; "
         "the run's model was trained beside 160:160 windows, so this column is indicative). Speaker-bootstrap "
         "95 % intervals; differences to the rule are paired.", "",
         _util.table(["frames per window (LSTM steps)", "step", "windows per clip", "embedding LR", "embedding - rule",
                      f"fused, w = {FUSED_WEIGHT}", *corpora, "embedding time, s"],
-                    [[r["frames"], r["step"], r["windows_per_clip"], acc(r["embedding"]),
-                      difference_cell(r["embedding_minus_pitch"]), acc(r["fused"]),
+                    [[r["frames"], r["step"], r["windows_per_clip"], accuracy_cell(r["embedding"]),
+                      difference_cell(r["embedding_minus_pitch"]), accuracy_cell(r["fused"]),
                       *(f"{r['per_corpus'][c]:.3f}" for c in corpora),
                       "cached" if r["embed_seconds"] is None else r["embed_seconds"]] for r in rows]), "",
         "The embedding time covers decoding, framing and the encoder, one file at a time, with TensorFlow's "
